@@ -1,0 +1,50 @@
+"""Shared fixtures. Every test runs under the backend named by KERAS_BACKEND."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CIFAR10_PATH = Path(
+    os.environ.get(
+        "KSL_CIFAR10_NPZ",
+        Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cifar10.npz",
+    )
+)
+
+
+@pytest.fixture(scope="session")
+def cifar10():
+    """The real CIFAR-10 arrays from ../shared/data/cifar10.npz (skips when absent)."""
+    if not CIFAR10_PATH.exists():
+        pytest.skip(
+            f"real CIFAR-10 not found at {CIFAR10_PATH}; set KSL_CIFAR10_NPZ to a .npz "
+            "with x_train/y_train/x_test/y_test to run this test"
+        )
+    with np.load(CIFAR10_PATH) as f:
+        return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+
+
+@pytest.fixture(scope="session")
+def cifar10_small(cifar10):
+    """A shuffled, class-balanced slice: 64 train and 32 test images per class (seeded)."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for split, per_class in (("train", 64), ("test", 32)):
+        y = cifar10[f"y_{split}"]
+        idx = np.concatenate(
+            [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]
+        )
+        rng.shuffle(idx)
+        out[f"x_{split}"] = cifar10[f"x_{split}"][idx]
+        out[f"y_{split}"] = y[idx].astype("int32")
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    import keras
+
+    keras.utils.set_random_seed(1234)
+    yield
