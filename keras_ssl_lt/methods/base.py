@@ -1,0 +1,352 @@
+"""`Pretrainer`: the shared `keras.Model` base of every pre-training method.
+
+A method contributes its heads and one function, `compute_loss_terms(views, labels, training)`, from a
+batch of augmented views to a per-example loss vector. The base owns everything else: the `train_step`
+on all three backends, on-device augmentation, metrics, the example-weight table and the optional
+sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.sharpness`).
+"""
+
+import numpy as np
+import keras
+from keras import ops
+
+from keras_ssl_lt import sharpness as sharpness_lib
+from keras_ssl_lt.losses import embedding_std
+from keras_ssl_lt.training import BackendStep
+
+__all__ = ["Pretrainer"]
+
+
+def _check_encoder(encoder):
+    if not isinstance(encoder, keras.layers.Layer):
+        raise ValueError(f"`encoder` must be a keras Model or Layer; got {type(encoder).__name__}")
+    try:
+        shape = encoder.output_shape if isinstance(encoder, keras.Model) else None
+    except (AttributeError, ValueError):
+        shape = None
+    if shape is None or not isinstance(shape, tuple) or len(shape) != 2 or shape[-1] is None:
+        raise ValueError(
+            "`encoder` must be a built model with flat output features of shape (batch, dim), such as "
+            "`keras_ssl_lt.backbones.small_resnet()`; got output shape "
+            f"{shape!r}. Build it with an Input (functional API) and end with global pooling."
+        )
+    return int(shape[-1])
+
+
+class Pretrainer(BackendStep, keras.Model):
+    """Base class of the pre-trainers: a `keras.Model` trained with plain `fit` on any backend.
+
+    Batches are dicts `{"images": uint8 (B, H, W, C), "labels": int (B,), "index": int (B,)}` as made by
+    `keras_ssl_lt.data.ssl_dataset` (a bare image array or an `(images, labels)` tuple also works when
+    no example weights are needed). Each step draws `num_views` random views on the device with
+    `augmenter`, computes the method's per-example loss, and updates the weights, with a two-pass
+    sharpness-aware step when compiled with `sharpness=SAM(...)` or `RWSAM(...)`.
+
+    Subclasses implement:
+
+    - `compute_loss_terms(views, labels, training)` returning a dict with `"loss"` (per-example,
+      shape `(B,)`), `"embedding"` (`(B, D)`, for the collapse monitor) and any extra entries that
+      `after_optimizer_step` needs or whose names are in `extra_metrics` (scalars to log);
+    - optionally `after_optimizer_step(terms)` for momentum encoders and queues, and `num_views`.
+
+    Logged metrics: `loss` (the plain mean loss at the current weights), `z_std` (the collapse monitor:
+    per-dimension std of the L2-normalised embeddings, about `1/sqrt(D)` when healthy and 0 on
+    collapse), with SAM also `perturbed_loss` (the loss at `w + eps`) and with rwSAM `weighted_loss`.
+
+    Args:
+        encoder: a built `keras.Model` from images to flat features; exposed as `model.encoder`.
+        augmenter: a layer mapping raw images to normalised views (random in training mode,
+            deterministic preprocessing in inference mode), e.g. `keras_ssl_lt.augment.simsiam_cifar()`;
+            `None` feeds images to the encoder as float32 unchanged.
+        num_examples: size of the source dataset, to create the example-weight table used by rwSAM
+            (one weight per example, looked up by each batch's `index`). It can also be created later by
+            `set_example_weights` or by `compile(sharpness=RWSAM(weights=...))`, before `fit`.
+    """
+
+    num_views = 2
+    extra_metrics = ()
+
+    def __init__(self, encoder, augmenter=None, num_examples=None, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_dim = _check_encoder(encoder)
+        if augmenter is not None and not isinstance(augmenter, keras.layers.Layer):
+            raise ValueError(f"`augmenter` must be a keras Layer or None; got {type(augmenter).__name__}")
+        self.encoder = encoder
+        self.augmenter = augmenter
+        self.example_weights = None
+        self.num_examples = None
+        if num_examples is not None:
+            self._create_weight_table(num_examples)
+        self._sharpness = None
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.z_std_tracker = keras.metrics.Mean(name="z_std")
+        self.perturbed_loss_tracker = keras.metrics.Mean(name="perturbed_loss")
+        self.weighted_loss_tracker = keras.metrics.Mean(name="weighted_loss")
+        self.extra_trackers = [keras.metrics.Mean(name=n) for n in self.extra_metrics]
+
+    # ------------------------------------------------------------------ configuration
+    def _create_weight_table(self, num_examples):
+        if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) or num_examples < 1:
+            raise ValueError(f"`num_examples` must be a positive integer (the source dataset's size); got {num_examples!r}")
+        if self.example_weights is not None:
+            if int(num_examples) != self.num_examples:
+                raise ValueError(
+                    f"the model's example-weight table has {self.num_examples} entries; got weights for "
+                    f"{num_examples} examples"
+                )
+            return
+        self.num_examples = int(num_examples)
+        self.example_weights = self.add_weight(
+            shape=(self.num_examples,),
+            initializer="ones",
+            trainable=False,
+            dtype="float32",
+            name="example_weights",
+        )
+
+    def set_example_weights(self, weights, indices=None):
+        """Writes per-example weights into the table used by rwSAM.
+
+        Args:
+            weights: 1-D array; with `indices=None` one weight per source example (creating the table
+                if the model has none yet), else one weight per entry of `indices`.
+            indices: optional positions in the source dataset to update; other entries keep their value.
+
+        Safe to call from a callback during `fit` on every backend: the next step sees the new values.
+        """
+        if indices is None:
+            w = sharpness_lib.validate_weights(weights, "weights")
+            self._create_weight_table(len(w))
+            self.example_weights.assign(w)
+            return
+        if self.example_weights is None:
+            raise ValueError(
+                "the model has no example-weight table: pass `num_examples=` to the constructor or call "
+                "`set_example_weights(weights)` with one weight per source example first"
+            )
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+            raise ValueError(f"`indices` must be a 1-D integer array; got shape {idx.shape}, dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_examples):
+            raise ValueError(f"`indices` must lie in [0, {self.num_examples}); got range [{idx.min()}, {idx.max()}]")
+        w = sharpness_lib.validate_weights(weights, "weights", length=len(idx))
+        table = np.array(keras.ops.convert_to_numpy(self.example_weights.value), dtype="float32")
+        table[idx] = w
+        self.example_weights.assign(table)
+
+    def get_example_weights(self):
+        """The example-weight table as a numpy array (`None` if the model has none)."""
+        if self.example_weights is None:
+            return None
+        return np.asarray(keras.ops.convert_to_numpy(self.example_weights.value))
+
+    def compile(self, optimizer="sgd", sharpness=None, **kwargs):
+        """Configures training: the optimizer and the optional sharpness-aware regulariser.
+
+        Args:
+            optimizer: any Keras optimizer (the paper: SGD with momentum 0.9 and weight decay).
+            sharpness: `None`, `keras_ssl_lt.sharpness.SAM(...)` (SAM / ASAM) or `RWSAM(...)`.
+            **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`, ...).
+                A `loss` is not accepted: the method defines its own.
+        """
+        for bad in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+            if kwargs.get(bad) is not None:
+                raise ValueError(
+                    f"`{bad}` is not accepted by {type(self).__name__}.compile: the method defines its loss "
+                    "and logs its own metrics"
+                )
+            kwargs.pop(bad, None)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            raise ValueError(
+                "the `mixed_float16` dtype policy needs loss scaling, which the two-pass step does not do; "
+                "use `keras.config.set_dtype_policy('mixed_bfloat16')` or `'float32'`"
+            )
+        sharpness = sharpness_lib.get(sharpness)
+        if isinstance(sharpness, sharpness_lib.RWSAM):
+            if sharpness.weights is not None:
+                w = sharpness.weights
+                self._create_weight_table(len(w))
+                self.example_weights.assign(w)
+            elif self.example_weights is None:
+                raise ValueError(
+                    "RWSAM needs per-example weights: pass `RWSAM(weights=...)` (one per source example), or "
+                    "create the table with `num_examples=` / `set_example_weights` before compiling"
+                )
+        self._sharpness = sharpness
+        super().compile(optimizer=optimizer, **kwargs)
+        self._ksl_bn_variables = self._batchnorm_variables()
+
+    @property
+    def sharpness(self):
+        """The regulariser given to `compile` (`None` for plain steps)."""
+        return self._sharpness
+
+    def get_compile_config(self):
+        config = super().get_compile_config() or {}
+        if self._sharpness is not None:
+            config["sharpness"] = keras.saving.serialize_keras_object(self._sharpness)
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        sharp = config.pop("sharpness", None)
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(sharpness=sharpness_lib.get(sharp), **config)
+        if self.built and getattr(self, "optimizer", None) is not None:
+            self.optimizer.build(self.trainable_variables)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "augmenter": keras.saving.serialize_keras_object(self.augmenter),
+                "num_examples": self.num_examples,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("encoder", "augmenter"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    @property
+    def metrics(self):
+        out = [self.loss_tracker, self.z_std_tracker] + list(self.extra_trackers)
+        if self._sharpness is not None:
+            out.append(self.perturbed_loss_tracker)
+            if self._sharpness.weighted:
+                out.append(self.weighted_loss_tracker)
+        return out
+
+    # ------------------------------------------------------------------ subclass API
+    def compute_loss_terms(self, views, labels, training=True):
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss_terms")
+
+    def after_optimizer_step(self, terms):
+        """Updates after the optimizer step (momentum encoders, queues). Default: nothing."""
+
+    def make_views(self, images, training=True):
+        """`num_views` augmented views of a batch of raw images (one random draw each)."""
+        return [self._preprocess(images, training=training) for _ in range(self.num_views)]
+
+    # ------------------------------------------------------------------ forward
+    def _preprocess(self, images, training=False):
+        if self.augmenter is None:
+            return ops.cast(images, self.compute_dtype)
+        return self.augmenter(images, training=training)
+
+    def call(self, inputs, training=False):
+        """Encoder features of raw images (inference preprocessing), so `predict` gives features."""
+        images = inputs["images"] if isinstance(inputs, dict) else inputs
+        return self.encoder(self._preprocess(images, training=False), training=training)
+
+    @staticmethod
+    def _unpack(data):
+        labels = None
+        if isinstance(data, (tuple, list)):
+            labels = data[1] if len(data) > 1 else None
+            data = data[0]
+        if isinstance(data, dict):
+            if "images" not in data:
+                raise ValueError(f"a batch dict must have an 'images' entry; got keys {sorted(data)}")
+            if data.get("labels") is not None:
+                labels = data["labels"]
+            return data["images"], labels, data.get("index")
+        return data, labels, None
+
+    def _batchnorm_variables(self):
+        out = []
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                out.extend(layer.non_trainable_variables)
+        return out
+
+    # ------------------------------------------------------------------ the step
+    def _ksl_train_step(self, data):
+        images, labels, index = self._unpack(data)
+        sharp = self._sharpness
+        weights = None
+        if sharp is not None and sharp.weighted:
+            if index is None:
+                raise ValueError(
+                    "RWSAM needs each batch to carry the examples' positions in the source dataset under "
+                    "'index' (as `keras_ssl_lt.data.ssl_dataset` yields); got a batch without it"
+                )
+            weights = ops.take(self.example_weights, ops.cast(index, "int32"), axis=0)
+        views = self.make_views(images, training=True)
+        variables = self.trainable_variables
+
+        def loss_fn(example_weights):
+            def fn():
+                terms = self.compute_loss_terms(views, labels, training=True)
+                per_example = ops.cast(terms["loss"], "float32")
+                loss = ops.mean(per_example)
+                objective = loss if example_weights is None else ops.mean(per_example * example_weights)
+                return objective, (loss, terms)
+
+            return fn
+
+        objective, (loss, terms), grads = self._ksl_value_and_grad(loss_fn(weights), variables)
+        if sharp is not None:
+            bn_vars = self._ksl_bn_variables if sharp.bn_update == "first" else []
+            with self._ksl_no_grad():
+                saved_bn = [ops.copy(v.value) for v in bn_vars]
+                saved_w = [ops.copy(v.value) for v in variables]
+                eps = sharp.perturbation(grads, saved_w)
+                for v, w, e in zip(variables, saved_w, eps):
+                    v.assign(w + ops.cast(e, w.dtype))
+            perturbed_loss, _, grads = self._ksl_value_and_grad(loss_fn(None), variables)
+            with self._ksl_no_grad():
+                for v, w in zip(variables, saved_w):
+                    v.assign(w)
+                for v, s in zip(bn_vars, saved_bn):
+                    v.assign(s)
+            self.perturbed_loss_tracker.update_state(perturbed_loss)
+            if weights is not None:
+                self.weighted_loss_tracker.update_state(objective)
+        with self._ksl_no_grad():
+            self.optimizer.apply(grads, variables)
+            self.after_optimizer_step(terms)
+        return self._update_metrics(loss, terms)
+
+    def _ksl_test_step(self, data):
+        images, labels, _ = self._unpack(data)
+        views = self.make_views(images, training=True)
+        terms = self.compute_loss_terms(views, labels, training=False)
+        loss = ops.mean(ops.cast(terms["loss"], "float32"))
+        return self._update_metrics(loss, terms)
+
+    def _update_metrics(self, loss, terms):
+        self.loss_tracker.update_state(loss)
+        self.z_std_tracker.update_state(embedding_std(ops.cast(terms["embedding"], "float32")))
+        for tracker in self.extra_trackers:
+            tracker.update_state(terms[tracker.name])
+        return {m.name: m.result() for m in self.metrics}
+
+    # ------------------------------------------------------------------ evaluation helpers
+    def per_example_losses(self, images, labels=None, batch_size=256):
+        """Pre-training loss of each example (random views, BatchNorm in inference mode) as numpy `(N,)`.
+
+        Used for the rare-class generalisation gap (loss on held-out minus training examples).
+        Draws views with the augmenter's random generator; weights and statistics are not changed.
+        """
+        images = np.asarray(images)
+        if images.ndim != 4 or len(images) == 0:
+            raise ValueError(f"`images` must be a non-empty batch (N, H, W, C); got shape {images.shape}")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(images),):
+                raise ValueError(f"`labels` must have shape ({len(images)},); got {labels.shape}")
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = ops.convert_to_tensor(images[start : start + batch_size])
+            y = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size].astype("int32"))
+            views = self.make_views(x, training=True)
+            terms = self.compute_loss_terms(views, y, training=False)
+            out.append(np.asarray(ops.convert_to_numpy(ops.cast(terms["loss"], "float32"))))
+        return np.concatenate(out)

@@ -1,0 +1,68 @@
+"""MLP heads (projectors and predictors) and momentum-copy helpers shared by the methods."""
+
+import keras
+from keras import layers, ops
+
+__all__ = ["mlp_head", "frozen_copy", "momentum_update"]
+
+
+def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_norm=False,
+             last_affine=True, name=None):
+    """A built functional MLP head: `[Dense -> BN -> ReLU] * len(hidden_dims) -> Dense [-> BN]`.
+
+    Dense layers followed by BatchNorm have no bias. `last_batch_norm=True, last_affine=False` gives
+    SimSiam's projector output layer (BN without scale and shift). BatchNorm uses momentum 0.9 and
+    epsilon 1e-5 (PyTorch's defaults).
+
+    Example:
+
+    >>> head = mlp_head(512, [2048], 2048, last_batch_norm=True, last_affine=False)
+    >>> head.output_shape
+    (None, 2048)
+    """
+    if int(input_dim) < 1 or int(output_dim) < 1 or any(int(h) < 1 for h in hidden_dims):
+        raise ValueError(
+            f"head sizes must be positive integers; got input_dim={input_dim}, hidden_dims={hidden_dims}, "
+            f"output_dim={output_dim}"
+        )
+    inputs = keras.Input((int(input_dim),))
+    x = inputs
+    for i, width in enumerate(hidden_dims):
+        x = layers.Dense(int(width), use_bias=not batch_norm, name=f"dense_{i}")(x)
+        if batch_norm:
+            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn_{i}")(x)
+        x = layers.ReLU(name=f"relu_{i}")(x)
+    x = layers.Dense(int(output_dim), use_bias=not last_batch_norm, name="dense_out")(x)
+    if last_batch_norm:
+        x = layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5, center=last_affine, scale=last_affine, name="bn_out"
+        )(x)
+    return keras.Model(inputs, x, name=name)
+
+
+def frozen_copy(model, name=None):
+    """A non-trainable clone of a functional/Sequential `model` holding the same weight values."""
+    try:
+        copy = keras.models.clone_model(model)
+    except Exception as e:  # subclassed models cannot be cloned from their graph
+        raise ValueError(
+            "momentum/target networks are made by cloning the encoder, which needs a functional or "
+            f"Sequential model; got {type(model).__name__} ({e})"
+        ) from e
+    if name is not None:
+        copy.name = name
+    for target, source in zip(copy.weights, model.weights):
+        target.assign(source)
+    copy.trainable = False
+    return copy
+
+
+def momentum_update(target, online, momentum):
+    """`t <- m * t + (1 - m) * o` for each trainable weight `o` of `online` and its twin in `target`.
+
+    Moving BatchNorm statistics of `target` are not averaged: the target network's own forward passes
+    update them, as in the reference MoCo and BYOL implementations.
+    """
+    for t, o in zip(target.weights, online.weights):
+        if o.trainable:
+            t.assign(momentum * t.value + (1.0 - momentum) * ops.cast(o.value, t.dtype))

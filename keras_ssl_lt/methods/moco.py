@@ -1,0 +1,88 @@
+"""MoCo v2 (Chen et al., 2020): a momentum key encoder and a queue of negative keys."""
+
+import keras
+from keras import ops
+
+from keras_ssl_lt import losses
+from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.heads import frozen_copy, mlp_head, momentum_update
+
+__all__ = ["MoCoV2"]
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class MoCoV2(Pretrainer):
+    """MoCo v2 pre-training: InfoNCE of queries against momentum-encoded keys and a FIFO queue.
+
+    Defaults follow the paper's ImageNet-LT recipe: dimension 128, queue 65536, momentum 0.999,
+    temperature 0.2, MLP head `D -> D (ReLU) -> 128` (no BatchNorm, as in MoCo v2). The key encoder and
+    key projector are non-trainable copies updated by `k <- m k + (1 - m) q` after each optimizer step;
+    the batch's keys then replace the oldest entries of the queue. The queue must be at least as long as
+    the batch. Shuffle-BN (a multi-GPU trick) is not used.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> model = ksl.MoCoV2(ksl.backbones.small_resnet(), augmenter=ksl.augment.simclr_cifar(),
+    ...                    projection_dim=32, queue_size=64)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.03, momentum=0.9))
+    >>> x = np.random.randint(0, 256, (16, 32, 32, 3), dtype="uint8")
+    >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
+    """
+
+    def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=None,
+                 queue_size=65536, momentum=0.999, temperature=0.2, num_examples=None, **kwargs):
+        super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
+        if not 0.0 <= float(momentum) <= 1.0:
+            raise ValueError(f"`momentum` must lie in [0, 1]; got {momentum}")
+        if not float(temperature) > 0:
+            raise ValueError(f"`temperature` must be > 0; got {temperature}")
+        if int(queue_size) < 1:
+            raise ValueError(f"`queue_size` must be a positive integer; got {queue_size}")
+        self.projection_dim = int(projection_dim)
+        self.projection_hidden_dim = int(projection_hidden_dim or self.feature_dim)
+        self.queue_size = int(queue_size)
+        self.momentum = float(momentum)
+        self.temperature = float(temperature)
+        self.projector = mlp_head(
+            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, batch_norm=False,
+            name="projector",
+        )
+        self.key_encoder = frozen_copy(self.encoder, name="key_encoder")
+        self.key_projector = frozen_copy(self.projector, name="key_projector")
+        self.queue = self.add_weight(
+            shape=(self.queue_size, self.projection_dim),
+            initializer=keras.initializers.RandomNormal(stddev=1.0, seed=0),
+            trainable=False,
+            name="queue",
+        )
+        self.queue.assign(losses.l2_normalize(self.queue.value))
+
+    def compute_loss_terms(self, views, labels, training=True):
+        x1, x2 = views
+        batch = ops.shape(x1)[0]
+        if isinstance(batch, int) and batch > self.queue_size:
+            raise ValueError(f"the batch ({batch}) is larger than `queue_size` ({self.queue_size})")
+        q = losses.l2_normalize(self.projector(self.encoder(x1, training=training), training=training))
+        k = self.key_projector(self.key_encoder(x2, training=training), training=training)
+        k = ops.stop_gradient(losses.l2_normalize(k))
+        loss = losses.info_nce(q, k, ops.stop_gradient(self.queue.value), temperature=self.temperature)
+        return {"loss": loss, "embedding": q, "keys": k}
+
+    def after_optimizer_step(self, terms):
+        momentum_update(self.key_encoder, self.encoder, self.momentum)
+        momentum_update(self.key_projector, self.projector, self.momentum)
+        keys = ops.cast(terms["keys"], self.queue.dtype)
+        batch = ops.shape(keys)[0]
+        self.queue.assign(ops.concatenate([keys, self.queue.value[: self.queue_size - batch]], axis=0))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            projection_dim=self.projection_dim,
+            projection_hidden_dim=self.projection_hidden_dim,
+            queue_size=self.queue_size,
+            momentum=self.momentum,
+            temperature=self.temperature,
+        )
+        return config

@@ -1,0 +1,55 @@
+"""SimCLR (Chen et al., 2020): NT-Xent over the 2B views of a batch."""
+
+import keras
+
+from keras_ssl_lt import losses
+from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.heads import mlp_head
+
+__all__ = ["SimCLR"]
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class SimCLR(Pretrainer):
+    """SimCLR pre-training: projector `D -> 2048 (BN, ReLU) -> 128` and the NT-Xent loss.
+
+    The per-example loss averages the two directions (view 1 as anchor, view 2 as anchor), so its batch
+    mean is the usual NT-Xent over 2B anchors. `temperature` defaults to 0.5 (the common CIFAR value; the
+    paper's semi-synthetic experiment does not state one).
+
+    Example:
+
+    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> model = ksl.SimCLR(ksl.backbones.small_resnet(), augmenter=ksl.augment.simclr_cifar(),
+    ...                    projection_dim=32, projection_hidden_dim=64)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.3, momentum=0.9))
+    >>> x = np.random.randint(0, 256, (16, 32, 32, 3), dtype="uint8")
+    >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
+    """
+
+    def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=2048,
+                 temperature=0.5, num_examples=None, **kwargs):
+        super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
+        if not float(temperature) > 0:
+            raise ValueError(f"`temperature` must be > 0; got {temperature}")
+        self.temperature = float(temperature)
+        self.projection_dim = int(projection_dim)
+        self.projection_hidden_dim = int(projection_hidden_dim)
+        self.projector = mlp_head(
+            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector"
+        )
+
+    def compute_loss_terms(self, views, labels, training=True):
+        x1, x2 = views
+        z1 = self.projector(self.encoder(x1, training=training), training=training)
+        z2 = self.projector(self.encoder(x2, training=training), training=training)
+        return {"loss": losses.nt_xent(z1, z2, temperature=self.temperature), "embedding": z1}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            projection_dim=self.projection_dim,
+            projection_hidden_dim=self.projection_hidden_dim,
+            temperature=self.temperature,
+        )
+        return config

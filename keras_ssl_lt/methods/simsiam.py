@@ -1,0 +1,68 @@
+"""SimSiam (Chen & He, 2021): symmetric negative cosine between predictions and stop-gradient projections."""
+
+import keras
+from keras import ops
+
+from keras_ssl_lt import losses
+from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.heads import mlp_head
+
+__all__ = ["SimSiam"]
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class SimSiam(Pretrainer):
+    """SimSiam pre-training, with the CIFAR heads of the rwSAM authors' code by default.
+
+    Projector `D -> 2048 (BN, ReLU) -> 2048 (BN, no affine)` (`projector_layers=2`; the ImageNet recipe
+    uses 3), predictor `2048 -> 512 (BN, ReLU) -> 2048`. The per-example loss is
+    `0.5 * (-cos(p1, sg(z2)) - cos(p2, sg(z1)))`, so its minimum is -1.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> model = ksl.SimSiam(ksl.backbones.small_resnet(), augmenter=ksl.augment.simsiam_cifar(),
+    ...                     projection_dim=64, projection_hidden_dim=64, prediction_hidden_dim=16)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9))
+    >>> x = np.random.randint(0, 256, (16, 32, 32, 3), dtype="uint8")
+    >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
+    """
+
+    def __init__(self, encoder, augmenter=None, projection_dim=2048, projection_hidden_dim=2048,
+                 prediction_hidden_dim=512, projector_layers=2, num_examples=None, **kwargs):
+        super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
+        if int(projector_layers) < 1:
+            raise ValueError(f"`projector_layers` must be >= 1; got {projector_layers}")
+        self.projection_dim = int(projection_dim)
+        self.projection_hidden_dim = int(projection_hidden_dim)
+        self.prediction_hidden_dim = int(prediction_hidden_dim)
+        self.projector_layers = int(projector_layers)
+        self.projector = mlp_head(
+            self.feature_dim, [self.projection_hidden_dim] * (self.projector_layers - 1), self.projection_dim,
+            last_batch_norm=True, last_affine=False, name="projector",
+        )
+        self.predictor = mlp_head(
+            self.projection_dim, [self.prediction_hidden_dim], self.projection_dim, name="predictor"
+        )
+
+    def compute_loss_terms(self, views, labels, training=True):
+        x1, x2 = views
+        z1 = self.projector(self.encoder(x1, training=training), training=training)
+        z2 = self.projector(self.encoder(x2, training=training), training=training)
+        p1 = self.predictor(z1, training=training)
+        p2 = self.predictor(z2, training=training)
+        loss = 0.5 * (
+            losses.negative_cosine_similarity(p1, ops.stop_gradient(z2))
+            + losses.negative_cosine_similarity(p2, ops.stop_gradient(z1))
+        )
+        return {"loss": loss, "embedding": z1}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            projection_dim=self.projection_dim,
+            projection_hidden_dim=self.projection_hidden_dim,
+            prediction_hidden_dim=self.prediction_hidden_dim,
+            projector_layers=self.projector_layers,
+        )
+        return config

@@ -1,0 +1,200 @@
+"""Sharpness-aware regularisers: SAM, ASAM and re-weighted SAM (rwSAM).
+
+A regulariser is passed to a pre-trainer's `compile(..., sharpness=...)`. Each training step then makes two
+passes (Foret et al., 2021; Kwon et al., 2021; Liu et al., 2022):
+
+1. the gradient `g` of the *ascent* loss at the current weights `w` (for rwSAM, the per-example loss
+   weighted by the example-weight table; otherwise the plain mean loss);
+2. a perturbation `eps = rho * g / ||g||` (SAM) or `eps = rho * w**2 * g / ||w * g||` (ASAM, `adaptive=True`);
+3. the gradient of the plain, unweighted loss at `w + eps`;
+4. `w` is restored and the optimizer applies the second gradient.
+
+This module holds the configuration objects and the backend-neutral perturbation maths (`keras.ops` only);
+the per-backend gradient mechanics live in `keras_ssl_lt.training`.
+"""
+
+import numpy as np
+import keras
+from keras import ops
+
+__all__ = ["SAM", "RWSAM", "perturbation", "get"]
+
+_BN_UPDATES = ("first", "both")
+
+
+def _check_rho(rho):
+    if isinstance(rho, bool) or not isinstance(rho, (int, float, np.floating, np.integer)):
+        raise ValueError(f"`rho` must be a non-negative number; got {rho!r}")
+    if not np.isfinite(rho) or rho < 0:
+        raise ValueError(f"`rho` must be a finite number >= 0; got {rho!r}")
+    return float(rho)
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class SAM:
+    """Sharpness-aware minimisation (SAM), or its adaptive variant ASAM with `adaptive=True`.
+
+    Args:
+        rho: radius of the ascent step (>= 0). `rho=0` is exactly a plain optimizer step.
+            Typical values: 0.05 for SAM; the rwSAM authors used ASAM with `rho=7.0` on CIFAR.
+        adaptive: `True` gives ASAM (scale-invariant: `eps = rho * w**2 * g / ||w * g||`).
+        bn_update: `"first"` (default) keeps the BatchNorm moving statistics of the first pass only,
+            so they are updated once per step as in plain training; `"both"` keeps the updates of both
+            passes, which is what the rwSAM authors' code did (BatchNorm in train mode on both passes).
+        epsilon: added to the gradient norm; a zero gradient gives a zero perturbation, never NaN.
+
+    Example:
+
+    >>> import keras, keras_ssl_lt as ksl
+    >>> model = ksl.SimSiam(ksl.backbones.small_resnet(), augmenter=ksl.augment.simsiam_cifar())
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9), sharpness=SAM(rho=0.05))
+    """
+
+    weighted = False
+
+    def __init__(self, rho=0.05, adaptive=False, bn_update="first", epsilon=1e-12):
+        self.rho = _check_rho(rho)
+        if not isinstance(adaptive, bool):
+            raise ValueError(f"`adaptive` must be True or False; got {adaptive!r}")
+        self.adaptive = adaptive
+        if bn_update not in _BN_UPDATES:
+            raise ValueError(f"`bn_update` must be one of {_BN_UPDATES}; got {bn_update!r}")
+        self.bn_update = bn_update
+        epsilon = float(epsilon)
+        if not epsilon > 0:
+            raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}")
+        self.epsilon = epsilon
+
+    @property
+    def name(self):
+        return "asam" if self.adaptive else "sam"
+
+    def perturbation(self, gradients, weights):
+        """The ascent step `eps` for each variable; see `perturbation()`."""
+        return perturbation(gradients, weights, self.rho, self.adaptive, self.epsilon)
+
+    def get_config(self):
+        return {
+            "rho": self.rho,
+            "adaptive": self.adaptive,
+            "bn_update": self.bn_update,
+            "epsilon": self.epsilon,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class RWSAM(SAM):
+    """Re-weighted SAM (Liu et al., 2022): the ascent gradient comes from a per-example weighted loss.
+
+    The loss used for the ascent step is `(1/B) * sum_i w[index_i] * l_i`, with `w` the pre-trainer's
+    example-weight table (one weight per example of the *source* dataset, looked up on the device by
+    each batch's `index`); the descent gradient is the plain, unweighted loss at `w + eps`. Larger
+    weights for rare examples make the flatness constraint focus on them.
+
+    Args:
+        rho, adaptive, bn_update, epsilon: as for `SAM`. The authors used `adaptive=True, rho=7.0`
+            (CIFAR) and `rho=2.0` (ImageNet).
+        weights: optional 1-D array with one weight per source example; at `compile` it is written
+            into the model's table (created with this length if the model has none). Weights must be
+            finite and >= 0 and not all zero. Leave it `None` to keep the model's current table (for
+            instance one maintained by `keras_ssl_lt.callbacks.KDEReweighting`, or restored from a
+            `.keras` file). The array is not part of `get_config`: the table is a model variable
+            and is saved with the weights.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> labels = np.repeat(np.arange(3), [50, 10, 2])
+    >>> w = ksl.weighting.class_rank_weights(labels, base=1.2)
+    >>> model = ksl.SimSiam(ksl.backbones.small_resnet(), augmenter=ksl.augment.simsiam_cifar())
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
+    ...               sharpness=RWSAM(rho=7.0, adaptive=True, weights=w))
+    """
+
+    weighted = True
+
+    def __init__(self, rho=0.05, adaptive=False, weights=None, bn_update="first", epsilon=1e-12):
+        super().__init__(rho=rho, adaptive=adaptive, bn_update=bn_update, epsilon=epsilon)
+        if weights is not None:
+            weights = validate_weights(weights, "weights")
+        self.weights = weights
+
+    @property
+    def name(self):
+        return "rwasam" if self.adaptive else "rwsam"
+
+
+def validate_weights(weights, name="weights", length=None):
+    """Checks a per-example weight vector; returns it as float32 numpy."""
+    w = np.asarray(weights)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty 1-D array of per-example weights; got shape {w.shape}")
+    if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
+        raise ValueError(f"`{name}` must hold real numbers; got dtype {w.dtype}")
+    w = w.astype("float32")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"`{name}` must be finite; found NaN or inf")
+    if np.any(w < 0):
+        raise ValueError(f"`{name}` must be >= 0; found a minimum of {w.min()}")
+    if not np.any(w > 0):
+        raise ValueError(f"`{name}` must not be all zero")
+    if length is not None and w.shape[0] != length:
+        raise ValueError(f"`{name}` must have {length} entries (one per source example); got {w.shape[0]}")
+    return w
+
+
+def perturbation(gradients, weights, rho, adaptive=False, epsilon=1e-12):
+    """The SAM / ASAM ascent step for a list of variables, computed in float32.
+
+    `eps_k = rho * s_k**2 * g_k / (||s * g|| + epsilon)`, with `s = |w|` for ASAM and `s = 1` for SAM,
+    and the norm taken over all variables together. A zero gradient gives a zero step.
+
+    Example:
+
+    >>> from keras import ops
+    >>> [e] = perturbation([ops.array([3.0, 4.0])], [ops.array([1.0, 1.0])], rho=1.0)
+    >>> [round(float(x), 4) for x in e]
+    [0.6, 0.8]
+    """
+    grads = [ops.cast(g, "float32") for g in gradients]
+    if adaptive:
+        ws = [ops.cast(w, "float32") for w in weights]
+        scaled = [ops.abs(w) * g for w, g in zip(ws, grads)]
+    else:
+        scaled = grads
+    sq = [ops.sum(ops.square(s)) for s in scaled]
+    norm = ops.sqrt(ops.sum(ops.stack(sq))) if sq else ops.convert_to_tensor(0.0)
+    scale = rho / (norm + epsilon)
+    if adaptive:
+        return [ops.square(w) * g * scale for w, g in zip(ws, grads)]
+    return [g * scale for g in grads]
+
+
+def get(identifier):
+    """Returns a regulariser from `None`, a SAM/RWSAM instance, a name or a config dict.
+
+    Names: `"sam"`, `"asam"`, `"rwsam"`, `"rwasam"` (default `rho` of each class).
+    """
+    if identifier is None or isinstance(identifier, SAM):
+        return identifier
+    if isinstance(identifier, str):
+        table = {
+            "sam": lambda: SAM(),
+            "asam": lambda: SAM(adaptive=True),
+            "rwsam": lambda: RWSAM(),
+            "rwasam": lambda: RWSAM(adaptive=True),
+        }
+        if identifier.lower() not in table:
+            raise ValueError(f"`sharpness` must be one of {sorted(table)}, a SAM/RWSAM object or None; got {identifier!r}")
+        return table[identifier.lower()]()
+    if isinstance(identifier, dict):
+        return keras.saving.deserialize_keras_object(identifier)
+    raise ValueError(f"`sharpness` must be None, a SAM/RWSAM object, a name or a config; got {identifier!r}")

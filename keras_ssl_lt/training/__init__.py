@@ -1,0 +1,34 @@
+"""Per-backend training mechanics.
+
+Keras 3 has no backend-neutral "gradient of this function" call, and the JAX trainer is stateless. Each
+module here provides the same small surface, as a mixin placed before `keras.Model` in a pre-trainer's
+bases:
+
+- `train_step` / `test_step` in the form the backend's Keras trainer calls them (JAX: stateless, on a
+  `(trainable, non_trainable, optimizer, metrics)` state tuple), delegating to the backend-neutral
+  `_ksl_train_step(data)` / `_ksl_test_step(data)` of `keras_ssl_lt.methods.base.Pretrainer`;
+- `_ksl_value_and_grad(fn, variables)`: runs `fn() -> (scalar, aux)` and returns
+  `(scalar, aux, gradients w.r.t. variables)`, keeping any variable updates `fn` made (BatchNorm statistics);
+- `_ksl_no_grad()`: a context for direct variable assignments.
+
+Everything else (views, losses, the SAM perturbation, EMA and queue updates, metrics) is written once
+with `keras.ops` in `keras_ssl_lt.methods.base` and `keras_ssl_lt.sharpness`.
+"""
+
+import keras
+
+_BACKEND = keras.backend.backend()
+
+if _BACKEND == "tensorflow":
+    from keras_ssl_lt.training.tensorflow import BackendStep
+elif _BACKEND == "jax":
+    from keras_ssl_lt.training.jax import BackendStep
+elif _BACKEND == "torch":
+    from keras_ssl_lt.training.torch import BackendStep
+else:  # pragma: no cover - keras refuses unknown backends earlier
+    raise ImportError(
+        f"keras_ssl_lt supports the Keras backends 'tensorflow', 'jax' and 'torch'; "
+        f"KERAS_BACKEND is {_BACKEND!r}"
+    )
+
+__all__ = ["BackendStep"]

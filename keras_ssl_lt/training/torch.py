@@ -1,0 +1,32 @@
+"""PyTorch mechanics: autograd with `.grad` cleared before each backward, assignments under `no_grad`."""
+
+import torch
+from keras import tree
+
+
+def _detach(x):
+    return x.detach() if isinstance(x, torch.Tensor) else x
+
+
+class BackendStep:
+    def train_step(self, data):
+        return self._ksl_train_step(data)
+
+    def test_step(self, data):
+        with torch.no_grad():
+            return self._ksl_test_step(data)
+
+    def _ksl_value_and_grad(self, fn, variables):
+        for v in variables:
+            v.value.grad = None
+        value, aux = fn()
+        value.backward()
+        grads = []
+        for v in variables:
+            g = v.value.grad
+            grads.append(torch.zeros_like(v.value) if g is None else g)
+            v.value.grad = None
+        return value.detach(), tree.map_structure(_detach, aux), grads
+
+    def _ksl_no_grad(self):
+        return torch.no_grad()
