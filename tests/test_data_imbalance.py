@@ -174,6 +174,10 @@ def test_determinism_and_seed():
     assert np.array_equal(a.counts, c.counts)
 
 
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND", "tensorflow") != "jax",
+    reason="backend-independent subprocess check (it runs JAX itself); done once, in the jax run",
+)
 def test_fresh_process_same_indices_and_no_tensorflow(tmp_path):
     """A fresh interpreter (another hash seed, JAX backend) reproduces the indices, and importing
     keras_ssl_lt.data (sources, subsets, pipeline module) does not import TensorFlow."""

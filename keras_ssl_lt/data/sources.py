@@ -228,7 +228,8 @@ class FolderSource(Source):
     >>> root = tempfile.mkdtemp()
     >>> for c in ("cat", "dog"):
     ...     os.makedirs(os.path.join(root, c))
-    ...     keras.utils.save_img(os.path.join(root, c, "a.png"), np.zeros((4, 4, 3), "uint8"), scale=False)
+    ...     img = np.zeros((4, 4, 3), "uint8")
+    ...     keras.utils.save_img(os.path.join(root, c, "a.png"), img, scale=False)
     >>> src = FolderSource(root)
     >>> src.class_names, src.labels.tolist(), src.images([1]).shape
     (['cat', 'dog'], [0, 1], (1, 4, 4, 3))

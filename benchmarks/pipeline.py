@@ -1,0 +1,123 @@
+"""Images per second delivered by `ssl_dataset` on CIFAR-10-LT, beside a plain numpy baseline.
+
+Builds CIFAR-10-LT (exp profile, r=0.01 by default: 12,406 images) from the real CIFAR-10 .npz,
+then, in the same run and on the same data:
+
+- baseline: a fresh `numpy.random.Generator.permutation` per epoch and fancy indexing per batch
+  (images, labels, index) of the gathered uint8 arrays;
+- each pipeline path (`tf`: tf.data, batches converted to numpy as `fit` does on JAX / PyTorch;
+  `numpy`: the `keras.utils.PyDataset`), iterated for the same number of epochs.
+
+Contenders are timed in turns (`--repeats` rounds, order rotated each round) and the median of
+the rounds is printed: images/s for each and the ratio pipeline / baseline. One warm-up epoch
+per contender is not timed. Timings depend on the machine and its load; quote them with the
+command and the hardware.
+
+    python benchmarks/pipeline.py --data ../shared/data/cifar10.npz --epochs 10 --repeats 5
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from keras_ssl_lt.data import from_npz, make_subset, ssl_dataset  # noqa: E402
+
+
+def baseline_epochs(images, labels, index, batch_size, epochs, seed=0):
+    """Numpy reference: permutation + fancy indexing per batch; returns images delivered."""
+    n = len(labels)
+    steps = n // batch_size
+    delivered = 0
+    checksum = 0
+    for e in range(epochs):
+        perm = np.random.default_rng([seed, e]).permutation(n)
+        for k in range(steps):
+            pos = perm[k * batch_size : (k + 1) * batch_size]
+            batch = {"images": images[pos], "labels": labels[pos], "index": index[pos]}
+            checksum += int(batch["images"][0, 0, 0, 0])
+            delivered += len(pos)
+    return delivered, checksum
+
+
+def pipeline_epochs(ds, backend, epochs):
+    delivered = 0
+    checksum = 0
+    for _ in range(epochs):
+        for batch in ds:
+            if backend == "tf":
+                batch = {k: v.numpy() for k, v in batch.items()}
+            checksum += int(batch["images"][0, 0, 0, 0])
+            delivered += len(batch["index"])
+    return delivered, checksum
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "cifar10.npz"))
+    p.add_argument("--profile", default="exp")
+    p.add_argument("--ratio", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--epochs", type=int, default=10, help="timed epochs per contender per round")
+    p.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported")
+    p.add_argument("--paths", nargs="+", default=["tf", "numpy"], choices=["tf", "numpy"])
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    if not os.path.exists(args.data):
+        sys.exit(f"CIFAR-10 .npz not found at {args.data}; pass --data")
+    t0 = time.perf_counter()
+    src = from_npz(args.data)
+    sub = make_subset(src.labels, args.profile, ratio=args.ratio, seed=args.seed)
+    t_subset = time.perf_counter() - t0
+    images = src.images(sub.indices)
+    labels = src.labels[sub.indices].astype(np.int32)
+    index = sub.indices.astype(np.int32)
+    print(
+        f"CIFAR-10-LT {args.profile} r={args.ratio}: n={sub.n}, batch {args.batch_size}, "
+        f"{sub.n // args.batch_size} steps/epoch; "
+        f"labels + subset built in {t_subset:.2f} s; cpu count {os.cpu_count()}"
+    )
+
+    contenders = {"numpy baseline (perm + fancy index)": None}
+    for path in args.paths:
+        ds = ssl_dataset(src, sub, batch_size=args.batch_size, seed=args.seed, backend=path)
+        contenders[f"ssl_dataset backend={path!r}"] = (ds, path)
+
+    def run(name, epochs):
+        if contenders[name] is None:
+            return baseline_epochs(images, labels, index, args.batch_size, epochs)[0]
+        ds, path = contenders[name]
+        return pipeline_epochs(ds, path, epochs)[0]
+
+    names = list(contenders)
+    for name in names:
+        run(name, 1)  # warm-up (tf.data builds its graph here)
+    rates = {name: [] for name in names}
+    for r in range(args.repeats):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            delivered, seconds = timed(run, name, args.epochs)
+            rates[name].append(delivered / seconds)
+    base = float(np.median(rates[names[0]]))
+    print(f"median of {args.repeats} rounds of {args.epochs} epochs:")
+    for name in names:
+        med = float(np.median(rates[name]))
+        spread = f"[{min(rates[name]):,.0f} .. {max(rates[name]):,.0f}]"
+        ratio = "" if name == names[0] else f"   ratio to baseline {med / base:.2f}"
+        print(f"  {name:38s} {med:11,.0f} images/s {spread}{ratio}")
+
+if __name__ == "__main__":
+    main()
