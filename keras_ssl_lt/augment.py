@@ -285,36 +285,60 @@ def _adjust_hue(x, f):
     return ops.image.hsv_to_rgb(ops.concatenate([hue, hsv[..., 1:]], axis=-1), data_format="channels_last")
 
 
+def _blend_stage(y, which, active, factors):
+    """One brightness/contrast/saturation step per example: op `which` (0, 1, 2) where `active`.
+
+    The three are blends `clip(f * y + (1 - f) * target)` with target 0, the mean gray level, or
+    the gray image; an inactive example gets f = 1, which leaves [0, 1] values unchanged.
+    """
+    f = ops.take_along_axis(factors, which[:, None], axis=1)[:, 0]
+    f = ops.where(active, f, 1.0)[:, None, None, None]
+    gray = _grayscale(y)
+    mean = ops.mean(gray, axis=(1, 2, 3), keepdims=True)
+    w = which[:, None, None, None]
+    target = ops.where(w == 0, 0.0, ops.where(w == 1, mean, gray))
+    return ops.clip(f * y + (1.0 - f) * target, 0.0, 1.0)
+
+
 def _color_jitter(x, seed_generator, strengths, p, random_order):
     batch = ops.shape(x)[0]
     b, c, s, h = strengths
-    ops_and_factors = []
-    for fn, lo, hi in (
-        (_adjust_brightness, max(0.0, 1.0 - b), 1.0 + b),
-        (_adjust_contrast, max(0.0, 1.0 - c), 1.0 + c),
-        (_adjust_saturation, max(0.0, 1.0 - s), 1.0 + s),
-        (_adjust_hue, -h, h),
-    ):
-        # A factor is drawn for every op (as torchvision does), so the random stream does not
-        # depend on which strengths are zero; ops with strength 0 are then skipped.
-        factor = keras.random.uniform((batch,), lo, hi, seed=seed_generator)
-        if hi > lo:
-            ops_and_factors.append((fn, factor))
+    ranges = ((max(0.0, 1.0 - b), 1.0 + b), (max(0.0, 1.0 - c), 1.0 + c), (max(0.0, 1.0 - s), 1.0 + s), (-h, h))
+    # A factor is drawn for every op (as torchvision does), so the random stream does not depend on
+    # which strengths are zero; ops with strength 0 are then skipped.
+    factors = [keras.random.uniform((batch,), lo, hi, seed=seed_generator) for lo, hi in ranges]
     apply = keras.random.uniform((batch,), seed=seed_generator) < p
     order_keys = keras.random.uniform((batch, 4), seed=seed_generator)
+    enabled = [i for i, (lo, hi) in enumerate(ranges) if hi > lo]  # 0..2 blends, 3 hue
+    blend_factors = ops.stack(factors[:3], axis=1)  # (B, 3)
+    ones = ops.ones((batch,), dtype="bool")
     y = x
-    if random_order and len(ops_and_factors) > 1:
-        n = len(ops_and_factors)
-        order = ops.argsort(order_keys[:, :n], axis=1)  # a random permutation per example
-        for stage in range(n):
-            which = order[:, stage]
-            out = y
-            for i, (fn, factor) in enumerate(ops_and_factors):
-                out = ops.where((which == i)[:, None, None, None], fn(y, factor), out)
-            y = out
-    else:
-        for fn, factor in ops_and_factors:
-            y = fn(y, factor)
+    if not random_order:
+        for i in enabled:
+            if i == 3:
+                y = _adjust_hue(y, factors[3])
+            else:
+                y = _blend_stage(y, ops.full((batch,), i, dtype="int32"), ones, blend_factors)
+        return ops.where(apply[:, None, None, None], y, x)
+    # A random permutation of the enabled ops per example, as op ids.
+    n = len(enabled)
+    ids = ops.convert_to_tensor(np.array(enabled, "int32"))
+    perm = ops.take(ids, ops.argsort(order_keys[:, :n], axis=1))  # (B, n)
+    if 3 not in enabled:
+        for t in range(n):
+            y = _blend_stage(y, perm[:, t], ones, blend_factors)
+        return ops.where(apply[:, None, None, None], y, x)
+    # Hue is the costly op: run the blends that come before it, hue once, then the blends after
+    # it (each example has its own split point), instead of every op at every position.
+    pos = ops.sum(ops.where(perm == 3, ops.arange(n, dtype="int32")[None, :], 0), axis=1)  # (B,)
+    for j in range(n - 1):  # j-th op before the hue
+        which = ops.minimum(perm[:, j], 2)
+        y = _blend_stage(y, which, j < pos, blend_factors)
+    y = _adjust_hue(y, factors[3])
+    for j in range(n - 1):  # j-th op after the hue
+        idx = ops.minimum(pos + 1 + j, n - 1)
+        which = ops.minimum(ops.take_along_axis(perm, idx[:, None], axis=1)[:, 0], 2)
+        y = _blend_stage(y, which, pos + 1 + j < n, blend_factors)
     return ops.where(apply[:, None, None, None], y, x)
 
 
@@ -388,6 +412,9 @@ class _AugmentLayer(keras.layers.Layer):
         super().__init__(**kwargs)
         self.seed = _check_seed(seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # No weights depend on the input shape: built at once, so `stateless_call` works before
+        # any eager call (as a JAX train step uses it).
+        self.built = True
 
     def _out(self, x):
         return ops.cast(x, self.compute_dtype)

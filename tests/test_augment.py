@@ -287,3 +287,23 @@ def test_uses_log_uniform_aspect_ratio():
     # log-uniform on [log 1/4, log 4]: symmetric around 0, about a quarter beyond +-log 2 each side.
     assert abs(np.mean(log_r)) < 0.05
     assert 0.2 < np.mean(log_r > math.log(2)) < 0.3
+
+
+def test_random_order_jitter_equals_the_ops_applied_in_each_examples_order():
+    """Rebuild each example's order from the same random draws and apply the ops one by one."""
+    x = ops.convert_to_tensor(RNG.random((32, 5, 5, 3)).astype("float32"))
+    seed = keras.random.SeedGenerator(11)
+    got = _np(augment._color_jitter(x, seed, (0.4, 0.4, 0.4, 0.1), 1.0, True))
+    replay = keras.random.SeedGenerator(11)
+    ranges = ((0.6, 1.4), (0.6, 1.4), (0.6, 1.4), (-0.1, 0.1))
+    factors = [_np(keras.random.uniform((32,), lo, hi, seed=replay)) for lo, hi in ranges]
+    keras.random.uniform((32,), seed=replay)  # the apply draw
+    order = np.argsort(_np(keras.random.uniform((32, 4), seed=replay)), axis=1)
+    fns = (augment._adjust_brightness, augment._adjust_contrast, augment._adjust_saturation, augment._adjust_hue)
+    xs = _np(x).astype("float32")
+    assert len({tuple(o) for o in order}) > 10
+    for e in range(32):
+        y = ops.convert_to_tensor(xs[e : e + 1])
+        for op in order[e]:
+            y = fns[op](y, ops.convert_to_tensor(factors[op][e : e + 1].astype("float32")))
+        np.testing.assert_allclose(got[e], _np(y)[0], atol=1e-5)
