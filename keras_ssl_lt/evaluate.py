@@ -162,7 +162,7 @@ def probe_features(
     return (out, clf) if return_classifier else out
 
 
-def linear_probe(model, train_data, test_data, batch_size=512, **kwargs):
+def linear_probe(model, train_data, test_data, feature_batch_size=512, **kwargs):
     """Linear probe of a model's frozen encoder: features in inference mode, then `probe_features`.
 
     Example:
@@ -176,8 +176,8 @@ def linear_probe(model, train_data, test_data, batch_size=512, **kwargs):
     """
     xtr, ytr = as_arrays(train_data, "train_data")
     xte, yte = as_arrays(test_data, "test_data")
-    ftr = extract_features(model, xtr, batch_size=batch_size)
-    fte = extract_features(model, xte, batch_size=batch_size)
+    ftr = extract_features(model, xtr, batch_size=feature_batch_size)
+    fte = extract_features(model, xte, batch_size=feature_batch_size)
     return probe_features(ftr, ytr, fte, yte, **kwargs)
 
 
@@ -216,7 +216,7 @@ def knn_features(
     return _result_dict(votes, yte, groups)
 
 
-def knn(model, train_data, test_data, batch_size=512, **kwargs):
+def knn(model, train_data, test_data, feature_batch_size=512, **kwargs):
     """kNN accuracy of a model's frozen encoder (features in inference mode, then `knn_features`).
 
     Example:
@@ -229,8 +229,8 @@ def knn(model, train_data, test_data, batch_size=512, **kwargs):
     """
     xtr, ytr = as_arrays(train_data, "train_data")
     xte, yte = as_arrays(test_data, "test_data")
-    ftr = extract_features(model, xtr, batch_size=batch_size)
-    fte = extract_features(model, xte, batch_size=batch_size)
+    ftr = extract_features(model, xtr, batch_size=feature_batch_size)
+    fte = extract_features(model, xte, batch_size=feature_batch_size)
     return knn_features(ftr, ytr, fte, yte, **kwargs)
 
 

@@ -40,12 +40,12 @@ class KNNMonitor(EvaluationCallback):
         every_n_epochs=1,
         num_classes=None,
         class_groups=None,
-        batch_size=512,
+        feature_batch_size=512,
         chunk_size=None,
         memory_budget_mb=256,
         prefix="knn",
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, batch_size)
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
         if not isinstance(k, int) or not 1 <= k <= len(self.y_train):
             raise ValueError(
                 f"`k` must be an integer in [1, number of training examples = {len(self.y_train)}]; "

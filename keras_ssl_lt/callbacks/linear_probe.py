@@ -22,19 +22,23 @@ class EvaluationCallback(keras.callbacks.Callback):
     test_features) -> {suffix: value}` and `_suffixes()`.
     """
 
-    def __init__(self, train_data, test_data, every_n_epochs=1, prefix="eval", batch_size=512):
+    def __init__(
+        self, train_data, test_data, every_n_epochs=1, prefix="eval", feature_batch_size=512
+    ):
         super().__init__()
         if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
             raise ValueError(f"`every_n_epochs` must be a positive integer; got {every_n_epochs!r}")
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"`prefix` must be a non-empty string; got {prefix!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}")
+        if not isinstance(feature_batch_size, int) or feature_batch_size < 1:
+            raise ValueError(
+                f"`feature_batch_size` must be a positive integer; got {feature_batch_size!r}"
+            )
         self.x_train, self.y_train = evaluate.as_arrays(train_data, "train_data")
         self.x_test, self.y_test = evaluate.as_arrays(test_data, "test_data")
         self.every_n_epochs = every_n_epochs
         self.prefix = prefix
-        self.batch_size = batch_size
+        self.feature_batch_size = feature_batch_size
         self.results = []
 
     def _should_run(self, epoch):
@@ -45,8 +49,8 @@ class EvaluationCallback(keras.callbacks.Callback):
         """Run the evaluation on `self.model` now and return `{log key: value}`."""
         if self.model is None:
             raise ValueError("no model is attached: call `set_model(model)` first or use it in `fit`")
-        ftr = extract_features(self.model, self.x_train, batch_size=self.batch_size)
-        fte = extract_features(self.model, self.x_test, batch_size=self.batch_size)
+        ftr = extract_features(self.model, self.x_train, batch_size=self.feature_batch_size)
+        fte = extract_features(self.model, self.x_test, batch_size=self.feature_batch_size)
         res = self._evaluate(ftr, fte)
         return {f"{self.prefix}_{k}": float(v) for k, v in res.items()}
 
@@ -90,7 +94,8 @@ class LinearProbe(EvaluationCallback):
         class_groups: None or `{group name: class ids}`.
         protocol, l2: see above; `solver_kwargs` go to the solver
             (`probes.fit_logistic_regression` or `probes.fit_linear_sgd`).
-        batch_size: images per forward pass for feature extraction.
+        feature_batch_size: images per forward pass for feature extraction (the paper
+            protocol's own `batch_size=256` is a solver keyword).
 
     Example:
 
@@ -114,11 +119,11 @@ class LinearProbe(EvaluationCallback):
         class_groups=None,
         protocol="convex",
         l2=1e-4,
-        batch_size=512,
+        feature_batch_size=512,
         prefix="probe",
         **solver_kwargs,
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, batch_size)
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
         if protocol not in evaluate.PROTOCOLS:
             raise ValueError(f"`protocol` must be one of {evaluate.PROTOCOLS}; got {protocol!r}")
         self.num_classes = num_classes

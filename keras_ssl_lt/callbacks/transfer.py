@@ -39,11 +39,11 @@ class TransferProbe(EvaluationCallback):
         seed=0,
         protocol="convex",
         l2=1e-4,
-        batch_size=512,
+        feature_batch_size=512,
         prefix="transfer",
         **solver_kwargs,
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, batch_size)
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
         if protocol not in evaluate.PROTOCOLS:
             raise ValueError(f"`protocol` must be one of {evaluate.PROTOCOLS}; got {protocol!r}")
         shots = [] if few_shot is None else ([few_shot] if isinstance(few_shot, int) else list(few_shot))

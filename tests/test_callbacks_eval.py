@@ -1,0 +1,179 @@
+"""Evaluation callbacks inside a real `fit`; fine-tuning; input validation (every backend)."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ssl_lt import evaluate
+from keras_ssl_lt.callbacks import KNNMonitor, LinearProbe, TransferProbe
+from keras_ssl_lt.features import extract_features
+
+GROUPS = {"many": [0, 1], "medium": [2], "few": [3]}
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 4).astype("int32")
+    x = rng.integers(0, 256, (n, 8, 8, 3)).astype("uint8")
+    x[..., 0] = np.clip(x[..., 0].astype(int) // 2 + 40 * y[:, None, None], 0, 255)
+    return x, y
+
+
+def _pretrainer_like():
+    """A tiny supervised model exposing `encoder` (with BatchNorm) and `augmenter`."""
+    augmenter = keras.Sequential([keras.layers.Rescaling(1 / 255.0)], name="augmenter")
+    encoder = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(6, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
+        name="encoder",
+    )
+    inp = keras.Input((8, 8, 3))
+    out = keras.layers.Dense(4)(encoder(augmenter(inp)))
+    model = keras.Model(inp, out)
+    model.encoder = encoder
+    model.augmenter = augmenter
+    return model
+
+
+class _Snapshot(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.snaps = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snaps.append([np.array(v) for v in self.model.get_weights()])
+
+
+def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
+    x, y = _data()
+    model = _pretrainer_like()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    before, after = _Snapshot(), _Snapshot()
+    probe = LinearProbe((x, y), (x, y), every_n_epochs=2, class_groups=GROUPS)
+    knn = KNNMonitor((x, y), (x, y), k=10, every_n_epochs=2)
+    transfer = TransferProbe((x, y), (x, y), every_n_epochs=3, few_shot=2, num_draws=2)
+    csv_path = tmp_path / "log.csv"
+    hist = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=3,
+        verbose=0,
+        callbacks=[before, probe, knn, transfer, after, keras.callbacks.CSVLogger(str(csv_path))],
+    )
+    # Weights and BN statistics identical before and after the evaluation callbacks, each epoch;
+    # and training did move them (so the check is not vacuous).
+    assert len(before.snaps) == len(after.snaps) == 3
+    for a, b in zip(before.snaps, after.snaps):
+        for va, vb in zip(a, b):
+            np.testing.assert_array_equal(va, vb)
+    moving_mean = [i for i, w in enumerate(model.weights) if "moving_mean" in w.path][0]
+    assert not np.allclose(before.snaps[0][moving_mean], before.snaps[2][moving_mean])
+
+    h = hist.history
+    for key in ("probe_acc", "probe_top5", "probe_acc_many", "probe_acc_medium", "probe_acc_few",
+                "knn_acc", "transfer_acc", "transfer_2shot_acc", "transfer_2shot_acc_std"):
+        assert len(h[key]) == 3, key
+    # every_n_epochs=2: epoch 1 skipped (NaN), epoch 2 evaluated, epoch 3 is the last (evaluated).
+    assert math.isnan(h["probe_acc"][0]) and math.isnan(h["knn_acc"][0])
+    assert all(0.0 <= v <= 1.0 for v in h["probe_acc"][1:] + h["knn_acc"][1:])
+    assert [math.isnan(v) for v in h["transfer_acc"]] == [True, True, False]  # every_n_epochs=3
+    assert [e for e, _ in probe.results] == [1, 2]
+
+    # The logged values are exactly what the functions give on the final model's features.
+    ftr = extract_features(model, x)
+    ref = evaluate.probe_features(ftr, y, ftr, y, class_groups=GROUPS)
+    assert h["probe_acc"][-1] == pytest.approx(ref["acc"])
+    assert h["probe_acc_few"][-1] == pytest.approx(ref["acc_few"])
+    assert h["knn_acc"][-1] == pytest.approx(evaluate.knn_features(ftr, y, ftr, y, k=10)["acc"])
+
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and float(rows[-1]["probe_acc"]) == pytest.approx(h["probe_acc"][-1])
+
+
+def test_probe_on_dict_batches_and_paper_protocol():
+    x, y = _data(48)
+    batches = [{"images": x[i : i + 16], "labels": y[i : i + 16]} for i in range(0, 48, 16)]
+    enc = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255.0),
+                            keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
+    probe = LinearProbe(batches, (x, y), protocol="paper", epochs=2, milestones=(1,),
+                        learning_rate=0.1, batch_size=16, feature_batch_size=7)
+    probe.set_model(enc)
+    res = probe.evaluate_now()
+    assert set(res) == {"probe_acc", "probe_top5"}
+    assert probe.classifier.n_iter == 2 * 3  # 2 epochs of 3 batches of 16
+
+
+def test_bad_inputs_raise_value_error():
+    x, y = _data(16)
+    with pytest.raises(ValueError, match="train_data"):
+        LinearProbe((x, y[:10]), (x, y))
+    with pytest.raises(ValueError, match="every_n_epochs"):
+        LinearProbe((x, y), (x, y), every_n_epochs=0)
+    with pytest.raises(ValueError, match="protocol"):
+        LinearProbe((x, y), (x, y), protocol="lbfgs")
+    with pytest.raises(ValueError, match="class_groups"):
+        LinearProbe((x, y), (x, y), class_groups={"few": [9]}, num_classes=4)
+    with pytest.raises(ValueError, match="empty"):
+        KNNMonitor((x[:0], y[:0]), (x, y), k=1)
+    with pytest.raises(ValueError, match="`k`"):
+        KNNMonitor((x, y), (x, y), k=17)
+    # labels out of range for the declared number of classes
+    probe = LinearProbe((x, y), (x, y), num_classes=3)
+    probe.set_model(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()]))
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        probe.evaluate_now()
+    # an encoder without a flat output
+    probe = LinearProbe((x, y), (x, y))
+    probe.set_model(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]))
+    with pytest.raises(ValueError, match="flat"):
+        probe.evaluate_now()
+
+
+def test_fine_tune_clones_and_scales_backbone_lr():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4, 4, 3)).astype("float32")
+    y = (np.arange(32) % 3).astype("int32")
+    enc = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                            keras.layers.Dense(5, activation="tanh")])
+    original = [np.array(w) for w in enc.get_weights()]
+    deltas = {}
+    for m in (1.0, 0.1):
+        r = evaluate.fine_tune(enc, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.5,
+                               backbone_lr_multiplier=m, momentum=0.0, batch_size=32,
+                               schedule="constant")
+        backbone = [l for l in r["model"].layers if isinstance(l, keras.Sequential)][0]
+        deltas[m] = [np.array(a) - b for a, b in zip(backbone.get_weights(), original)]
+        assert 0.0 <= r["acc"] <= 1.0 and "loss" in r["history"]
+    # the original encoder is untouched
+    for a, b in zip(enc.get_weights(), original):
+        np.testing.assert_array_equal(a, b)
+    # one plain SGD step from identical weights: backbone update scales with the multiplier
+    assert np.abs(deltas[1.0][0]).max() > 1e-4
+    for d1, d01 in zip(deltas[1.0], deltas[0.1]):
+        np.testing.assert_allclose(d01, 0.1 * d1, rtol=1e-3, atol=1e-7)
+
+
+def test_fine_tune_uses_augmenter_and_validates():
+    x, y = _data(32)
+    model = _pretrainer_like()
+    enc_w = [np.array(w) for w in model.encoder.get_weights()]
+    r = evaluate.fine_tune(model, (x, y), (x, y), num_classes=4, epochs=1, head_lr=0.05,
+                           batch_size=16, class_groups=GROUPS)
+    assert {"acc", "top5", "acc_many", "acc_medium", "acc_few"} <= set(r)
+    for a, b in zip(model.encoder.get_weights(), enc_w):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="num_classes"):
+        evaluate.fine_tune(model, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.1)
