@@ -291,18 +291,18 @@ def test_uses_log_uniform_aspect_ratio():
 
 def test_random_order_jitter_equals_the_ops_applied_in_each_examples_order():
     """Rebuild each example's order from the same random draws and apply the ops one by one."""
-    x = ops.convert_to_tensor(RNG.random((32, 5, 5, 3)).astype("float32"))
+    x = ops.convert_to_tensor(RNG.random((16, 4, 4, 3)).astype("float32"))
     seed = keras.random.SeedGenerator(11)
     got = _np(augment._color_jitter(x, seed, (0.4, 0.4, 0.4, 0.1), 1.0, True))
     replay = keras.random.SeedGenerator(11)
     ranges = ((0.6, 1.4), (0.6, 1.4), (0.6, 1.4), (-0.1, 0.1))
-    factors = [_np(keras.random.uniform((32,), lo, hi, seed=replay)) for lo, hi in ranges]
-    keras.random.uniform((32,), seed=replay)  # the apply draw
-    order = np.argsort(_np(keras.random.uniform((32, 4), seed=replay)), axis=1)
+    factors = [_np(keras.random.uniform((16,), lo, hi, seed=replay)) for lo, hi in ranges]
+    keras.random.uniform((16,), seed=replay)  # the apply draw
+    order = np.argsort(_np(keras.random.uniform((16, 4), seed=replay)), axis=1)
     fns = (augment._adjust_brightness, augment._adjust_contrast, augment._adjust_saturation, augment._adjust_hue)
     xs = _np(x).astype("float32")
-    assert len({tuple(o) for o in order}) > 10
-    for e in range(32):
+    assert len({tuple(o) for o in order}) > 6
+    for e in range(16):
         y = ops.convert_to_tensor(xs[e : e + 1])
         for op in order[e]:
             y = fns[op](y, ops.convert_to_tensor(factors[op][e : e + 1].astype("float32")))
