@@ -162,7 +162,7 @@ def resnet18_cifar(input_shape=(32, 32, 3), width=1, name="resnet18_cifar", kern
 
     >>> import numpy as np
     >>> enc = resnet18_cifar(width=0.125)
-    >>> enc(np.zeros((2, 32, 32, 3), "float32")).shape
+    >>> tuple(enc(np.zeros((2, 32, 32, 3), "float32")).shape)
     (2, 64)
     """
     _check_width(width)
@@ -217,7 +217,7 @@ def small_resnet(
 
     >>> import numpy as np
     >>> enc = small_resnet()
-    >>> enc(np.zeros((2, 32, 32, 3), "float32")).shape
+    >>> tuple(enc(np.zeros((2, 32, 32, 3), "float32")).shape)
     (2, 128)
     """
     _check_width(width)

@@ -111,7 +111,7 @@ def nt_xent(z1, z2, temperature=0.5):
 
     >>> import numpy as np
     >>> z = np.eye(4, dtype="float32")
-    >>> nt_xent(z, z, temperature=0.5).shape
+    >>> tuple(nt_xent(z, z, temperature=0.5).shape)
     (4,)
     """
     _check_temperature(temperature)
@@ -149,7 +149,7 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
 
     >>> import numpy as np
     >>> q = np.eye(2, 8, dtype="float32"); queue = np.eye(16, 8, k=0, dtype="float32")
-    >>> info_nce(q, q, queue).shape
+    >>> tuple(info_nce(q, q, queue).shape)
     (2,)
     """
     _check_temperature(temperature)
