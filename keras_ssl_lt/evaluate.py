@@ -311,8 +311,8 @@ class GradientScale(keras.layers.Layer):
     Example:
 
     >>> import keras
-    >>> GradientScale(0.1)(keras.ops.ones((1, 2))).shape
-    (1, 2)
+    >>> keras.ops.convert_to_numpy(GradientScale(0.1)(keras.ops.ones((1, 2)))).tolist()
+    [[1.0, 1.0]]
     """
 
     def __init__(self, multiplier=0.1, **kwargs):
