@@ -6,6 +6,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+if os.environ.get("KERAS_BACKEND") == "jax":
+    # Many tests build a fresh model whose step compiles to the same XLA program: a persistent cache
+    # lets later tests (and later runs on the same machine) reuse it.
+    import jax
+
+    jax.config.update(
+        "jax_compilation_cache_dir",
+        os.environ.get("KSL_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "keras_ssl_lt_jax")),
+    )
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
 CIFAR10_PATH = Path(
     os.environ.get(
         "KSL_CIFAR10_NPZ",

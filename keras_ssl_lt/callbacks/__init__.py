@@ -5,6 +5,7 @@ Place them before `CSVLogger` / `TensorBoard` in the callbacks list so those see
 
 from keras_ssl_lt.callbacks.knn import KNNMonitor
 from keras_ssl_lt.callbacks.linear_probe import EvaluationCallback, LinearProbe
+from keras_ssl_lt.callbacks.reweight import KDEReweighting
 from keras_ssl_lt.callbacks.transfer import TransferProbe
 
-__all__ = ["EvaluationCallback", "KNNMonitor", "LinearProbe", "TransferProbe"]
+__all__ = ["EvaluationCallback", "KDEReweighting", "KNNMonitor", "LinearProbe", "TransferProbe"]

@@ -192,8 +192,9 @@ class Pretrainer(BackendStep, keras.Model):
         sharp = config.pop("sharpness", None)
         config = keras.saving.deserialize_keras_object(config)
         self.compile(sharpness=sharpness_lib.get(sharp), **config)
-        if self.built and getattr(self, "optimizer", None) is not None:
-            self.optimizer.build(self.trainable_variables)
+        # Heads and encoder are built in __init__, so the optimizer can be built now and its saved
+        # state (momentum buffers, iteration count) restored with the weights.
+        self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()

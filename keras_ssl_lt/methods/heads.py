@@ -52,7 +52,7 @@ def frozen_copy(model, name=None):
     if name is not None:
         copy.name = name
     for target, source in zip(copy.weights, model.weights):
-        target.assign(source)
+        target.assign(ops.copy(source.value))  # a new buffer: JAX must not donate one array twice
     copy.trainable = False
     return copy
 
