@@ -187,8 +187,13 @@ def crop_and_resize(images, boxes, size, antialias=True):
     h_in, w_in = x.shape[1], x.shape[2]
     wy = _axis_weights(boxes[:, 0], boxes[:, 2], size, h_in, antialias)  # (B, S, H)
     wx = _axis_weights(boxes[:, 1], boxes[:, 3], size, w_in, antialias)  # (B, S, W)
-    y = ops.einsum("bih,bhwc->biwc", wy, x)
-    return ops.einsum("bjw,biwc->bijc", wx, y)
+    # Two batched matmuls (an einsum formulation hit a oneDNN memory-corruption bug in PyTorch's CPU
+    # build: later convolution backward passes hung or crashed).
+    b, c = ops.shape(x)[0], x.shape[3]
+    y = ops.matmul(wy, ops.reshape(x, (b, h_in, w_in * c)))  # (B, S, W*C)
+    y = ops.transpose(ops.reshape(y, (b, size, w_in, c)), (0, 2, 1, 3))  # (B, W, S, C)
+    z = ops.matmul(wx, ops.reshape(y, (b, w_in, size * c)))  # (B, S_j, S_i*C)
+    return ops.transpose(ops.reshape(z, (b, size, size, c)), (0, 2, 1, 3))
 
 
 def _center_boxes(batch, height, width, fraction):

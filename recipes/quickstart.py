@@ -103,6 +103,13 @@ def main(argv=None):
     import keras
     import keras_ssl_lt as ksl
 
+    if keras.backend.backend() == "torch":
+        import torch
+
+        if not torch.cuda.is_available():
+            # PyTorch's oneDNN convolution backward can hang when a second OpenMP runtime (loaded by
+            # scikit-learn, which Keras imports) sits in the process: see docs/performance.md.
+            torch.backends.mkldnn.enabled = False
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

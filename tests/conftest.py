@@ -25,6 +25,16 @@ CIFAR10_PATH = Path(
 )
 
 
+if os.environ.get("KERAS_BACKEND") == "torch":
+    # Keras imports scikit-learn when it is installed, which loads a second OpenMP runtime beside
+    # PyTorch's; with both in one process, PyTorch's oneDNN convolution backward intermittently hangs
+    # or corrupts memory on this CPU build (seen with torch 2.13.0+cpu). The native kernels are
+    # unaffected. See docs/performance.md ("Known issues").
+    import torch
+
+    torch.backends.mkldnn.enabled = False
+
+
 @pytest.fixture(scope="session")
 def cifar10():
     """The real CIFAR-10 arrays from ../shared/data/cifar10.npz (skips when absent)."""
