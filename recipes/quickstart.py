@@ -65,6 +65,7 @@ def balanced_bank(labels, per_class, seed):
     if per_class is None:
         return np.arange(len(labels))
     rng = np.random.default_rng([seed, 7])
+    per_class = min(per_class, int(np.bincount(labels).min()))
     return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
                                    for c in np.unique(labels)]))
 
@@ -128,7 +129,7 @@ def main(argv=None):
     test_x, test_y = test.images(np.arange(len(test))), test.labels
     results = {"backend": keras.backend.backend(), "preset": args.preset, "config": cfg, "seed": args.seed,
                "profile": args.profile, "ratio": args.ratio, "n": int(lt.n),
-               "labels_hash": lt.manifest["labels_hash"], "knn_bank_size": int(len(bank)), "runs": {}}
+               "labels_sha256": lt.manifest["labels_sha256"], "knn_bank_size": int(len(bank)), "runs": {}}
     for name, subset in (("balanced", bal), ("long_tailed", lt)):
         model, history, seconds = pretrain(name, train, subset, cfg, args)
         knn = ksl.evaluate.knn(model, (bank_x, bank_y), (test_x, test_y), k=200, temperature=0.1,
