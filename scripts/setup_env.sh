@@ -13,13 +13,13 @@ fi
 # shellcheck disable=SC1091
 source "$VENV/bin/activate"
 STAMP="$VENV/.ksl-installed"
-WANT="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+WANT="$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/constraints.txt" | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "[setup] installing keras-ssl-lt with its test, jax, torch and recipe extras (a few minutes the first time)"
   python -m pip install -q --upgrade pip
   # The CPU build of PyTorch; a plain `torch` would pull several GB of CUDA libraries.
   python -m pip install -q "torch==2.13.0"
-  python -m pip install -q -e "$ROOT[test,jax,torch,recipes]"
+  python -m pip install -q -c "$ROOT/scripts/constraints.txt" -e "$ROOT[test,jax,torch,recipes]"
   echo "$WANT" > "$STAMP"
 fi
 export PYTHONUNBUFFERED=1
