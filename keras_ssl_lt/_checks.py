@@ -1,0 +1,203 @@
+"""Shared argument checks (private): each validates one argument and returns it normalised.
+
+Every check raises a `ValueError` that names the argument and the values it accepts, so a user's
+typo is reported where it was made (in a layer's or function's constructor), not as a shape error
+deep inside a compiled step. Booleans are never accepted as numbers.
+
+Example:
+
+>>> check_probability(0.5, "p")
+0.5
+>>> check_range([0.2, 1], "scale", positive=True, high=1.0)
+(0.2, 1.0)
+"""
+
+import numpy as np
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_non_negative",
+    "check_non_negative_int",
+    "check_number",
+    "check_positive_int",
+    "check_probability",
+    "check_range",
+    "check_seed",
+    "check_triple",
+    "is_int",
+    "is_number",
+]
+
+
+def is_number(value):
+    """True for a Python or numpy int or float (bool excluded); NaN counts as a number here.
+
+    >>> is_number(3), is_number(2.5), is_number(True), is_number("1")
+    (True, True, False, False)
+    """
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_int(value):
+    """True for a Python or numpy integer (bool excluded).
+
+    >>> is_int(3), is_int(3.0), is_int(False)
+    (True, False, False)
+    """
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _finite(value):
+    return is_number(value) and bool(np.isfinite(float(value)))
+
+
+def check_bool(value, name):
+    """`value` must be True or False (not 0/1 or a string).
+
+    >>> check_bool(True, "flip")
+    True
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False; got {value!r}")
+    return bool(value)
+
+
+def check_choice(value, name, choices):
+    """`value` must be one of `choices` (compared with ==).
+
+    >>> check_choice("pad", "crop", ("resized", "pad"))
+    'pad'
+    """
+    if not isinstance(value, (str, int, float, type(None))) or value not in tuple(choices):
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"`{name}` must be one of {allowed}; got {value!r}")
+    return value
+
+
+def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
+    """A finite number inside the optional bounds (`low_open`/`high_open` exclude the bound); returns a float.
+
+    >>> check_number(0.875, "eval_crop_fraction", low=0, high=1, low_open=True)
+    0.875
+    """
+    ok = _finite(value)
+    if ok and low is not None:
+        ok = float(value) > low if low_open else float(value) >= low
+    if ok and high is not None:
+        ok = float(value) < high if high_open else float(value) <= high
+    if not ok:
+        if low is not None and high is not None:
+            where = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        elif low is not None:
+            where = f" {'>' if low_open else '>='} {low}"
+        elif high is not None:
+            where = f" {'<' if high_open else '<='} {high}"
+        else:
+            where = ""
+        raise ValueError(f"`{name}` must be a finite number{where}; got {value!r}")
+    return float(value)
+
+
+def check_non_negative(value, name):
+    """A finite number >= 0; returns a float.
+
+    >>> check_non_negative(0.4, "brightness")
+    0.4
+    """
+    return check_number(value, name, low=0.0)
+
+
+def check_probability(value, name):
+    """A probability in [0, 1]; returns a float.
+
+    >>> check_probability(1, "p")
+    1.0
+    """
+    if not _finite(value) or not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"`{name}` must be a probability in [0, 1]; got {value!r}")
+    return float(value)
+
+
+def check_positive_int(value, name):
+    """An int >= 1 (a size, a count); returns an int.
+
+    >>> check_positive_int(32, "size")
+    32
+    """
+    if not is_int(value) or value < 1:
+        raise ValueError(f"`{name}` must be a positive int; got {value!r}")
+    return int(value)
+
+
+def check_non_negative_int(value, name):
+    """An int >= 0; returns an int.
+
+    >>> check_non_negative_int(0, "padding")
+    0
+    """
+    if not is_int(value) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative int; got {value!r}")
+    return int(value)
+
+
+def check_range(value, name, low=None, high=None, positive=False):
+    """A pair `(lo, hi)` of finite numbers with lo <= hi inside the optional bounds; returns a float tuple.
+
+    `positive` requires lo > 0; `low`/`high` bound lo and hi inclusively.
+
+    >>> check_range((0.1, 2), "sigma", positive=True)
+    (0.1, 2.0)
+    """
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_finite(v) for v in value)
+        and float(value[0]) <= float(value[1])
+    )
+    if ok:
+        lo, hi = float(value[0]), float(value[1])
+        ok = (
+            (low is None or lo >= low)
+            and (high is None or hi <= high)
+            and (not positive or lo > 0)
+        )
+    if not ok:
+        bounds = []
+        if positive:
+            bounds.append("values > 0")
+        if low is not None:
+            bounds.append(f"values >= {low}")
+        if high is not None:
+            bounds.append(f"values <= {high}")
+        extra = f" with {', '.join(bounds)}" if bounds else ""
+        raise ValueError(f"`{name}` must be a pair (low, high) of finite numbers with low <= high{extra}; got {value!r}")
+    return (float(value[0]), float(value[1]))
+
+
+def check_triple(value, name, positive=False):
+    """Three finite numbers (one per RGB channel), all > 0 with `positive`; returns a float tuple.
+
+    >>> check_triple([0.5, 0.5, 0.5], "mean")
+    (0.5, 0.5, 0.5)
+    """
+    if (
+        not isinstance(value, (tuple, list))
+        or len(value) != 3
+        or not all(_finite(v) for v in value)
+        or (positive and any(float(v) <= 0 for v in value))
+    ):
+        req = "3 positive finite numbers" if positive else "3 finite numbers"
+        raise ValueError(f"`{name}` must be {req} (one per RGB channel); got {value!r}")
+    return tuple(float(v) for v in value)
+
+
+def check_seed(seed, name="seed"):
+    """None or an int; returns None or an int.
+
+    >>> check_seed(None), check_seed(7)
+    (None, 7)
+    """
+    if seed is not None and not is_int(seed):
+        raise ValueError(f"`{name}` must be None or an int; got {seed!r}")
+    return None if seed is None else int(seed)
