@@ -15,6 +15,7 @@ from keras_ssl_lt import backbones
 from keras_ssl_lt import callbacks
 from keras_ssl_lt import data
 from keras_ssl_lt import evaluate
+from keras_ssl_lt import experiments
 from keras_ssl_lt import features
 from keras_ssl_lt import losses
 from keras_ssl_lt import metrics
@@ -37,6 +38,7 @@ __all__ = [
     "callbacks",
     "data",
     "evaluate",
+    "experiments",
     "features",
     "losses",
     "metrics",
