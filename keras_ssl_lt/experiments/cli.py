@@ -47,7 +47,8 @@ def parse_seeds(text):
     if not is_list:
         count = values[0]
         if count < 1:
-            raise ValueError(f"`--seeds` count must be >= 1 (for seed {count} alone write '{count},'); got {text!r}")
+            hint = " (for seed 0 alone write '0,')" if count == 0 else ""
+            raise ValueError(f"`--seeds` count must be >= 1{hint}; got {text!r}")
         return list(range(count))
     if any(v < 0 for v in values):
         raise ValueError(f"`--seeds` must be non-negative integers; got {text!r}")

@@ -58,6 +58,10 @@ def format_duration(seconds, coarse=False):
     return f"{s}s"
 
 
+def _clock():
+    return time.perf_counter()
+
+
 def _now():
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
@@ -219,7 +223,7 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
     if verbose:
         print(f"run_grid: {n_total} runs in {out}: {n_total - n_todo} already done, {n_todo} to run",
               file=stream, flush=True)
-    t_start = time.perf_counter()
+    t_start = _clock()
     env = None
     measured = []  # (wall seconds, estimated seconds) of the runs finished in this call
     records = []
@@ -233,18 +237,18 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
         remaining = [c for c, d in zip(costs[i - 1:], done[i - 1:]) if not d]
         eta = _eta(remaining, measured)
         if verbose:
-            print(f"[run {i}/{n_total}] {spec.run_id} | elapsed {format_duration(time.perf_counter() - t_start)} "
+            print(f"[run {i}/{n_total}] {spec.run_id} | elapsed {format_duration(_clock() - t_start)} "
                   f"| ETA {format_duration(eta, coarse=True)}", file=stream, flush=True)
         if env is None:
             env = environment()
         started = _now()
-        t0 = time.perf_counter()
+        t0 = _clock()
         try:
             result = _check_result(run_fn(spec), spec)
         except Exception as e:
             if not keep_going:
                 raise
-            wall = time.perf_counter() - t0
+            wall = _clock() - t0
             tb = traceback.format_exc()
             failures.append(spec.run_id)
             if verbose:
@@ -260,7 +264,7 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
             write_record(out, record)
             records.append(read_record(out, spec))
             continue
-        wall = time.perf_counter() - t0
+        wall = _clock() - t0
         measured.append((wall, costs[i - 1]))
         record = {
             "spec": spec.to_dict(), "status": "done", "run_id": spec.run_id, "environment": env,
@@ -278,7 +282,7 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
         records.append(read_record(out, spec))  # what a later call will see (JSON round trip)
     if verbose:
         ran = len(measured)
-        line = f"run_grid: {ran} run(s) finished in {format_duration(time.perf_counter() - t_start)}"
+        line = f"run_grid: {ran} run(s) finished in {format_duration(_clock() - t_start)}"
         if failures:
             line += f"; {len(failures)} failed (recorded, retried next time): {', '.join(failures)}"
         print(line, file=stream, flush=True)
