@@ -28,3 +28,4 @@ from keras_ssl_lt.data.sources import (
     load_source,
 )
 from keras_ssl_lt.data.pipeline import ArrayBatches, BatchPlan, ssl_dataset, supervised_dataset
+from keras_ssl_lt.data.semi_synthetic import SemiSyntheticSource, compose_halves, semi_synthetic, semi_synthetic_eval
