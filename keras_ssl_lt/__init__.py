@@ -3,8 +3,10 @@
 Long-tailed data builders (`keras_ssl_lt.data`), on-device augmentation (`augment`), backbones,
 SSL and supervised pre-trainers used through plain `model.fit` on TensorFlow, JAX and PyTorch
 (`SimSiam`, `SimCLR`, `MoCoV2`, `BYOL`, `Supervised`), the sharpness-aware regularisers SAM, ASAM and
-rwSAM (`sharpness`, `weighting`), and evaluation callbacks and metrics (`callbacks`, `evaluate`,
-`metrics`). Implements Liu, HaoChen, Gaidon & Ma, "Self-supervised Learning is More Robust to Dataset
+rwSAM (`rwsam`; `sharpness` and `weighting` are short aliases of `rwsam.sharpness` and
+`rwsam.weights`), and evaluation (`evaluation`: probes, kNN, transfer, metrics, callbacks; short aliases `evaluate`
+and `metrics`, callbacks also in `callbacks`).
+Implements Liu, HaoChen, Gaidon & Ma, "Self-supervised Learning is More Robust to Dataset
 Imbalance", ICLR 2022.
 """
 
@@ -14,15 +16,18 @@ from keras_ssl_lt import augment
 from keras_ssl_lt import backbones
 from keras_ssl_lt import callbacks
 from keras_ssl_lt import data
-from keras_ssl_lt import evaluate
+from keras_ssl_lt import evaluation
 from keras_ssl_lt import experiments
-from keras_ssl_lt import features
 from keras_ssl_lt import losses
-from keras_ssl_lt import metrics
-from keras_ssl_lt import sharpness
-from keras_ssl_lt import weighting
+from keras_ssl_lt import rwsam
 from keras_ssl_lt.methods import BYOL, MoCoV2, Pretrainer, SimCLR, SimSiam, Supervised
-from keras_ssl_lt.sharpness import RWSAM, SAM
+from keras_ssl_lt.rwsam import RWSAM, SAM
+from keras_ssl_lt.rwsam import sharpness
+from keras_ssl_lt.rwsam import weights as weighting
+
+# Short names of the README tour: `ksl.evaluate.knn(...)`, `ksl.metrics.gap(...)`.
+evaluate = evaluation
+metrics = evaluation.metrics
 
 __all__ = [
     "BYOL",
@@ -38,10 +43,11 @@ __all__ = [
     "callbacks",
     "data",
     "evaluate",
+    "evaluation",
     "experiments",
-    "features",
     "losses",
     "metrics",
+    "rwsam",
     "sharpness",
     "weighting",
 ]

@@ -3,18 +3,24 @@
 A method contributes its heads and one function, `compute_loss_terms(views, labels, training)`, from a
 batch of augmented views to a per-example loss vector. The base owns everything else: the `train_step`
 on all three backends, on-device augmentation, metrics, the example-weight table and the optional
-sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.sharpness`).
+sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.rwsam`).
 """
 
 import numpy as np
 import keras
 from keras import ops
 
-from keras_ssl_lt import sharpness as sharpness_lib
 from keras_ssl_lt.losses import embedding_std
+from keras_ssl_lt.rwsam import sharpness as sharpness_lib
+from keras_ssl_lt.rwsam.weights import check_index, validate_weights
 from keras_ssl_lt.training import BackendStep
 
 __all__ = ["Pretrainer"]
+
+_MISSING_INDEX = (
+    "RWSAM needs each batch to carry the examples' positions in the source dataset under 'index' (as "
+    "`keras_ssl_lt.data.ssl_dataset` yields); got a batch without it"
+)
 
 
 def _check_encoder(encoder):
@@ -31,6 +37,43 @@ def _check_encoder(encoder):
             f"{shape!r}. Build it with an Input (functional API) and end with global pooling."
         )
     return int(shape[-1])
+
+
+_MOVING_STATISTICS = ("moving_mean", "moving_variance")
+
+
+def batchnorm_variables(layer):
+    """The moving statistics of every `BatchNormalization` layer inside `layer`, found with public Keras APIs.
+
+    Nested layers are reached through `keras.Model.layers` (subclassed, functional and Sequential models);
+    a plain `keras.layers.Layer` exposes no public list of its sub-layers, so a BatchNormalization hidden
+    inside one cannot be found: that raises a ValueError rather than silently updating its statistics
+    twice per SAM step.
+
+    Example:
+
+    >>> import keras
+    >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()])
+    >>> [v.name for v in batchnorm_variables(m)]
+    ['moving_mean', 'moving_variance']
+    """
+    out, seen, stack = [], set(), [layer]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, keras.layers.BatchNormalization):
+            out.extend(current.non_trainable_variables)
+        elif isinstance(current, keras.Model):
+            stack.extend(reversed(current.layers))
+        elif any(v.name in _MOVING_STATISTICS for v in current.non_trainable_variables):
+            raise ValueError(
+                f"the layer {current.name!r} ({type(current).__name__}) holds BatchNormalization statistics that "
+                "cannot be reached through public Keras APIs (`keras.Model.layers`); build it as a keras.Model "
+                "(functional or subclassed) or compile with `SAM(..., bn_update='both')`"
+            )
+    return out
 
 
 class Pretrainer(BackendStep, keras.Model):
@@ -83,6 +126,8 @@ class Pretrainer(BackendStep, keras.Model):
         self.perturbed_loss_tracker = keras.metrics.Mean(name="perturbed_loss")
         self.weighted_loss_tracker = keras.metrics.Mean(name="weighted_loss")
         self.extra_trackers = [keras.metrics.Mean(name=n) for n in self.extra_metrics]
+        self._eval_view_state = None
+        self._capture_eval_view_state()
 
     # ------------------------------------------------------------------ configuration
     def _create_weight_table(self, num_examples):
@@ -115,7 +160,7 @@ class Pretrainer(BackendStep, keras.Model):
         Safe to call from a callback during `fit` on every backend: the next step sees the new values.
         """
         if indices is None:
-            w = sharpness_lib.validate_weights(weights, "weights")
+            w = validate_weights(weights, "weights")
             self._create_weight_table(len(w))
             self.example_weights.assign(w)
             return
@@ -129,7 +174,7 @@ class Pretrainer(BackendStep, keras.Model):
             raise ValueError(f"`indices` must be a 1-D integer array; got shape {idx.shape}, dtype {idx.dtype}")
         if idx.size and (idx.min() < 0 or idx.max() >= self.num_examples):
             raise ValueError(f"`indices` must lie in [0, {self.num_examples}); got range [{idx.min()}, {idx.max()}]")
-        w = sharpness_lib.validate_weights(weights, "weights", length=len(idx))
+        w = validate_weights(weights, "weights", length=len(idx))
         table = np.array(keras.ops.convert_to_numpy(self.example_weights.value), dtype="float32")
         table[idx] = w
         self.example_weights.assign(table)
@@ -145,7 +190,7 @@ class Pretrainer(BackendStep, keras.Model):
 
         Args:
             optimizer: any Keras optimizer (the paper: SGD with momentum 0.9 and weight decay).
-            sharpness: `None`, `keras_ssl_lt.sharpness.SAM(...)` (SAM / ASAM) or `RWSAM(...)`.
+            sharpness: `None`, `keras_ssl_lt.rwsam.SAM(...)` (SAM / ASAM) or `RWSAM(...)`.
             **kwargs: passed to `keras.Model.compile` (`jit_compile`, `steps_per_execution`, ...).
                 A `loss` is not accepted: the method defines its own.
         """
@@ -174,7 +219,9 @@ class Pretrainer(BackendStep, keras.Model):
                 )
         self._sharpness = sharpness
         super().compile(optimizer=optimizer, **kwargs)
-        self._ksl_bn_variables = self._batchnorm_variables()
+        first = sharpness is not None and sharpness.bn_update == "first"
+        self._ksl_bn_variables = self._batchnorm_variables() if first else []
+        self._capture_eval_view_state()
 
     @property
     def sharpness(self):
@@ -261,11 +308,69 @@ class Pretrainer(BackendStep, keras.Model):
         return data, labels, None
 
     def _batchnorm_variables(self):
-        out = []
-        for layer in self._flatten_layers(include_self=False):
-            if isinstance(layer, keras.layers.BatchNormalization):
-                out.extend(layer.non_trainable_variables)
-        return out
+        return batchnorm_variables(self)
+
+    # ------------------------------------------------------------------ evaluation views
+    def _capture_eval_view_state(self):
+        """Records the augmenter's random state once: every evaluation draws its views from this fixed state."""
+        if self.augmenter is None:
+            return
+        variables = self.augmenter.non_trainable_variables
+        if self._eval_view_state is not None and len(self._eval_view_state) == len(variables):
+            return
+        self._eval_view_state = [np.array(ops.convert_to_numpy(v.value)) for v in variables]
+
+    def make_eval_views(self, images):
+        """`num_views` random views drawn from a fixed evaluation state of the augmenter's random generators.
+
+        The same images always give the same views, and the augmenter's training state (its seed
+        generators) is left exactly as it was: `evaluate` is reproducible and does not change training.
+        The fixed state is the augmenter's state when the pre-trainer was built (or first compiled, for
+        state created later); each batch of an evaluation is drawn from it afresh.
+        """
+        if self.augmenter is None:
+            return self.make_views(images, training=True)
+        variables = self.augmenter.non_trainable_variables
+        if self._eval_view_state is None or len(self._eval_view_state) != len(variables):
+            raise ValueError(
+                "the augmenter's state changed since the pre-trainer was compiled; call `compile` again"
+            )
+        with self._ksl_no_grad():
+            saved = [ops.copy(v.value) for v in variables]
+            for v, value in zip(variables, self._eval_view_state):
+                v.assign(value)
+        views = self.make_views(images, training=True)
+        with self._ksl_no_grad():
+            for v, value in zip(variables, saved):
+                v.assign(value)
+        return views
+
+    # ------------------------------------------------------------------ host-side batch checks
+    def make_train_function(self, force=False):
+        """Keras' train function, wrapped so each batch is checked on the host before its step runs.
+
+        With rwSAM the batch's `index` must lie inside the example-weight table; a bad batch raises a
+        ValueError before any weight, statistic or optimizer state changes, on every backend (inside the
+        compiled step an out-of-range lookup would be clamped, NaN or a bare device error).
+        """
+        result = super().make_train_function(force=force)
+        function = self.train_function
+        if function is not None and not getattr(function, "_ksl_guarded", False):
+            guarded = self._ksl_guard_train_function(function)
+            guarded._ksl_guarded = True
+            self.train_function = guarded
+            result = guarded if result is not None else result
+        return result
+
+    def _ksl_checks_batches(self):
+        return self._sharpness is not None and self._sharpness.weighted
+
+    def _ksl_check_batch(self, data):
+        """Host-side check of one batch (rwSAM: `index` present and inside the example-weight table)."""
+        _, _, index = self._unpack(data)
+        if index is None:
+            raise ValueError(_MISSING_INDEX)
+        check_index(self._ksl_to_numpy(index).reshape(-1), self.num_examples)
 
     # ------------------------------------------------------------------ the step
     def _ksl_train_step(self, data):
@@ -274,10 +379,7 @@ class Pretrainer(BackendStep, keras.Model):
         weights = None
         if sharp is not None and sharp.weighted:
             if index is None:
-                raise ValueError(
-                    "RWSAM needs each batch to carry the examples' positions in the source dataset under "
-                    "'index' (as `keras_ssl_lt.data.ssl_dataset` yields); got a batch without it"
-                )
+                raise ValueError(_MISSING_INDEX)
             weights = ops.take(self.example_weights, ops.cast(index, "int32"), axis=0)
         views = self.make_views(images, training=True)
         variables = self.trainable_variables
@@ -317,7 +419,7 @@ class Pretrainer(BackendStep, keras.Model):
 
     def _ksl_test_step(self, data):
         images, labels, _ = self._unpack(data)
-        views = self.make_views(images, training=True)
+        views = self.make_eval_views(images)
         terms = self.compute_loss_terms(views, labels, training=False)
         loss = ops.mean(ops.cast(terms["loss"], "float32"))
         return self._update_metrics(loss, terms)
@@ -334,7 +436,8 @@ class Pretrainer(BackendStep, keras.Model):
         """Pre-training loss of each example (random views, BatchNorm in inference mode) as numpy `(N,)`.
 
         Used for the rare-class generalisation gap (loss on held-out minus training examples).
-        Draws views with the augmenter's random generator; weights and statistics are not changed.
+        Views come from `make_eval_views` (a fixed evaluation state of the augmenter's generators), so the
+        result is reproducible and weights, statistics and the training random state are not changed.
         """
         images = np.asarray(images)
         if images.ndim != 4 or len(images) == 0:
@@ -347,7 +450,7 @@ class Pretrainer(BackendStep, keras.Model):
         for start in range(0, len(images), batch_size):
             x = ops.convert_to_tensor(images[start : start + batch_size])
             y = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size].astype("int32"))
-            views = self.make_views(x, training=True)
+            views = self.make_eval_views(x)
             terms = self.compute_loss_terms(views, y, training=False)
             out.append(np.asarray(ops.convert_to_numpy(ops.cast(terms["loss"], "float32"))))
         return np.concatenate(out)

@@ -4,19 +4,9 @@ import numpy as np
 import keras
 from keras import ops
 
-from keras_ssl_lt.features import extract_features
-from keras_ssl_lt.weighting import (
-    BANDWIDTH_RULES,
-    _check_chunk_size,
-    _check_clip,
-    _check_features,
-    _check_power,
-    _is_int,
-    _is_real,
-    _l2_normalize,
-    kde_bandwidth,
-    kde_weights,
-)
+from keras_ssl_lt._checks import check_bool, check_choice, check_positive_int
+from keras_ssl_lt.evaluation.features import extract_features
+from keras_ssl_lt.rwsam.weights import check_kde_options, kde_weights
 
 __all__ = ["KDEReweighting"]
 
@@ -103,31 +93,15 @@ class KDEReweighting(keras.callbacks.Callback):
             )
         if indices.min() < 0 or len(np.unique(indices)) != len(indices):
             raise ValueError("`indices` must be distinct non-negative positions in the source")
-        if not _is_int(every_n_epochs) or every_n_epochs < 1:
-            raise ValueError(f"`every_n_epochs` must be an integer >= 1; got {every_n_epochs!r}")
-        if not (
-            (_is_real(bandwidth) and bandwidth > 0 and np.isfinite(bandwidth))
-            or bandwidth in BANDWIDTH_RULES
-        ):
-            raise ValueError(
-                f"`bandwidth` must be a number > 0 or one of {BANDWIDTH_RULES}; got {bandwidth!r}"
-            )
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}")
-        if verbose not in (0, 1):
-            raise ValueError(f"`verbose` must be 0 or 1; got {verbose!r}")
         self.images = images
         self.indices = indices.astype(np.int64)
-        self.every_n_epochs = int(every_n_epochs)
-        self.at_start = bool(at_start)
-        self.bandwidth = bandwidth
-        self.power = _check_power(power)
-        self.clip = _check_clip(clip)
-        self.normalize = bool(normalize)
-        self.exclude_self = bool(exclude_self)
-        self.batch_size = int(batch_size)
-        self.chunk_size = _check_chunk_size(chunk_size)
-        self.verbose = verbose
+        self.every_n_epochs = check_positive_int(every_n_epochs, "every_n_epochs")
+        self.at_start = check_bool(at_start, "at_start")
+        self.bandwidth, self.power, self.clip, self.chunk_size = check_kde_options(bandwidth, power, clip, chunk_size)
+        self.normalize = check_bool(normalize, "normalize")
+        self.exclude_self = check_bool(exclude_self, "exclude_self")
+        self.batch_size = check_positive_int(batch_size, "batch_size")
+        self.verbose = check_choice(verbose, "verbose", (0, 1))
         self.refreshes = []
         self.last_weights = None
         self.last_bandwidth = None
@@ -173,20 +147,16 @@ class KDEReweighting(keras.callbacks.Callback):
     def compute_weights(self):
         """Features of `images` under the current model, and their KDE weights and bandwidth."""
         feats = extract_features(self.model, self.images, batch_size=self.batch_size)
-        x = _check_features(feats)
-        if self.normalize:
-            x = _l2_normalize(x, "features")
-        h = kde_bandwidth(x, self.bandwidth, normalize=False)
-        w = kde_weights(
-            x,
-            bandwidth=h,
+        return kde_weights(
+            feats,
+            bandwidth=self.bandwidth,
             power=self.power,
             clip=self.clip,
-            normalize=False,
+            normalize=self.normalize,
             exclude_self=self.exclude_self,
             chunk_size=self.chunk_size,
+            return_bandwidth=True,
         )
-        return w, h
 
     def refresh(self, epoch, when):
         """Compute the weights now and write them into the model's table at `indices`."""

@@ -10,24 +10,19 @@ passes (Foret et al., 2021; Kwon et al., 2021; Liu et al., 2022):
 4. `w` is restored and the optimizer applies the second gradient.
 
 This module holds the configuration objects and the backend-neutral perturbation maths (`keras.ops` only);
-the per-backend gradient mechanics live in `keras_ssl_lt.training`.
+the per-backend gradient mechanics live in `keras_ssl_lt.training`, the example weights in
+`keras_ssl_lt.rwsam.weights`.
 """
 
-import numpy as np
 import keras
 from keras import ops
+
+from keras_ssl_lt._checks import check_bool, check_choice, check_number
+from keras_ssl_lt.rwsam.weights import validate_weights
 
 __all__ = ["SAM", "RWSAM", "perturbation", "get"]
 
 _BN_UPDATES = ("first", "both")
-
-
-def _check_rho(rho):
-    if isinstance(rho, bool) or not isinstance(rho, (int, float, np.floating, np.integer)):
-        raise ValueError(f"`rho` must be a non-negative number; got {rho!r}")
-    if not np.isfinite(rho) or rho < 0:
-        raise ValueError(f"`rho` must be a finite number >= 0; got {rho!r}")
-    return float(rho)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl_lt")
@@ -53,17 +48,10 @@ class SAM:
     weighted = False
 
     def __init__(self, rho=0.05, adaptive=False, bn_update="first", epsilon=1e-12):
-        self.rho = _check_rho(rho)
-        if not isinstance(adaptive, bool):
-            raise ValueError(f"`adaptive` must be True or False; got {adaptive!r}")
-        self.adaptive = adaptive
-        if bn_update not in _BN_UPDATES:
-            raise ValueError(f"`bn_update` must be one of {_BN_UPDATES}; got {bn_update!r}")
-        self.bn_update = bn_update
-        epsilon = float(epsilon)
-        if not epsilon > 0:
-            raise ValueError(f"`epsilon` must be > 0; got {epsilon!r}")
-        self.epsilon = epsilon
+        self.rho = check_number(rho, "rho", low=0.0)
+        self.adaptive = check_bool(adaptive, "adaptive")
+        self.bn_update = check_choice(bn_update, "bn_update", _BN_UPDATES)
+        self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_open=True)
 
     @property
     def name(self):
@@ -105,7 +93,7 @@ class RWSAM(SAM):
         weights: optional 1-D array with one weight per source example; at `compile` it is written
             into the model's table (created with this length if the model has none). Weights must be
             finite and >= 0 and not all zero. Leave it `None` to keep the model's current table (for
-            instance one maintained by `keras_ssl_lt.callbacks.KDEReweighting`, or restored from a
+            instance one maintained by `keras_ssl_lt.rwsam.KDEReweighting`, or restored from a
             `.keras` file). The array is not part of `get_config`: the table is a model variable
             and is saved with the weights.
 
@@ -113,7 +101,7 @@ class RWSAM(SAM):
 
     >>> import numpy as np, keras, keras_ssl_lt as ksl
     >>> labels = np.repeat(np.arange(3), [50, 10, 2])
-    >>> w = ksl.weighting.class_rank_weights(labels, base=1.2)
+    >>> w = ksl.rwsam.class_rank_weights(labels, base=1.2)
     >>> model = ksl.SimSiam(ksl.backbones.small_resnet(), augmenter=ksl.augment.simsiam_cifar())
     >>> model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9),
     ...               sharpness=RWSAM(rho=7.0, adaptive=True, weights=w))
@@ -130,25 +118,6 @@ class RWSAM(SAM):
     @property
     def name(self):
         return "rwasam" if self.adaptive else "rwsam"
-
-
-def validate_weights(weights, name="weights", length=None):
-    """Checks a per-example weight vector; returns it as float32 numpy."""
-    w = np.asarray(weights)
-    if w.ndim != 1 or w.size == 0:
-        raise ValueError(f"`{name}` must be a non-empty 1-D array of per-example weights; got shape {w.shape}")
-    if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
-        raise ValueError(f"`{name}` must hold real numbers; got dtype {w.dtype}")
-    w = w.astype("float32")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"`{name}` must be finite; found NaN or inf")
-    if np.any(w < 0):
-        raise ValueError(f"`{name}` must be >= 0; found a minimum of {w.min()}")
-    if not np.any(w > 0):
-        raise ValueError(f"`{name}` must not be all zero")
-    if length is not None and w.shape[0] != length:
-        raise ValueError(f"`{name}` must have {length} entries (one per source example); got {w.shape[0]}")
-    return w
 
 
 def perturbation(gradients, weights, rho, adaptive=False, epsilon=1e-12):

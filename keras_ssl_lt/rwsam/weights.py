@@ -15,11 +15,12 @@ part runs with `keras.ops` on the backend's device and never holds an N x N matr
 """
 
 import math
-import numbers
 
 import numpy as np
-import keras
 from keras import ops
+
+from keras_ssl_lt._checks import check_number, check_positive_int, is_int, is_number
+from keras_ssl_lt.losses import l2_normalize
 
 __all__ = [
     "class_rank_weights",
@@ -28,54 +29,39 @@ __all__ = [
     "kde_density",
     "kde_weights",
     "normalize_clip",
+    "validate_weights",
 ]
 
 BANDWIDTH_RULES = ("scott", "silverman", "median")
 
 
 # ----------------------------------------------------------------------------------------------
-# validation helpers
+# argument checks (package-internal: also used by `keras_ssl_lt.rwsam.callback` and the pre-trainers)
 # ----------------------------------------------------------------------------------------------
-def _is_real(x):
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
-def _check_labels(labels):
+def check_labels(labels):
+    """1-D non-negative integer class ids (integer-valued floats accepted) as int64."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.size == 0:
-        raise ValueError(
-            f"`labels` must be a non-empty 1-D array of class ids; got shape {labels.shape}"
-        )
+        raise ValueError(f"`labels` must be a non-empty 1-D array of class ids; got shape {labels.shape}")
     if not np.issubdtype(labels.dtype, np.integer):
-        if np.issubdtype(labels.dtype, np.floating) and np.all(np.isfinite(labels)) and np.all(
-            labels == np.round(labels)
+        if (
+            np.issubdtype(labels.dtype, np.floating)
+            and np.all(np.isfinite(labels))
+            and np.all(labels == np.round(labels))
         ):
             labels = labels.astype(np.int64)
         else:
-            raise ValueError(
-                f"`labels` must hold integer class ids; got dtype {labels.dtype}"
-            )
+            raise ValueError(f"`labels` must hold integer class ids; got dtype {labels.dtype}")
     if labels.min() < 0:
         raise ValueError(f"`labels` must be non-negative class ids; got minimum {labels.min()}")
     return labels.astype(np.int64)
 
 
-def _is_int(x):
-    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
-
-
-def _check_power(power):
-    if not _is_real(power) or not math.isfinite(power) or power < 0:
-        raise ValueError(f"`power` must be a finite number >= 0; got {power!r}")
-    return float(power)
-
-
-def _check_features(features, name="features"):
+def check_features(features, name="features"):
+    """A finite, non-empty (N, D) numeric array as float32."""
     x = np.asarray(features)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 2-D array of shape (N, D); got shape {x.shape}"
-        )
+        raise ValueError(f"`{name}` must be a non-empty 2-D array of shape (N, D); got shape {x.shape}")
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise ValueError(f"`{name}` must be a numeric array; got dtype {x.dtype}")
     x = x.astype(np.float32, copy=False)
@@ -84,41 +70,113 @@ def _check_features(features, name="features"):
     return x
 
 
-def _l2_normalize(x, name):
-    norms = np.linalg.norm(x, axis=1)  # float32 is accurate to ~1e-7 relative here
-    if np.any(norms == 0):
+def unit_rows(x, name):
+    """Rows of `x` divided by their L2 norm (`keras_ssl_lt.losses.l2_normalize`); all-zero rows are refused."""
+    zero = int(np.sum(~np.any(x != 0, axis=1)))
+    if zero:
         raise ValueError(
-            f"`{name}` has {int(np.sum(norms == 0))} all-zero rows, which cannot be "
-            "L2-normalised; pass normalize=False or fix the features"
+            f"`{name}` has {zero} all-zero rows, which cannot be L2-normalised; pass normalize=False or fix "
+            "the features"
         )
-    return (x / norms[:, None]).astype(np.float32, copy=False)
+    return np.asarray(ops.convert_to_numpy(l2_normalize(x, axis=1)), dtype=np.float32)
 
 
-def _check_clip(clip):
+def check_power(power):
+    return check_number(power, "power", low=0.0)
+
+
+def check_clip(clip):
+    """None or (low, high) with 0 <= low <= 1 <= high, low < high; high may be None or inf."""
     if clip is None:
         return None
     try:
         lo, hi = clip
     except (TypeError, ValueError):
-        raise ValueError(
-            f"`clip` must be None or a pair (low, high) with 0 <= low <= 1 <= high, low < high; "
-            f"got {clip!r}"
-        ) from None
+        lo = hi = None
     if hi is None:
         hi = math.inf
-    ok = _is_real(lo) and _is_real(hi) and not math.isnan(lo) and not math.isnan(hi)
+    ok = is_number(lo) and is_number(hi) and not math.isnan(lo) and not math.isnan(hi)
     if not ok or not (0 <= lo <= 1 <= hi) or not lo < hi or math.isinf(lo):
         raise ValueError(
-            f"`clip` must be None or a pair (low, high) with 0 <= low <= 1 <= high, low < high "
+            "`clip` must be None or a pair (low, high) with 0 <= low <= 1 <= high, low < high "
             f"(high may be None or inf); got {clip!r}"
         )
     return float(lo), float(hi)
 
 
-def _check_chunk_size(chunk_size):
-    if not _is_int(chunk_size) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be a positive integer; got {chunk_size!r}")
-    return int(chunk_size)
+def check_bandwidth(bandwidth):
+    """A finite number > 0 (returned as float) or one of `BANDWIDTH_RULES`."""
+    if is_number(bandwidth):
+        if not math.isfinite(bandwidth) or bandwidth <= 0:
+            raise ValueError(f"`bandwidth` must be a number > 0 or one of {BANDWIDTH_RULES}; got {bandwidth!r}")
+        return float(bandwidth)
+    if not isinstance(bandwidth, str) or bandwidth not in BANDWIDTH_RULES:
+        raise ValueError(f"`bandwidth` must be a number > 0 or one of {BANDWIDTH_RULES}; got {bandwidth!r}")
+    return bandwidth
+
+
+def check_kde_options(bandwidth, power, clip, chunk_size):
+    """Checks the options shared by `kde_weights` and `KDEReweighting`; returns them normalised."""
+    return (
+        check_bandwidth(bandwidth),
+        check_power(power),
+        check_clip(clip),
+        check_positive_int(chunk_size, "chunk_size"),
+    )
+
+
+def validate_weights(weights, name="weights", length=None):
+    """Checks a per-example weight vector (finite, >= 0, not all zero); returns it as float32 numpy.
+
+    Example:
+
+    >>> validate_weights([1, 2.5])
+    array([1. , 2.5], dtype=float32)
+    """
+    w = np.asarray(weights)
+    if w.ndim != 1 or w.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty 1-D array of per-example weights; got shape {w.shape}")
+    if not np.issubdtype(w.dtype, np.number) or np.issubdtype(w.dtype, np.complexfloating):
+        raise ValueError(f"`{name}` must hold real numbers; got dtype {w.dtype}")
+    w = w.astype("float32")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"`{name}` must be finite; found NaN or inf")
+    if np.any(w < 0):
+        raise ValueError(f"`{name}` must be >= 0; found a minimum of {w.min()}")
+    if not np.any(w > 0):
+        raise ValueError(f"`{name}` must not be all zero")
+    if length is not None and w.shape[0] != length:
+        raise ValueError(f"`{name}` must have {length} entries (one per source example); got {w.shape[0]}")
+    return w
+
+
+def check_index(index, table_size):
+    """Checks the `index` of a batch against an example-weight table of `table_size` entries.
+
+    Raises a ValueError naming the table size and the first offending position (negative positions
+    are refused too: they would silently read from the end of the table). Returns the index as int64 numpy.
+
+    Example:
+
+    >>> check_index([0, 3], table_size=4)
+    array([0, 3])
+    """
+    idx = np.asarray(index)
+    if idx.ndim != 1 or not (np.issubdtype(idx.dtype, np.integer) or idx.size == 0):
+        raise ValueError(
+            f"rwSAM: a batch's `index` must be a 1-D integer array (positions in the source data set); got shape "
+            f"{idx.shape}, dtype {idx.dtype}"
+        )
+    bad = np.flatnonzero((idx < 0) | (idx >= table_size))
+    if bad.size:
+        pos = int(bad[0])
+        raise ValueError(
+            f"rwSAM: batch `index` {int(idx[pos])} (at batch position {pos}) is outside the example-weight table "
+            f"of {table_size} entries (valid: 0 to {table_size - 1}). {bad.size} of {idx.size} indices are out of "
+            "range. The table must have one entry per example of the *source* data set (`num_examples=len(source)`"
+            " or one weight per source example); no weight was changed."
+        )
+    return idx.astype(np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -151,8 +209,8 @@ def class_rank_weights(labels, base=1.2, class_order=None, class_counts=None):
     >>> class_rank_weights([0, 1, 1], base=2.0)  # class 1 is the more frequent here
     array([2., 1., 1.], dtype=float32)
     """
-    labels = _check_labels(labels)
-    if not _is_real(base) or not math.isfinite(base) or base <= 0:
+    labels = check_labels(labels)
+    if not is_number(base) or not math.isfinite(base) or base <= 0:
         raise ValueError(f"`base` must be a finite number > 0; got {base!r}")
     if class_order is not None and class_counts is not None:
         raise ValueError("pass at most one of `class_order` and `class_counts`")
@@ -215,8 +273,8 @@ def inverse_frequency_weights(labels, power=1.0):
     >>> inverse_frequency_weights([0, 0, 0, 1])
     array([0.6666667, 0.6666667, 0.6666667, 2.       ], dtype=float32)
     """
-    labels = _check_labels(labels)
-    power = _check_power(power)
+    labels = check_labels(labels)
+    power = check_power(power)
     counts = np.bincount(labels).astype(np.float64)
     w = counts[labels] ** (-power)
     w = w / w.mean()
@@ -258,26 +316,19 @@ def kde_bandwidth(features, rule="scott", normalize=True, max_samples=1000, seed
     >>> kde_bandwidth(x, "scott") > 0
     True
     """
-    if _is_real(rule):
-        if not math.isfinite(rule) or rule <= 0:
-            raise ValueError(
-                f"`bandwidth` must be a number > 0 or one of {BANDWIDTH_RULES}; got {rule!r}"
-            )
-        return float(rule)
-    if rule not in BANDWIDTH_RULES:
-        raise ValueError(
-            f"`bandwidth` must be a number > 0 or one of {BANDWIDTH_RULES}; got {rule!r}"
-        )
-    x = _check_features(features)
+    rule = check_bandwidth(rule)
+    if not isinstance(rule, str):
+        return rule
+    x = check_features(features)
     if normalize:
-        x = _l2_normalize(x, "features")
+        x = unit_rows(x, "features")
     n, d = x.shape
     if n < 2:
         raise ValueError(
             f"`features` needs at least 2 rows for the {rule!r} bandwidth rule; got {n}"
         )
     if rule == "median":
-        if not isinstance(max_samples, numbers.Integral) or max_samples < 2:
+        if not is_int(max_samples) or max_samples < 2:
             raise ValueError(f"`max_samples` must be an integer >= 2; got {max_samples!r}")
         if n > max_samples:
             idx = np.random.default_rng(seed).choice(n, int(max_samples), replace=False)
@@ -344,8 +395,8 @@ def kde_density(
     >>> logp.shape
     (50,)
     """
-    x = _check_features(features)
-    chunk_size = _check_chunk_size(chunk_size)
+    x = check_features(features)
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     if reference is None:
         r = None
     else:
@@ -354,16 +405,16 @@ def kde_density(
                 "`exclude_self=True` needs `reference=None` (a point is only left out of its "
                 "own data set)"
             )
-        r = _check_features(reference, "reference")
+        r = check_features(reference, "reference")
         if r.shape[1] != x.shape[1]:
             raise ValueError(
                 f"`reference` must have the same feature dimension as `features`: "
                 f"{r.shape[1]} != {x.shape[1]}"
             )
     if normalize:
-        x = _l2_normalize(x, "features")
+        x = unit_rows(x, "features")
         if r is not None:
-            r = _l2_normalize(r, "reference")
+            r = unit_rows(r, "reference")
     ref = x if r is None else r
     m, d = ref.shape
     if exclude_self and m < 2:
@@ -447,7 +498,7 @@ def normalize_clip(log_weights, clip=(0.1, 10.0)):
         raise ValueError(f"`log_weights` must be a non-empty 1-D array; got shape {l.shape}")
     if not np.all(np.isfinite(l)):
         raise ValueError("`log_weights` contains NaN or infinite values")
-    clip = _check_clip(clip)
+    clip = check_clip(clip)
     n = l.size
     lse = np.logaddexp.reduce(l)
     t0 = math.log(n) - lse  # unclipped solution: mean(exp(l + t0)) == 1
@@ -486,6 +537,7 @@ def kde_weights(
     normalize=True,
     exclude_self=True,
     chunk_size=1024,
+    return_bandwidth=False,
 ):
     """Inverse kernel-density example weights for rwSAM: rare (low-density) examples weigh more.
 
@@ -505,9 +557,10 @@ def kde_weights(
         normalize: L2-normalise feature rows before the KDE.
         exclude_self: leave each example out of its own density estimate.
         chunk_size: rows per device computation (memory O(chunk_size * N)).
+        return_bandwidth: also return the bandwidth used (a float, on the normalised features).
 
     Returns:
-        float32 array of shape (N,).
+        float32 array of shape (N,), or `(weights, bandwidth)` with `return_bandwidth=True`.
 
     Example:
 
@@ -518,11 +571,10 @@ def kde_weights(
     >>> bool(w[-1] > w[:-1].max()), round(float(w.mean()), 5)
     (True, 1.0)
     """
-    power = _check_power(power)
-    clip = _check_clip(clip)
-    x = _check_features(features)
+    bandwidth, power, clip, chunk_size = check_kde_options(bandwidth, power, clip, chunk_size)
+    x = check_features(features)
     if normalize:
-        x = _l2_normalize(x, "features")
+        x = unit_rows(x, "features")
     h = kde_bandwidth(x, bandwidth, normalize=False)
     logp = kde_density(
         x,
@@ -532,4 +584,5 @@ def kde_weights(
         return_log=True,
         chunk_size=chunk_size,
     )
-    return normalize_clip(-power * logp, clip=clip)
+    w = normalize_clip(-power * logp, clip=clip)
+    return (w, h) if return_bandwidth else w

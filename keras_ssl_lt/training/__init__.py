@@ -9,10 +9,13 @@ bases:
   `_ksl_train_step(data)` / `_ksl_test_step(data)` of `keras_ssl_lt.methods.base.Pretrainer`;
 - `_ksl_value_and_grad(fn, variables)`: runs `fn() -> (scalar, aux)` and returns
   `(scalar, aux, gradients w.r.t. variables)`, keeping any variable updates `fn` made (BatchNorm statistics);
-- `_ksl_no_grad()`: a context for direct variable assignments.
+- `_ksl_no_grad()`: a context for direct variable assignments;
+- `_ksl_guard_train_function(function)`: wraps Keras' `train_function` so that every batch is checked on
+  the host (`Pretrainer._ksl_check_batch`: rwSAM's `index` against the example-weight table) before the
+  step runs on it; `_ksl_to_numpy(x)`: the host values of a batch entry.
 
 Everything else (views, losses, the SAM perturbation, EMA and queue updates, metrics) is written once
-with `keras.ops` in `keras_ssl_lt.methods.base` and `keras_ssl_lt.sharpness`.
+with `keras.ops` in `keras_ssl_lt.methods.base` and `keras_ssl_lt.rwsam.sharpness`.
 """
 
 import keras

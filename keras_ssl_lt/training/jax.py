@@ -2,18 +2,23 @@
 
 Keras' JAX trainer calls `train_step(state, data)` with the values of all trainable, non-trainable,
 optimizer and metric variables, and expects the new values back. We map every variable to its value in
-one outer scope, run the backend-neutral step (whose `variable.assign` calls are recorded by the scope,
-optimizer updates included), and read the new values out. Gradients come from `jax.value_and_grad` over a
-function of the trainable values that runs in a nested scope chained to the outer one, so reads of any
-other variable see the step's current state, and the updates it makes (BatchNorm statistics) are
-returned as auxiliary outputs and re-applied in the outer scope.
+one outer scope, which we keep a reference to while the step runs, run the backend-neutral step (whose
+`variable.assign` calls are recorded by the scope, optimizer updates included), and read the new values
+out with the scope's public `get_current_value`. Gradients come from `jax.value_and_grad` over a function
+of the trainable values that runs in a nested scope chained to the outer one, so reads of any other
+variable see the step's current state; the non-trainable values at its end (BatchNorm statistics) are
+returned as auxiliary outputs and assigned in the outer scope.
+
+Only public Keras API is used: `keras.StatelessScope(state_mapping=...)`, whose `get_current_value` is
+what a variable read consults inside a scope, and `Variable.assign`, which records into the scope.
 """
 
 import contextlib
 
 import jax
 import keras
-from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+from keras_ssl_lt.training.common import checked_batches
 
 
 class _ChainedScope(keras.StatelessScope):
@@ -24,7 +29,7 @@ class _ChainedScope(keras.StatelessScope):
         self._parent = parent
 
     def get_current_value(self, variable):
-        value = self.state_mapping.get(id(variable))
+        value = super().get_current_value(variable)
         if value is None and self._parent is not None:
             value = self._parent.get_current_value(variable)
         return value
@@ -39,34 +44,46 @@ def _current(scope, variables):
 
 
 class BackendStep:
+    _ksl_scope = None  # the outer scope of the step being traced
+
+    def _ksl_state_groups(self, train=True):
+        if train:
+            return (
+                self.trainable_variables,
+                self.non_trainable_variables,
+                self.optimizer.variables,
+                self.metrics_variables,
+            )
+        return (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)
+
     def _ksl_stateless(self, groups, values, step, data):
         mapping = [(v, x) for vs, xs in zip(groups, values) for v, x in zip(vs, xs)]
+        previous = self._ksl_scope
         with _ChainedScope(None, mapping) as scope:
-            logs = step(data)
+            self._ksl_scope = scope
+            try:
+                logs = step(data)
+            finally:
+                self._ksl_scope = previous
         return logs, tuple(_current(scope, vs) for vs in groups)
 
     def train_step(self, state, data):
-        groups = (
-            self.trainable_variables,
-            self.non_trainable_variables,
-            self.optimizer.variables,
-            self.metrics_variables,
-        )
-        return self._ksl_stateless(groups, state, self._ksl_train_step, data)
+        return self._ksl_stateless(self._ksl_state_groups(True), state, self._ksl_train_step, data)
 
     def test_step(self, state, data):
-        groups = (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)
-        return self._ksl_stateless(groups, state, self._ksl_test_step, data)
+        return self._ksl_stateless(self._ksl_state_groups(False), state, self._ksl_test_step, data)
 
     def _ksl_value_and_grad(self, fn, variables):
-        outer = get_stateless_scope()
-        watched = [v for v in self.non_trainable_variables]
+        outer = self._ksl_scope
+        if outer is None:
+            raise RuntimeError("`_ksl_value_and_grad` must run inside the JAX train step")
+        watched = list(self.non_trainable_variables)
 
         def f(trainable_values):
             with _ChainedScope(outer, list(zip(variables, trainable_values))) as scope:
                 value, aux = fn()
-            updates = [scope.state_mapping.get(id(v)) for v in watched]
-            return value, (aux, updates)
+            # The values at the end of `fn`: those it assigned, else the outer scope's (unchanged).
+            return value, (aux, [scope.get_current_value(v) for v in watched])
 
         start = [v.value for v in variables]
         (value, (aux, updates)), grads = jax.value_and_grad(f, has_aux=True)(start)
@@ -77,3 +94,29 @@ class BackendStep:
 
     def _ksl_no_grad(self):
         return contextlib.nullcontext()
+
+    def _ksl_guard_train_function(self, function):
+        """Checks each batch on the host before Keras' (jitted) `train_function(state, iterator)` sees it.
+
+        During `fit` Keras hands the variables' values to the step as `state` and leaves the variables
+        themselves empty until the epoch ends; on a rejected batch the values of `state` (the model as it
+        was before this step) are written back, so the model stays usable and unchanged.
+        """
+
+        def guarded(state, iterator):
+            if not self._ksl_checks_batches():
+                return function(state, iterator)
+            try:
+                iterator = checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch)
+            except ValueError:
+                for variables, values in zip(self._ksl_state_groups(True), state):
+                    for v, x in zip(variables, values):
+                        v.assign(x)
+                raise
+            return function(state, iterator)
+
+        return guarded
+
+    def _ksl_to_numpy(self, x):
+        """Host values of a batch entry."""
+        return keras.ops.convert_to_numpy(x)

@@ -1,5 +1,6 @@
 """PyTorch mechanics: autograd with `.grad` cleared before each backward, assignments under `no_grad`."""
 
+import keras
 import torch
 from keras import tree
 
@@ -30,3 +31,17 @@ class BackendStep:
 
     def _ksl_no_grad(self):
         return torch.no_grad()
+
+    def _ksl_guard_train_function(self, function):
+        """Checks the batch on the host before Keras' `train_function([batch])` runs the step."""
+
+        def guarded(data):
+            if self._ksl_checks_batches():
+                self._ksl_check_batch(data[0])
+            return function(data)
+
+        return guarded
+
+    def _ksl_to_numpy(self, x):
+        """Host values of a batch entry."""
+        return keras.ops.convert_to_numpy(x)

@@ -10,7 +10,8 @@ import keras
 from keras import ops
 
 import keras_ssl_lt as ksl
-from keras_ssl_lt import losses, sharpness
+from keras_ssl_lt import losses
+from keras_ssl_lt.rwsam import sharpness
 
 TINY = dict(
     SimSiam=dict(projection_dim=64, projection_hidden_dim=64, prediction_hidden_dim=16),

@@ -5,9 +5,9 @@ import pytest
 import keras
 from keras import ops
 
-from keras_ssl_lt.callbacks.reweight import KDEReweighting
-from keras_ssl_lt.features import extract_features
-from keras_ssl_lt.weighting import kde_weights
+from keras_ssl_lt.rwsam import KDEReweighting
+from keras_ssl_lt.evaluation.features import extract_features
+from keras_ssl_lt.rwsam.weights import kde_weights
 
 NUM_SOURCE = 48
 IMG = (4, 4, 3)

@@ -5,7 +5,7 @@ import pytest
 import keras
 from keras import ops
 
-from keras_ssl_lt import sharpness
+from keras_ssl_lt.rwsam import sharpness
 from keras_ssl_lt.methods.base import Pretrainer
 
 B, D_IN, D_OUT, LR = 6, 4, 3, 0.1

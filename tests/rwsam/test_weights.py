@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.neighbors import KernelDensity
 
-from keras_ssl_lt.weighting import (
+from keras_ssl_lt.rwsam.weights import (
     class_rank_weights,
     inverse_frequency_weights,
     kde_bandwidth,
