@@ -29,6 +29,7 @@ from keras_ssl_lt.experiments.aggregate import (
     gap_rows,
     provenance,
     seed_summary,
+    select,
     to_csv,
     to_markdown,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "record_path",
     "run_grid",
     "seed_summary",
+    "select",
     "to_csv",
     "to_jsonable",
     "to_markdown",

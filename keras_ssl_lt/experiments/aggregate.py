@@ -35,6 +35,7 @@ __all__ = [
     "gap_rows",
     "provenance",
     "seed_summary",
+    "select",
     "to_csv",
     "to_markdown",
 ]
@@ -222,16 +223,22 @@ def seed_summary(records, metrics, by=DEFAULT_BY):
     return rows
 
 
-def gap_rows(records, metric, by=GAP_BY):
+def gap_rows(records, metric, by=GAP_BY, counterpart="counterpart_of"):
     """The paper's gap A(n, 1) - A(n, r) and relative gap (A(n, 1) - A(n, r)) / A(n, 1), paired by seed.
 
     Records are grouped by `by` (which must not contain "ratio" or "seed"); inside a group the ratio-1.0
     records (the balanced counterpart, same sampling so same n) are paired seed by seed with the records of
-    each ratio r < 1. One row per (group, r) with the `by` fields, "ratio", "metric", "n" (mean "n" of the
-    imbalanced records, when recorded), `balanced_mean/std`, `imbalanced_mean/std`, `gap_mean/std`,
-    `rel_gap_mean/std` (ddof=1 over the paired seeds), "seeds", "n_seeds" and "single_seed"; plus
-    `balanced_floor_mean` / `imbalanced_floor_mean` when the records carry `floor_<metric>`. Seeds present on
-    one side only are left out; a ratio with no paired seed is skipped with a warning.
+    each ratio r < 1. The balanced counterpart of each r has the n of that r, so a grid with several r holds
+    several balanced runs per seed: mark each with `extra={counterpart: r}` (default key "counterpart_of")
+    and each r is paired only with its own counterparts (balanced records without the key serve every r
+    that has no marked counterpart).
+
+    One row per (group, r) with the `by` fields, "ratio", "metric", "n" (mean "n" of the imbalanced records,
+    when recorded), `balanced_mean/std`, `imbalanced_mean/std`, `gap_mean/std`, `rel_gap_mean/std` (ddof=1
+    over the paired seeds), "seeds", "n_seeds" and "single_seed"; plus `balanced_floor_mean` /
+    `imbalanced_floor_mean` when the records carry `floor_<metric>`. Seeds present on one side only are
+    left out; a ratio with no paired seed is skipped with a warning, and a balanced n that differs from the
+    imbalanced n is warned about.
 
     >>> recs = [{"spec": {"method": "supervised", "ratio": r, "seed": s}, "metrics": {"acc": a}}
     ...         for r, s, a in [(1.0, 0, 0.5), (0.01, 0, 0.4), (0.01, 1, 0.3)]]
@@ -241,10 +248,12 @@ def gap_rows(records, metric, by=GAP_BY):
     """
     if not isinstance(metric, str) or not metric:
         raise ValueError(f"`metric` must be one metric name (a string); got {metric!r}")
+    if not isinstance(counterpart, str) or not counterpart:
+        raise ValueError(f"`counterpart` must be the name of an `extra` key; got {counterpart!r}")
     by = _as_names(by, "by")
-    bad = [f for f in ("ratio", "seed") if f in by]
+    bad = [f for f in ("ratio", "seed", counterpart) if f in by]
     if bad:
-        raise ValueError(f"`by` must not contain {bad}: gaps pair ratios and seeds inside each group")
+        raise ValueError(f"`by` must not contain {bad}: gaps pair ratios, counterparts and seeds inside each group")
     recs = _done(records)
     _check_fields(recs, by)
     groups = {}
@@ -252,15 +261,17 @@ def gap_rows(records, metric, by=GAP_BY):
         groups.setdefault(tuple(_field(r, f) for f in by), []).append(r)
     rows = []
     for key in sorted(groups, key=_sort_key):
-        by_ratio = _group(groups[key], ("ratio",))
-        balanced = by_ratio.get((1.0,))
+        members = groups[key]
         where = dict(zip(by, key))
+        balanced_all = [r for r in members if float(r["spec"].get("ratio", 0.0)) == 1.0]
+        by_ratio = _group([r for r in members if float(r["spec"].get("ratio", 0.0)) != 1.0], ("ratio",))
         for (ratio,), imbalanced in by_ratio.items():
-            if ratio == 1.0:
+            marked = [r for r in balanced_all if _is_counterpart_of(r, counterpart, ratio)]
+            pool = marked or [r for r in balanced_all if _field(r, counterpart) is None]
+            if not pool:
+                warnings.warn(f"no balanced (ratio 1.0) records for {where}, ratio {ratio}; skipped", stacklevel=2)
                 continue
-            if balanced is None:
-                warnings.warn(f"no balanced (ratio 1.0) records for {where}; ratio {ratio} skipped", stacklevel=2)
-                continue
+            balanced = _group(pool, ())[()]
             seeds = sorted(set(balanced) & set(imbalanced))
             if not seeds:
                 warnings.warn(f"no seed has both ratio 1.0 and ratio {ratio} records for {where}; skipped",
@@ -275,7 +286,8 @@ def gap_rows(records, metric, by=GAP_BY):
             n_bal, n_imb = _mean_n(bal), _mean_n(imb)
             if n_bal is not None and n_imb is not None and not math.isclose(n_bal, n_imb, rel_tol=1e-9):
                 warnings.warn(f"balanced n {n_bal} differs from imbalanced n {n_imb} for {where}, ratio {ratio}: "
-                              "the gap should compare the same n", stacklevel=2)
+                              f"the gap should compare the same n (mark counterparts with extra {counterpart!r})",
+                              stacklevel=2)
             row = dict(where)
             row.update(ratio=ratio, metric=metric, n=n_imb if n_imb is not None else n_bal)
             row["balanced_mean"], row["balanced_std"] = _mean_std(a1)
@@ -288,6 +300,46 @@ def gap_rows(records, metric, by=GAP_BY):
             row.update(seeds=seeds, n_seeds=len(seeds), single_seed=len(seeds) == 1)
             rows.append(row)
     return rows
+
+
+def _is_counterpart_of(record, key, ratio):
+    value = _field(record, key)
+    if value is None:
+        return False
+    try:
+        return math.isclose(float(value), float(ratio), rel_tol=1e-9)
+    except (TypeError, ValueError):
+        raise ValueError(f"`extra[{key!r}]` of record {_run_id(record)} must be a ratio; got {value!r}") from None
+
+
+def select(records, status="done", **where):
+    """The records whose spec matches every condition of `where` (and whose status is `status`).
+
+    Each condition names a RunSpec field or an `extra` key; its value is one allowed value or a list, tuple
+    or set of them (an absent `extra` key reads as None). `status=None` keeps every status.
+
+    >>> recs = [{"spec": {"method": m, "ratio": r, "extra": {}}, "status": "done"}
+    ...         for m in ("simsiam", "supervised") for r in (1.0, 0.1, 0.01)]
+    >>> [(r["spec"]["method"], r["spec"]["ratio"]) for r in select(recs, method="simsiam", ratio=(1.0, 0.01))]
+    [('simsiam', 1.0), ('simsiam', 0.01)]
+    """
+    if isinstance(records, dict):
+        raise ValueError("`records` must be a list of record dicts, not one record")  # noqa: TRY004
+    out = []
+    for r in records:
+        if not isinstance(r, dict) or not isinstance(r.get("spec"), dict):
+            raise ValueError(f"each record must be a dict with a 'spec' dict; got {r!r:.200}")  # noqa: TRY004
+        if status is not None and r.get("status", "done") != status:
+            continue
+        ok = True
+        for name, allowed in where.items():
+            allowed = allowed if isinstance(allowed, (list, tuple, set, frozenset)) else (allowed,)
+            if _field(r, name) not in {_hashable(a) if isinstance(a, (list, dict)) else a for a in allowed}:
+                ok = False
+                break
+        if ok:
+            out.append(r)
+    return out
 
 
 def floor_flags(rows, metrics, margin=0.0):

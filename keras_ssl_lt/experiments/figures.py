@@ -57,6 +57,11 @@ def _number(row, key, where):
     return float(value)
 
 
+def _label(field, value):
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if field == "method" else f"{field}={text}"
+
+
 def _is_supervised(method, supervised):
     return str(method).lower() in {s.lower() for s in supervised}
 
@@ -109,6 +114,9 @@ def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=
             ax.errorbar(ns, ys, yerr=es, label=label, linestyle="--" if sup else "-", marker="s" if sup else "o",
                         markersize=4, capsize=3, linewidth=1.5)
         ax.set_xscale("log")
+        ticks = sorted({_number(r, "n", f"panel {panel!r}") for r in rows})
+        ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks], fontsize=7)
+        ax.minorticks_off()
         ax.axhline(0.0, color="0.6", linewidth=0.8)
         ax.set_title(str(panel))
         ax.set_xlabel("n (pre-training examples)")
@@ -135,7 +143,7 @@ def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, f
         percent: plot values in percent.
         ylabel: y-axis label (default: the metric name).
 
-    Returns the path.
+    Bars are coloured by the first label field. Returns the path.
     """
     rows = list(rows)
     if not rows:
@@ -153,11 +161,14 @@ def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, f
     scale = 100.0 if percent else 1.0
     means = [scale * _number(r, f"{metric}_mean", "plot_bars") for r in rows]
     stds = [scale * float(r.get(f"{metric}_std") or 0.0) for r in rows]
-    labels = ["\n".join(str(r.get(f)) for f in label_fields) or str(i) for i, r in enumerate(rows)]
+    labels = ["\n".join(_label(f, r.get(f)) for f in label_fields) or str(i) for i, r in enumerate(rows)]
     fig = _figure((max(4.0, 0.9 * len(rows) + 1.5), 3.8))
     ax = fig.subplots()
     xs = list(range(len(rows)))
-    ax.bar(xs, means, yerr=stds, capsize=4, color="tab:blue", alpha=0.8, label=metric)
+    # one colour per value of the first label field (e.g. the method)
+    keys = [repr(r.get(label_fields[0])) if label_fields else "" for r in rows]
+    palette = {k: f"C{i % 10}" for i, k in enumerate(dict.fromkeys(keys))}
+    ax.bar(xs, means, yerr=stds, capsize=4, color=[palette[k] for k in keys], alpha=0.85)
     ax.set_xticks(xs, labels, fontsize=7)
     if floor is True:
         floors = [scale * _number(r, f"floor_{metric}_mean", "plot_bars(floor=True)") for r in rows]
@@ -170,7 +181,8 @@ def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, f
         ax.axhline(scale * float(floor), color="tab:red", linestyle="--", label="floor")
     ax.set_ylabel(ylabel or (f"{metric} (%)" if percent else metric))
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    if floor is not None:
+        ax.legend(fontsize=7)
     if title:
         ax.set_title(str(title))
     return _save(fig, path, caption)

@@ -12,6 +12,7 @@ from keras_ssl_lt.experiments import (
     gap_rows,
     provenance,
     seed_summary,
+    select,
     to_csv,
     to_markdown,
 )
@@ -132,6 +133,41 @@ def test_gap_rows_groups_per_method_and_sampling_with_floors():
         assert r["balanced_floor_mean"] == pytest.approx(0.2) and r["imbalanced_floor_mean"] == pytest.approx(0.2)
     sup = rows[3]
     assert sup["rel_gap_mean"] == pytest.approx(((0.10 / 0.6) + (0.10 / 0.61)) / 2)
+
+
+def test_gap_rows_pair_each_ratio_with_its_own_counterpart():
+    recs = []
+    for seed in (0, 1):
+        for r, n, bal, imb in ((0.1, 2000, 0.70, 0.65), (0.01, 1000, 0.60, 0.50)):
+            recs.append(rec(ratio=1.0, seed=seed, n=n, acc=bal + 0.01 * seed, extra={"counterpart_of": r}))
+            recs.append(rec(ratio=r, seed=seed, n=n, acc=imb))
+    rows = {r["ratio"]: r for r in gap_rows(recs, "acc")}
+    assert rows[0.1]["n"] == 2000.0 and rows[0.1]["balanced_mean"] == pytest.approx(0.705)
+    assert rows[0.1]["gap_mean"] == pytest.approx(0.055)
+    assert rows[0.01]["n"] == 1000.0 and rows[0.01]["gap_mean"] == pytest.approx(0.105)
+    assert rows[0.01]["rel_gap_mean"] == pytest.approx((0.1 / 0.6 + 0.11 / 0.61) / 2)
+    # without the marks the two balanced runs of a seed are ambiguous: an error, never a silent mix
+    unmarked = [dict(r, spec=dict(r["spec"], extra={})) for r in recs]
+    with pytest.raises(ValueError, match="seed 0"):
+        gap_rows(unmarked, "acc")
+    with pytest.raises(ValueError, match="counterpart_of"):
+        gap_rows(recs, "acc", by=("method", "counterpart_of"))
+    # seed_summary keeps the counterparts apart when asked to
+    summary = seed_summary(recs, "acc", by=("method", "ratio", "counterpart_of"))
+    assert [(r["ratio"], r["counterpart_of"]) for r in summary] == [(0.01, None), (0.1, None), (1.0, 0.01), (1.0, 0.1)]
+
+
+def test_select():
+    recs = [rec(method=m, ratio=r, seed=s, acc=0.5, extra=e)
+            for m in ("simsiam", "supervised") for r in (1.0, 0.01) for s in (0, 1)
+            for e in (None, {"sharpness": "sam"})]
+    recs.append(rec(method="simsiam", ratio=0.01, seed=2, acc=0.1, status="failed"))
+    assert len(select(recs)) == 16 and len(select(recs, status=None)) == 17
+    got = select(recs, method="simsiam", ratio=0.01, sharpness="sam")
+    assert [(r["spec"]["seed"], r["spec"]["extra"]) for r in got] == [(0, {"sharpness": "sam"}),
+                                                                       (1, {"sharpness": "sam"})]
+    assert len(select(recs, sharpness=None)) == 8 and len(select(recs, seed=[0, 1], method={"supervised"})) == 8
+    assert select(recs, method="byol") == []
 
 
 def test_gap_rows_warnings_and_errors():
