@@ -15,10 +15,9 @@ Usage:
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
-
-import sys
 
 import numpy as np
 
@@ -55,7 +54,7 @@ def load_features():
     if CACHE.exists():
         with np.load(CACHE) as f:
             return f["xtr"], f["ytr"], f["xte"], f["yte"]
-    from keras_ssl_lt.features import extract_features
+    from keras_ssl_lt.evaluation import extract_features
 
     with np.load(CIFAR) as f:
         x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
@@ -69,7 +68,7 @@ def load_features():
 
 
 def bench_knn(xtr, ytr, xte, yte, k, temperature, skip_sklearn):
-    from keras_ssl_lt.probes import knn_predict
+    from keras_ssl_lt.evaluation import knn_predict
 
     # Floor: one float32 matrix product plus numpy top-k (argpartition), no voting.
     t = time.perf_counter()
@@ -104,7 +103,7 @@ def bench_knn(xtr, ytr, xte, yte, k, temperature, skip_sklearn):
 
 
 def bench_probe(xtr, ytr, xte, yte, l2, skip_sklearn):
-    from keras_ssl_lt.probes import fit_logistic_regression
+    from keras_ssl_lt.evaluation import fit_logistic_regression
 
     fit_logistic_regression(xtr[:500], ytr[:500], l2=l2, max_iter=10)  # warm-up
     t = time.perf_counter()

@@ -1,9 +1,7 @@
-"""On-device solvers for representation evaluation: logistic-regression probes and kNN.
+"""Linear probes: the on-device logistic-regression solvers and the probe of a frozen encoder.
 
 Everything of size N (the examples) runs with `keras.ops` on the backend's device; only
-(D+1) x (D+1) factorisations happen on the host in float64. The callbacks in
-`keras_ssl_lt.callbacks` and the functions in `keras_ssl_lt.evaluate` are thin wrappers around
-these solvers, which take feature arrays.
+(D+1) x (D+1) factorisations happen on the host in float64.
 
 * `fit_logistic_regression`: the convex L2-regularised multinomial logistic regression
   (the same objective as scikit-learn's `LogisticRegression`), solved full-batch by an
@@ -11,108 +9,65 @@ these solvers, which take feature arrays.
   Nesterov momentum with adaptive restart).
 * `fit_linear_sgd`: the paper's probe protocol (mini-batch SGD, lr 30, momentum 0.9, 100
   epochs, lr x0.1 at epochs 60 and 80, batch 256, no weight decay) with a Keras `Dense` + `fit`.
-* `knn_predict`: the cosine kNN monitor (k=200, temperature 0.1, similarity-weighted votes),
-  chunked over the test set.
+* `probe_features` / `linear_probe`: fit on training features, report test accuracy (on feature
+  arrays, or on a model's frozen encoder).
+
+Inputs follow `keras_ssl_lt.evaluation.data` (finite features; integer, or whole-valued float,
+labels); a training set must hold at least two classes. Predictions and top-k use the package's tie
+rule (`keras_ssl_lt.evaluation.metrics`: the lowest class id wins a tie).
 """
 
 import math
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
+from keras_ssl_lt._checks import check_choice, check_positive_int
+from keras_ssl_lt.evaluation.data import (
+    as_arrays,
+    check_features,
+    check_features_labels,
+    resolve_num_classes,
+)
+from keras_ssl_lt.evaluation.features import extract_features
+from keras_ssl_lt.evaluation.metrics import (
+    accuracy_summary,
+    check_class_groups,
+    predict_classes,
+    topk_accuracy,
+)
+
 __all__ = [
+    "PROTOCOLS",
     "LinearClassifier",
-    "fit_logistic_regression",
+    "check_probe_training_set",
     "fit_linear_sgd",
-    "knn_predict",
-    "topk_accuracy",
-    "check_features_labels",
+    "fit_logistic_regression",
+    "fit_probe",
+    "linear_probe",
+    "probe_features",
 ]
 
+PROTOCOLS = ("convex", "paper")
 
-# --------------------------------------------------------------------------- validation
 
-
-def check_features_labels(features, labels, num_classes=None, name="train"):
-    """Validate a (features, labels) pair and return them as (float32 (N, D), int32 (N,)).
-
-    Raises ValueError naming the split when the features are not a non-empty 2-D array, the labels
-    are not integers of the same length, or a label is outside `[0, num_classes)`.
+def check_probe_training_set(labels, name="train"):
+    """A probe needs at least two classes among its training labels (as scikit-learn requires).
 
     Example:
 
-    >>> import numpy as np
-    >>> x, y = check_features_labels(np.zeros((3, 2)), [0, 1, 1], num_classes=2)
-    >>> x.dtype, y.dtype
-    (dtype('float32'), dtype('int32'))
+    >>> check_probe_training_set([0, 0, 0])
+    Traceback (most recent call last):
+    ...
+    ValueError: `train` labels hold a single class (0): a classifier needs at least two classes to fit
     """
-    x = np.asarray(features)
-    y = np.asarray(labels)
-    if x.ndim != 2:
+    classes = np.unique(np.asarray(labels))
+    if classes.size < 2:
         raise ValueError(
-            f"`{name}` features must be a 2-D array (N, D) of flat features; got shape {x.shape}. "
-            "An encoder must end with a global pooling or Flatten layer."
+            f"`{name}` labels hold a single class ({', '.join(str(int(c)) for c in classes)}): a classifier needs "
+            "at least two classes to fit"
         )
-    if len(x) == 0:
-        raise ValueError(f"`{name}` split is empty: at least one example is needed")
-    if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(
-            f"`{name}` labels must be a 1-D array with one label per example: got labels of shape "
-            f"{y.shape} for {len(x)} feature rows"
-        )
-    if y.dtype.kind not in "iu":
-        if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-            y = y.astype("int64")
-        else:
-            raise ValueError(f"`{name}` labels must be integer class ids; got dtype {y.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"`{name}` features contain NaN or infinite values")
-    if num_classes is not None:
-        if y.min() < 0 or y.max() >= num_classes:
-            raise ValueError(
-                f"`{name}` labels must lie in [0, num_classes) = [0, {num_classes}); "
-                f"got values in [{y.min()}, {y.max()}]"
-            )
-    elif y.min() < 0:
-        raise ValueError(f"`{name}` labels must be non-negative class ids; got {y.min()}")
-    return x.astype("float32", copy=False), y.astype("int32")
-
-
-def _check_num_classes(num_classes, *label_arrays):
-    inferred = int(max(int(np.max(y)) for y in label_arrays)) + 1
-    if num_classes is None:
-        return max(inferred, 2)
-    if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-        raise ValueError(f"`num_classes` must be an integer >= 2; got {num_classes!r}")
-    return int(num_classes)
-
-
-def topk_accuracy(logits, labels, k=1):
-    """Fraction of rows whose label is among the `k` largest scores (numpy).
-
-    Example:
-
-    >>> import numpy as np
-    >>> topk_accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]), k=1)
-    0.5
-    """
-    logits = np.asarray(logits)
-    labels = np.asarray(labels)
-    if logits.ndim != 2 or len(logits) != len(labels):
-        raise ValueError(
-            f"`logits` must be (N, C) with N = len(labels) = {len(labels)}; got {logits.shape}"
-        )
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"`k` must be a positive integer; got {k!r}")
-    k = min(int(k), logits.shape[1])
-    true_score = np.take_along_axis(logits, labels[:, None].astype("int64"), axis=1)
-    # Rank = number of classes scoring strictly higher; ties count in the label's favour.
-    rank = np.sum(logits > true_score, axis=1)
-    return float(np.mean(rank < k))
-
-
-# --------------------------------------------------------------------------- logistic regression
 
 
 class LinearClassifier:
@@ -132,9 +87,15 @@ class LinearClassifier:
     def __init__(self, kernel, bias, mean=None, scale=None, n_iter=0, converged=True, l2=None):
         self.kernel = np.asarray(kernel, "float32")
         self.bias = np.asarray(bias, "float32")
+        if self.kernel.ndim != 2 or self.bias.shape != (self.kernel.shape[1],):
+            raise ValueError(
+                f"`kernel` must be (D, C) and `bias` (C,); got {self.kernel.shape} and {self.bias.shape}"
+            )
         d = self.kernel.shape[0]
         self.mean = np.zeros(d, "float32") if mean is None else np.asarray(mean, "float32")
         self.scale = np.ones(d, "float32") if scale is None else np.asarray(scale, "float32")
+        if self.mean.shape != (d,) or self.scale.shape != (d,) or np.any(self.scale <= 0):
+            raise ValueError(f"`mean` and `scale` must be ({d},) arrays, `scale` positive")
         self.n_iter = int(n_iter)
         self.converged = bool(converged)
         self.l2 = l2
@@ -144,12 +105,12 @@ class LinearClassifier:
         return self.kernel.shape[1]
 
     def decision_function(self, features, batch_size=65536):
-        """Logits (N, C) as numpy, computed on device with `keras.ops`."""
-        x = np.asarray(features, "float32")
-        if x.ndim != 2 or x.shape[1] != self.kernel.shape[0]:
-            raise ValueError(
-                f"`features` must have shape (N, {self.kernel.shape[0]}); got {x.shape}"
-            )
+        """Logits (N, C) as numpy, computed on device with `keras.ops`.
+
+        Raises ValueError on features with NaN or inf values (they would otherwise become a class)
+        and FloatingPointError when the logits overflow float32.
+        """
+        x = check_features(features, "features", dim=self.kernel.shape[0])
         w = ops.convert_to_tensor(self.kernel)
         b = ops.convert_to_tensor(self.bias)
         mu = ops.convert_to_tensor(self.mean)
@@ -158,29 +119,42 @@ class LinearClassifier:
         for s in range(0, len(x), batch_size):
             xb = (ops.convert_to_tensor(x[s : s + batch_size]) - mu) / sc
             out.append(ops.convert_to_numpy(ops.matmul(xb, w) + b))
-        return np.concatenate(out) if out else np.zeros((0, self.num_classes), "float32")
+        logits = np.concatenate(out)
+        if not np.all(np.isfinite(logits)):
+            raise FloatingPointError("the logits overflow float32: the features are too large for this classifier")
+        return logits
 
     def predict(self, features):
-        """Predicted class ids (N,)."""
-        return np.argmax(self.decision_function(features), axis=1)
+        """Predicted class ids (N,): the largest logit, the lowest class id on ties."""
+        return predict_classes(self.decision_function(features))
 
     def score(self, features, labels, k=1):
-        """Top-`k` accuracy on (features, labels)."""
+        """Top-`k` accuracy on (features, labels), with the same tie rule as `predict` (k=1 is its accuracy)."""
         return topk_accuracy(self.decision_function(features), labels, k=k)
 
 
 def _standardisation(x, standardize):
+    """Training mean and std per feature, robust to any finite float32 magnitude.
+
+    Each column is first divided by its largest absolute value (so squares cannot overflow float32,
+    e.g. for features around 1e19), and the statistics are scaled back afterwards. A column whose
+    spread is below float32 resolution relative to its magnitude (a constant feature) keeps scale 1
+    and becomes exactly zero after centring.
+    """
+    d = x.shape[1]
     if not standardize:
-        d = x.shape[1]
         return np.zeros(d, "float32"), np.ones(d, "float32")
     xt = ops.convert_to_tensor(x)
-    mean = ops.mean(xt, axis=0)
-    std = ops.sqrt(ops.mean(ops.square(xt - mean), axis=0))
-    mean = ops.convert_to_numpy(mean).astype("float32")
-    std = ops.convert_to_numpy(std).astype("float32")
-    # Constant features carry no information: leave them unscaled (they become exactly zero).
-    std = np.where(std > 1e-12 * max(1.0, float(np.max(np.abs(mean)))), std, 1.0).astype("float32")
-    return mean, std
+    peak = ops.max(ops.abs(xt), axis=0)
+    peak = ops.where(peak > 0, peak, ops.ones_like(peak))
+    xs = xt / peak
+    mean_s = ops.mean(xs, axis=0)
+    std_s = ops.sqrt(ops.mean(ops.square(xs - mean_s), axis=0))
+    peak = ops.convert_to_numpy(peak).astype("float64")
+    mean = ops.convert_to_numpy(mean_s).astype("float64") * peak
+    std_s = ops.convert_to_numpy(std_s).astype("float64")
+    std = np.where(std_s > 1e-6, std_s * peak, 1.0)
+    return mean.astype("float32"), std.astype("float32")
 
 
 def fit_logistic_regression(
@@ -208,7 +182,8 @@ def fit_logistic_regression(
     (scikit-learn's lbfgs criterion) or after `max_iter` iterations.
 
     Args:
-        features: (N, D) float array. labels: (N,) int class ids in `[0, num_classes)`.
+        features: (N, D) finite float array. labels: (N,) class ids in `[0, num_classes)`, at least
+            two distinct classes.
         num_classes: number of classes (default: `max(labels) + 1`).
         l2: penalty on the mean loss; ignored when `C` is given (then `l2 = 1 / (C * N)`).
         C: scikit-learn's inverse regularisation strength (penalty on the summed loss).
@@ -231,7 +206,8 @@ def fit_logistic_regression(
     True
     """
     x, y = check_features_labels(features, labels, num_classes, name="train")
-    num_classes = _check_num_classes(num_classes, y)
+    check_probe_training_set(y)
+    num_classes = resolve_num_classes(num_classes, y)
     n, d = x.shape
     if C is not None:
         if not (isinstance(C, (int, float)) and C > 0 and math.isfinite(C)):
@@ -239,10 +215,10 @@ def fit_logistic_regression(
         l2 = 1.0 / (float(C) * n)
     if not (isinstance(l2, (int, float)) and l2 > 0 and math.isfinite(l2)):
         raise ValueError(f"`l2` must be a positive finite number; got {l2!r}")
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"`max_iter` must be a positive integer; got {max_iter!r}")
-    if not isinstance(check_every, int) or check_every < 1:
-        raise ValueError(f"`check_every` must be a positive integer; got {check_every!r}")
+    max_iter = check_positive_int(max_iter, "max_iter")
+    check_every = check_positive_int(check_every, "check_every")
+    if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
+        raise ValueError(f"`tol` must be a positive finite number; got {tol!r}")
     if sample_weight is None:
         sw = np.full((n,), 1.0 / n, "float32")
     else:
@@ -263,6 +239,11 @@ def fit_logistic_regression(
     ones_col = ops.ones((n, 1), dtype="float32")
     xa = ops.concatenate([xt, ones_col], axis=1)
     gram = ops.convert_to_numpy(ops.matmul(ops.transpose(xa * swt), xa)).astype("float64")
+    if not np.all(np.isfinite(gram)):
+        raise ValueError(
+            f"the features are too large for float32 without standardisation (largest |x| = {np.max(np.abs(x)):.3g}): "
+            "pass `standardize=True` or rescale the features"
+        )
     gram = 0.5 * (gram + gram.T)
     reg = np.full(d + 1, l2)
     reg[-1] = 0.0
@@ -317,6 +298,8 @@ def fit_logistic_regression(
             t = t_new
         theta = theta_new
     theta_np = ops.convert_to_numpy(theta)
+    if not np.all(np.isfinite(theta_np)):
+        raise FloatingPointError("logistic regression diverged (non-finite weights)")
     return LinearClassifier(
         theta_np[:-1], theta_np[-1], mean, scale, n_iter=it, converged=converged, l2=l2
     )
@@ -344,6 +327,7 @@ def fit_linear_sgd(
 
     Defaults follow the authors' code: SGD lr 30, momentum 0.9, no weight decay, batch 256,
     100 epochs, learning rate multiplied by `gamma=0.1` at epochs 60 and 80, raw features.
+    Raises FloatingPointError when SGD diverges (non-finite weights or training logits).
 
     Returns a `LinearClassifier`.
 
@@ -358,11 +342,10 @@ def fit_linear_sgd(
     True
     """
     x, y = check_features_labels(features, labels, num_classes, name="train")
-    num_classes = _check_num_classes(num_classes, y)
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"`epochs` must be a positive integer; got {epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}")
+    check_probe_training_set(y)
+    num_classes = resolve_num_classes(num_classes, y)
+    epochs = check_positive_int(epochs, "epochs")
+    batch_size = check_positive_int(batch_size, "batch_size")
     milestones = tuple(int(m) for m in milestones)
     if any(m < 1 for m in milestones) or list(milestones) != sorted(milestones):
         raise ValueError(f"`milestones` must be increasing positive epochs; got {milestones}")
@@ -386,94 +369,95 @@ def fit_linear_sgd(
     model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(xs, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     kernel, bias = (np.asarray(v) for v in model.layers[-1].get_weights())
-    return LinearClassifier(kernel, bias, mean, scale, n_iter=epochs * steps, converged=True)
+    hint = "lower `learning_rate`, or pass `standardize=True` for large features"
+    if not (np.all(np.isfinite(kernel)) and np.all(np.isfinite(bias))):
+        raise FloatingPointError(f"SGD diverged (non-finite weights): {hint}")
+    clf = LinearClassifier(kernel, bias, mean, scale, n_iter=epochs * steps, converged=True)
+    try:
+        clf.decision_function(x)
+    except FloatingPointError:
+        raise FloatingPointError(f"SGD diverged (the training logits overflow float32): {hint}") from None
+    return clf
 
 
-# --------------------------------------------------------------------------- kNN
+# --------------------------------------------------------------------------- probes of an encoder
 
 
-def _l2_normalise(t):
-    return t / ops.maximum(ops.sqrt(ops.sum(ops.square(t), axis=1, keepdims=True)), 1e-12)
-
-
-def knn_predict(
-    train_features,
-    train_labels,
-    test_features,
-    num_classes=None,
-    k=200,
-    temperature=0.1,
-    weighting="exp",
-    chunk_size=None,
-    memory_budget_mb=256,
-    return_scores=False,
-):
-    """Weighted kNN classification with cosine similarity, chunked over the test set.
-
-    For each test feature, the `k` training features of highest cosine similarity vote for their
-    labels with weight `exp(sim / temperature)` (`weighting="exp"`, the InstDisc / SimCLR monitor
-    convention), `sim` (`"similarity"`) or 1 (`"uniform"`); votes are summed per class and the
-    prediction is the class with the largest sum (the lowest class id on exact ties).
-
-    The (chunk, N_train) similarity block is the largest intermediate: `chunk_size` defaults to the
-    number of test rows that keep it within `memory_budget_mb`.
-
-    Returns predicted class ids (N_test,) as numpy, plus the (N_test, C) vote sums when
-    `return_scores=True`.
+def fit_probe(features, labels, num_classes=None, protocol="convex", l2=1e-4, **solver_kwargs):
+    """Fit a linear probe with `protocol="convex"` (`fit_logistic_regression` with penalty `l2`) or
+    `"paper"` (`fit_linear_sgd`; `l2` unused). Extra keywords go to the solver.
 
     Example:
 
     >>> import numpy as np
-    >>> xtr = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]); ytr = np.array([0, 0, 1])
-    >>> knn_predict(xtr, ytr, np.array([[1.0, 0.05], [0.1, 1.0]]), k=1)
-    array([0, 1])
+    >>> clf = fit_probe(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1])
+    >>> clf.predict(np.array([[0.2], [2.8]])).tolist()
+    [0, 1]
     """
-    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, name="train")
-    xte = np.asarray(test_features)
-    if xte.ndim != 2 or len(xte) == 0:
-        raise ValueError(f"`test_features` must be a non-empty (N, D) array; got {xte.shape}")
-    if xte.shape[1] != xtr.shape[1]:
-        raise ValueError(
-            f"`test_features` have dimension {xte.shape[1]} but `train_features` {xtr.shape[1]}"
-        )
-    num_classes = _check_num_classes(num_classes, ytr)
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(xtr):
-        raise ValueError(
-            f"`k` must be an integer in [1, number of training examples = {len(xtr)}]; got {k!r}"
-        )
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}")
-    if weighting not in ("exp", "similarity", "uniform"):
-        raise ValueError(
-            f"`weighting` must be one of 'exp', 'similarity', 'uniform'; got {weighting!r}"
-        )
-    k = int(k)
-    n_train = len(xtr)
-    if chunk_size is None:
-        per_row = 4 * max(n_train, k * num_classes) * 2
-        chunk_size = max(1, int(memory_budget_mb * 2**20 // per_row))
-    if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be a positive integer; got {chunk_size!r}")
+    check_choice(protocol, "protocol", PROTOCOLS)
+    if protocol == "convex":
+        return fit_logistic_regression(features, labels, num_classes, l2=l2, **solver_kwargs)
+    return fit_linear_sgd(features, labels, num_classes, **solver_kwargs)
 
-    bank_t = ops.transpose(_l2_normalise(ops.convert_to_tensor(xtr)))  # (D, N_train)
-    ytr_t = ops.convert_to_tensor(ytr)
-    preds, scores = [], []
-    for s in range(0, len(xte), int(chunk_size)):
-        q = _l2_normalise(ops.convert_to_tensor(np.asarray(xte[s : s + chunk_size], "float32")))
-        sim = ops.matmul(q, bank_t)
-        top_sim, top_idx = ops.top_k(sim, k=k, sorted=False)
-        top_lab = ops.take(ytr_t, top_idx)
-        if weighting == "exp":
-            w = ops.exp(top_sim / temperature)
-        elif weighting == "similarity":
-            w = top_sim
-        else:
-            w = ops.ones_like(top_sim)
-        votes = ops.sum(ops.one_hot(top_lab, num_classes) * w[..., None], axis=1)
-        preds.append(ops.convert_to_numpy(ops.argmax(votes, axis=1)))
-        if return_scores:
-            scores.append(ops.convert_to_numpy(votes))
-    pred = np.concatenate(preds).astype("int64")
-    if return_scores:
-        return pred, np.concatenate(scores)
-    return pred
+
+def probe_features(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    num_classes=None,
+    class_groups=None,
+    protocol="convex",
+    l2=1e-4,
+    return_classifier=False,
+    **solver_kwargs,
+):
+    """Linear probe on feature arrays: fit on train, report test accuracy.
+
+    `protocol="convex"` fits the L2-regularised logistic regression (`fit_logistic_regression`,
+    standardised features, penalty `l2` on the mean loss); `protocol="paper"` runs the paper's SGD
+    protocol (`fit_linear_sgd`; `l2` unused). Extra keyword arguments go to the solver. Without
+    `num_classes`, a test label absent from the training labels raises ValueError.
+
+    Returns `{"acc", "top5", "acc_<group>" for each class group}` (`metrics.accuracy_summary` of
+    the test logits; and the `LinearClassifier` as a second value when `return_classifier=True`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0); y = rng.integers(0, 3, 200)
+    >>> x = rng.normal(size=(200, 4)) + 4 * np.eye(3, 4)[y]
+    >>> probe_features(x, y, x, y, class_groups={"many": [0, 1], "few": [2]})["acc"] > 0.9
+    True
+    """
+    check_choice(protocol, "protocol", PROTOCOLS)
+    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
+    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
+    if xtr.shape[1] != xte.shape[1]:
+        raise ValueError(
+            f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}"
+        )
+    num_classes = resolve_num_classes(num_classes, ytr, yte)
+    groups = check_class_groups(class_groups, num_classes)
+    clf = fit_probe(xtr, ytr, num_classes, protocol, l2, **solver_kwargs)
+    out = accuracy_summary(clf.decision_function(xte), yte, groups)
+    return (out, clf) if return_classifier else out
+
+
+def linear_probe(model, train_data, test_data, feature_batch_size=512, **kwargs):
+    """Linear probe of a model's frozen encoder: features in inference mode, then `probe_features`.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> enc = keras.Sequential([keras.layers.Flatten()])
+    >>> rng = np.random.default_rng(0); y = rng.integers(0, 2, 64)
+    >>> x = (rng.normal(size=(64, 2, 2, 1)) + 3 * y[:, None, None, None]).astype("float32")
+    >>> linear_probe(enc, (x, y), (x, y))["acc"] > 0.9
+    True
+    """
+    xtr, ytr = as_arrays(train_data, "train_data")
+    xte, yte = as_arrays(test_data, "test_data")
+    ftr = extract_features(model, xtr, batch_size=feature_batch_size)
+    fte = extract_features(model, xte, batch_size=feature_batch_size)
+    return probe_features(ftr, ytr, fte, yte, **kwargs)

@@ -1,35 +1,139 @@
-"""Imbalance metrics of the paper: balanced-vs-imbalanced gap, relative gap, per-group accuracy
-and the rare-class generalisation gap. Pure numpy (no backend needed), except
-`generalization_gap_from_model`, which asks a pre-trainer for its per-example losses.
+"""Metrics of the evaluation: top-k accuracy (with the package's one tie rule), the paper's imbalance
+gaps, per-class / per-group accuracy and the rare-class generalisation gap. Pure numpy (no backend
+needed), except `generalization_gap_from_model`, which asks a pre-trainer for its per-example losses.
+
+**Tie rule** (everywhere in the package): among equal scores the lower class id ranks first. So
+`predict_classes` is the arg-max with the lowest id on ties, and a label is in the top k when fewer
+than k classes rank before it: classes with a strictly higher score, plus classes with the same
+score and a lower id. Top-1 accuracy is therefore exactly the accuracy of the predictions, and a tie
+never counts in the label's favour unless the label wins it by this fixed rule (a class with zero
+kNN votes among 100 is not a top-5 hit just because it ties the others at zero).
 
 Class groups are a dict such as `Subset.groups`: `{"many": class ids, "medium": ..., "few": ...}`.
+Labels and class ids follow `keras_ssl_lt.evaluation.data.check_labels`; accuracies must be numbers
+in [0, 1].
 """
 
 import numpy as np
 
+from keras_ssl_lt.evaluation.data import check_labels
+
 __all__ = [
-    "gap",
-    "relative_gap",
+    "accuracy_summary",
     "check_class_groups",
-    "per_class_accuracy",
-    "per_group_accuracy",
+    "gap",
     "generalization_gap",
     "generalization_gap_from_model",
+    "per_class_accuracy",
+    "per_group_accuracy",
+    "predict_classes",
+    "relative_gap",
+    "topk_accuracy",
 ]
+
+
+def _check_scores(scores, name="scores"):
+    s = np.asarray(scores)
+    if s.ndim != 2 or s.shape[1] == 0:
+        raise ValueError(f"`{name}` must be a 2-D array (N, num_classes); got shape {s.shape}")
+    if s.dtype.kind not in "iuf":
+        raise ValueError(f"`{name}` must be numbers; got dtype {s.dtype}")
+    if np.any(np.isnan(s)):
+        raise ValueError(f"`{name}` contain NaN (row {int(np.argmax(np.isnan(s).any(axis=1)))})")
+    return s
+
+
+def predict_classes(scores):
+    """The class of largest score per row, the lowest class id among ties (numpy int64).
+
+    Example:
+
+    >>> import numpy as np
+    >>> predict_classes(np.array([[0.0, 0.0, 0.0], [0.1, 0.5, 0.5]]))
+    array([0, 1])
+    """
+    return np.argmax(_check_scores(scores), axis=1).astype("int64")
+
+
+def topk_accuracy(logits, labels, k=1):
+    """Fraction of rows whose label ranks among the `k` best scores, ties broken toward the lowest id.
+
+    A label's rank is the number of classes with a strictly higher score plus the number with an
+    equal score and a lower class id; the row is a hit when the rank is below `k` (the module's tie
+    rule, so `k=1` gives the accuracy of `predict_classes`). `k` above the number of classes counts
+    every row. Raises ValueError on NaN scores and on labels that break the label rule.
+
+    Example:
+
+    >>> import numpy as np
+    >>> topk_accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]), k=1)
+    0.5
+    >>> topk_accuracy(np.zeros((2, 4)), np.array([0, 3]), k=2)  # all tied: only ids 0 and 1 make the top 2
+    0.5
+    """
+    logits = _check_scores(logits, "logits")
+    labels = check_labels(labels, "labels", num_classes=logits.shape[1])
+    if len(logits) != len(labels):
+        raise ValueError(
+            f"`logits` must be (N, C) with N = len(labels) = {len(labels)}; got {logits.shape}"
+        )
+    if len(labels) == 0:
+        raise ValueError("`labels` is empty: at least one example is needed")
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"`k` must be a positive integer; got {k!r}")
+    true_score = np.take_along_axis(logits, labels[:, None], axis=1)
+    ids = np.arange(logits.shape[1])[None, :]
+    rank = np.sum(logits > true_score, axis=1) + np.sum((logits == true_score) & (ids < labels[:, None]), axis=1)
+    return float(np.mean(rank < k))
+
+
+def accuracy_summary(scores, labels, class_groups=None, k=5):
+    """`{"acc", "top5", "acc_<group>" ...}` of per-class scores (logits or kNN votes) against labels.
+
+    `acc` is the accuracy of `predict_classes(scores)`, `top5` is `topk_accuracy(scores, labels, k)`
+    (the key keeps its name for another `k`), and each group of `class_groups` adds the accuracy over
+    the examples whose true class is in it (`per_group_accuracy`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> accuracy_summary(np.array([[2.0, 1.0], [0.0, 3.0]]), [0, 0], {"a": [0], "b": [1]})
+    {'acc': 0.5, 'top5': 1.0, 'acc_a': 0.5, 'acc_b': nan}
+    """
+    pred = predict_classes(scores)
+    y = check_labels(labels, "labels", num_classes=np.asarray(scores).shape[1])
+    out = {"acc": float(np.mean(pred == y)), "top5": topk_accuracy(scores, y, k=k)}
+    if class_groups is not None:
+        for g, acc in per_group_accuracy(y, pred, class_groups).items():
+            out[f"acc_{g}"] = acc
+    return out
+
+
+def _check_accuracies(value, name):
+    if isinstance(value, (str, bytes)):
+        raise ValueError(f"`{name}` must be accuracies in [0, 1]; got the string {value!r}")  # noqa: TRY004
+    a = np.asarray(value)
+    if a.dtype.kind not in "iuf" or a.size == 0:
+        raise ValueError(f"`{name}` must be accuracies in [0, 1] (numbers); got {value!r}")
+    a = a.astype("float64")
+    if np.any(~np.isfinite(a)) or np.any(a < 0) or np.any(a > 1):
+        raise ValueError(f"`{name}` must be accuracies in [0, 1] (fractions, not percents; no NaN); got {value!r}")
+    return a
 
 
 def gap(acc_balanced, acc_imbalanced):
     """Accuracy lost to imbalance at the same sample size: `A(n, 1) - A(n, r)`.
 
-    Works on scalars or arrays (e.g. one entry per seed or per n).
+    Works on scalars or arrays (e.g. one entry per seed or per n) of accuracies in [0, 1]; NaN,
+    strings and values outside [0, 1] (e.g. percents) raise ValueError.
 
     Example:
 
     >>> round(gap(0.90, 0.85), 10)
     0.05
     """
-    a1 = np.asarray(acc_balanced, "float64")
-    ar = np.asarray(acc_imbalanced, "float64")
+    a1 = _check_accuracies(acc_balanced, "acc_balanced")
+    ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
     out = a1 - ar
     return float(out) if out.ndim == 0 else out
 
@@ -44,12 +148,13 @@ def relative_gap(acc_balanced, acc_imbalanced):
     >>> round(relative_gap(0.80, 0.60), 10)
     0.25
     """
-    a1 = np.asarray(acc_balanced, "float64")
+    a1 = _check_accuracies(acc_balanced, "acc_balanced")
+    ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
     if np.any(a1 <= 0):
         raise ValueError(
             f"`acc_balanced` must be positive for a relative gap; got {acc_balanced!r}"
         )
-    out = (a1 - np.asarray(acc_imbalanced, "float64")) / a1
+    out = (a1 - ar) / a1
     return float(out) if out.ndim == 0 else out
 
 
@@ -57,8 +162,8 @@ def check_class_groups(class_groups, num_classes=None):
     """Validate a class-group dict and return it as `{name: int64 array of class ids}`.
 
     `class_groups` maps a group name (e.g. "many", "medium", "few") to class ids; `None` gives
-    `None`. Raises ValueError on a non-dict, a non-string name, non-integer or repeated ids, ids
-    outside `[0, num_classes)`, or a class in two groups.
+    `None`. Raises ValueError on a non-dict, a non-string name, ids that break the label rule or
+    repeat, ids outside `[0, num_classes)`, or a class in two groups.
 
     Example:
 
@@ -76,13 +181,10 @@ def check_class_groups(class_groups, num_classes=None):
     for name, ids in class_groups.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"`class_groups` keys must be non-empty strings; got {name!r}")
-        arr = np.asarray(ids).reshape(-1)
-        if arr.size and arr.dtype.kind not in "iu":
-            raise ValueError(f"`class_groups[{name!r}]` must hold integer class ids; got {arr.dtype}")
-        arr = arr.astype("int64")
+        arr = check_labels(np.asarray(ids).reshape(-1), f"class_groups[{name!r}]")
         if len(np.unique(arr)) != len(arr):
             raise ValueError(f"`class_groups[{name!r}]` repeats a class id: {arr.tolist()}")
-        if arr.size and (arr.min() < 0 or (num_classes is not None and arr.max() >= num_classes)):
+        if arr.size and num_classes is not None and arr.max() >= num_classes:
             raise ValueError(
                 f"`class_groups[{name!r}]` ids must lie in [0, num_classes) = [0, {num_classes}); "
                 f"got {arr.tolist()}"
@@ -107,7 +209,7 @@ def _labels_pair(y_true, y_pred):
         )
     if len(y_true) == 0:
         raise ValueError("`y_true` is empty: at least one example is needed")
-    return y_true.astype("int64"), y_pred.astype("int64")
+    return check_labels(y_true, "y_true"), check_labels(y_pred, "y_pred")
 
 
 def per_class_accuracy(y_true, y_pred, num_classes):
@@ -118,9 +220,11 @@ def per_class_accuracy(y_true, y_pred, num_classes):
     >>> per_class_accuracy([0, 0, 1], [0, 1, 1], 3)
     array([0.5, 1. , nan])
     """
+    if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be a positive integer; got {num_classes!r}")
     y_true, y_pred = _labels_pair(y_true, y_pred)
-    if y_true.min() < 0 or y_true.max() >= num_classes:
-        raise ValueError(f"`y_true` must lie in [0, num_classes) = [0, {num_classes})")
+    if y_true.max() >= num_classes:
+        raise ValueError(f"`y_true` must lie in [0, num_classes) = [0, {num_classes}); got {int(y_true.max())}")
     correct = np.bincount(y_true, weights=(y_true == y_pred), minlength=num_classes)
     count = np.bincount(y_true, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -150,7 +254,10 @@ def per_group_accuracy(y_true, y_pred, class_groups):
 
 
 def _loss_label_pair(losses, labels, name):
-    losses = np.asarray(losses, "float64")
+    losses = np.asarray(losses)
+    if losses.dtype.kind not in "iuf":
+        raise ValueError(f"`{name}_losses` must be numbers; got dtype {losses.dtype}")
+    losses = losses.astype("float64")
     labels = np.asarray(labels)
     if losses.ndim != 1 or labels.shape != losses.shape:
         raise ValueError(
@@ -161,7 +268,7 @@ def _loss_label_pair(losses, labels, name):
         raise ValueError(f"`{name}_losses` is empty: at least one example is needed")
     if not np.all(np.isfinite(losses)):
         raise ValueError(f"`{name}_losses` contains NaN or infinite values")
-    return losses, labels.astype("int64")
+    return losses, check_labels(labels, f"{name}_labels")
 
 
 def generalization_gap(train_losses, train_labels, test_losses, test_labels, class_groups=None):
@@ -212,7 +319,7 @@ def generalization_gap_from_model(
     """
     fn = getattr(model, "per_example_losses", None)
     if not callable(fn):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004 - bad arguments raise ValueError throughout the package
             "`model` must provide `per_example_losses(images, labels=None, batch_size=...)` "
             f"(a keras_ssl_lt pre-trainer); got {type(model).__name__}"
         )

@@ -1,4 +1,4 @@
-"""Evaluation callbacks inside a real `fit`; fine-tuning; input validation (every backend)."""
+"""Evaluation callbacks inside a real `fit`; input validation (every backend)."""
 
 import csv
 import math
@@ -7,9 +7,13 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ssl_lt import evaluate
-from keras_ssl_lt.callbacks import KNNMonitor, LinearProbe, TransferProbe
-from keras_ssl_lt.features import extract_features
+from keras_ssl_lt import callbacks, evaluation
+from keras_ssl_lt.evaluation import (
+    KNNMonitor,
+    LinearProbe,
+    TransferProbe,
+    extract_features,
+)
 
 GROUPS = {"many": [0, 1], "medium": [2], "few": [3]}
 
@@ -78,7 +82,7 @@ def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
     for a, b in zip(before.snaps, after.snaps):
         for va, vb in zip(a, b):
             np.testing.assert_array_equal(va, vb)
-    moving_mean = [i for i, w in enumerate(model.weights) if "moving_mean" in w.path][0]
+    moving_mean = next(i for i, w in enumerate(model.weights) if "moving_mean" in w.path)
     assert not np.allclose(before.snaps[0][moving_mean], before.snaps[2][moving_mean])
 
     h = hist.history
@@ -93,10 +97,10 @@ def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
 
     # The logged values are exactly what the functions give on the final model's features.
     ftr = extract_features(model, x)
-    ref = evaluate.probe_features(ftr, y, ftr, y, class_groups=GROUPS)
+    ref = evaluation.probe_features(ftr, y, ftr, y, class_groups=GROUPS)
     assert h["probe_acc"][-1] == pytest.approx(ref["acc"])
     assert h["probe_acc_few"][-1] == pytest.approx(ref["acc_few"])
-    assert h["knn_acc"][-1] == pytest.approx(evaluate.knn_features(ftr, y, ftr, y, k=10)["acc"])
+    assert h["knn_acc"][-1] == pytest.approx(evaluation.knn_features(ftr, y, ftr, y, k=10)["acc"])
 
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
@@ -130,11 +134,15 @@ def test_bad_inputs_raise_value_error():
         KNNMonitor((x[:0], y[:0]), (x, y), k=1)
     with pytest.raises(ValueError, match="`k`"):
         KNNMonitor((x, y), (x, y), k=17)
-    # labels out of range for the declared number of classes
-    probe = LinearProbe((x, y), (x, y), num_classes=3)
-    probe.set_model(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()]))
+    # labels out of range for the declared number of classes: refused when the callback is made
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
-        probe.evaluate_now()
+        LinearProbe((x, y), (x, y), num_classes=3)
+    # labels that are not class ids, and test labels absent from training without num_classes
+    with pytest.raises(ValueError, match="integer class ids"):
+        KNNMonitor((x, y + 0.5), (x, y), k=3)
+    with pytest.raises(ValueError, match="never occur in the training labels"):
+        TransferProbe((x, y % 2), (x, y))
+    TransferProbe((x, y % 2), (x, y), num_classes=4)  # declared: accepted
     # an encoder without a flat output
     probe = LinearProbe((x, y), (x, y))
     probe.set_model(keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(2, 3)]))
@@ -142,38 +150,20 @@ def test_bad_inputs_raise_value_error():
         probe.evaluate_now()
 
 
-def test_fine_tune_clones_and_scales_backbone_lr():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(32, 4, 4, 3)).astype("float32")
-    y = (np.arange(32) % 3).astype("int32")
-    enc = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
-                            keras.layers.Dense(5, activation="tanh")])
-    original = [np.array(w) for w in enc.get_weights()]
-    deltas = {}
-    for m in (1.0, 0.1):
-        r = evaluate.fine_tune(enc, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.5,
-                               backbone_lr_multiplier=m, momentum=0.0, batch_size=32,
-                               schedule="constant")
-        backbone = [l for l in r["model"].layers if isinstance(l, keras.Sequential)][0]
-        deltas[m] = [np.array(a) - b for a, b in zip(backbone.get_weights(), original)]
-        assert 0.0 <= r["acc"] <= 1.0 and "loss" in r["history"]
-    # the original encoder is untouched
-    for a, b in zip(enc.get_weights(), original):
-        np.testing.assert_array_equal(a, b)
-    # one plain SGD step from identical weights: backbone update scales with the multiplier
-    assert np.abs(deltas[1.0][0]).max() > 1e-4
-    for d1, d01 in zip(deltas[1.0], deltas[0.1]):
-        np.testing.assert_allclose(d01, 0.1 * d1, rtol=1e-3, atol=1e-7)
+def test_monitors_raise_on_non_finite_test_features():
+    # An encoder output with NaN / inf rows must raise, not be scored as class 0.
+    x, y = _data(16)
+    bad = x.astype("float32")
+    bad[3, 0, 0, 0] = np.nan
+    bad[5, 0, 0, 0] = np.inf
+    enc = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()])
+    for cb in (KNNMonitor((x, y), (bad, y), k=3), LinearProbe((x, y), (bad, y))):
+        cb.set_model(enc)
+        with pytest.raises(ValueError, match=r"`test` features contain NaN or infinite values \(row 3\)"):
+            cb.evaluate_now()
 
 
-def test_fine_tune_uses_augmenter_and_validates():
-    x, y = _data(32)
-    model = _pretrainer_like()
-    enc_w = [np.array(w) for w in model.encoder.get_weights()]
-    r = evaluate.fine_tune(model, (x, y), (x, y), num_classes=4, epochs=1, head_lr=0.05,
-                           batch_size=16, class_groups=GROUPS)
-    assert {"acc", "top5", "acc_many", "acc_medium", "acc_few"} <= set(r)
-    for a, b in zip(model.encoder.get_weights(), enc_w):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="num_classes"):
-        evaluate.fine_tune(model, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.1)
+def test_callbacks_namespace_re_exports():
+    assert callbacks.KNNMonitor is KNNMonitor and callbacks.LinearProbe is LinearProbe
+    assert callbacks.EvaluationCallback is evaluation.EvaluationCallback
+    assert callbacks.TransferProbe is evaluation.callbacks.TransferProbe

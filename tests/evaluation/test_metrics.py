@@ -1,9 +1,9 @@
-"""Imbalance metrics against hand counts (pure numpy)."""
+"""Metrics against hand counts and independent references; the tie rule; bad input (pure numpy)."""
 
 import numpy as np
 import pytest
 
-from keras_ssl_lt import metrics
+from keras_ssl_lt.evaluation import metrics
 
 GROUPS = {"many": [0, 1], "medium": [2], "few": [3, 4]}
 
@@ -84,3 +84,76 @@ def test_bad_lengths():
         metrics.per_group_accuracy([], [], GROUPS)
     with pytest.raises(ValueError, match="train_losses"):
         metrics.generalization_gap([0.1], [0, 1], [0.1], [0])
+
+
+def _topk_reference(scores, labels, k):
+    """Independent reference: a stable descending sort keeps the lower class id first among equal scores."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    return float(np.mean([y in row for row, y in zip(order, labels)]))
+
+
+def test_topk_hand_count_with_ties():
+    logits = np.array([[0.1, 0.5, 0.4], [0.9, 0.05, 0.05], [0.2, 0.3, 0.5], [0.3, 0.3, 0.4]])
+    y = np.array([2, 0, 0, 1])
+    assert metrics.topk_accuracy(logits, y, 1) == 0.25  # only row 1
+    # row 3: class 1 ties class 0 at 0.3 and ranks after it (lower id first): rank 2, not a top-2 hit
+    assert metrics.topk_accuracy(logits, y, 2) == 0.5  # rows 0 and 1
+    assert metrics.topk_accuracy(logits, y, 3) == 1.0
+    assert metrics.topk_accuracy(logits, y, 5) == 1.0
+
+
+def test_topk_against_a_stable_sort_reference_on_many_ties():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, (400, 10)).astype("float32")  # heavy ties
+    scores[:50] = 0.0  # rows with no information at all (e.g. a label without kNN votes)
+    labels = rng.integers(0, 10, 400)
+    for k in (1, 2, 5, 9, 10, 12):
+        assert metrics.topk_accuracy(scores, labels, k) == pytest.approx(_topk_reference(scores, labels, k)), k
+    # top-1 is exactly the accuracy of the predictions
+    assert metrics.topk_accuracy(scores, labels, 1) == pytest.approx(np.mean(metrics.predict_classes(scores) == labels))
+
+
+def test_zero_votes_on_many_classes_are_not_a_top5_hit():
+    # 100 classes, all scores zero: only labels 0..4 are in the top 5 (not every label, as a favourable tie rule gives).
+    labels = np.arange(100)
+    assert metrics.topk_accuracy(np.zeros((100, 100)), labels, 5) == pytest.approx(0.05)
+
+
+def test_accuracy_summary_uses_one_tie_rule():
+    scores = np.array([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0]])
+    r = metrics.accuracy_summary(scores, [1, 2], {"a": [0, 1], "b": [2]}, k=2)
+    assert metrics.predict_classes(scores).tolist() == [0, 1]
+    assert r == {"acc": 0.0, "top5": 1.0, "acc_a": 0.0, "acc_b": 0.0}
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: metrics.topk_accuracy(np.array([[np.nan, 1.0]]), [0]), "NaN"),
+        (lambda: metrics.topk_accuracy(np.ones((2, 2)), [0, 1.7]), "integer class ids"),
+        (lambda: metrics.topk_accuracy(np.ones((2, 2)), [0, 2]), r"\[0, 2\)"),
+        (lambda: metrics.topk_accuracy(np.ones((2, 2)), [0, 1], k=0), "`k`"),
+        (lambda: metrics.gap(np.nan, 0.5), "acc_balanced"),
+        (lambda: metrics.gap(0.9, 1.2), "acc_imbalanced"),
+        (lambda: metrics.gap(90.0, 85.0), "fractions, not percents"),
+        (lambda: metrics.gap("0.9", 0.8), "string"),
+        (lambda: metrics.relative_gap([0.8, np.nan], [0.5, 0.5]), "acc_balanced"),
+        (lambda: metrics.relative_gap(0.8, -0.1), "acc_imbalanced"),
+        (lambda: metrics.per_class_accuracy([0, 1.7], [0, 1], 3), "y_true"),
+        (lambda: metrics.per_class_accuracy([0, 1], [0, np.nan], 3), "y_pred"),
+        (lambda: metrics.per_class_accuracy(["a", "b"], [0, 1], 3), "y_true"),
+        (lambda: metrics.per_group_accuracy([0, 1.5], [0, 1], GROUPS), "y_true"),
+        (lambda: metrics.generalization_gap([0.1, 0.2], [0, 1.7], [0.1], [0]), "train_labels"),
+        (lambda: metrics.generalization_gap([0.1, np.nan], [0, 1], [0.1], [0]), "train_losses"),
+        (lambda: metrics.generalization_gap(["a"], [0], [0.1], [0]), "train_losses"),
+    ],
+)
+def test_metrics_reject_bad_values(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_float_labels_with_whole_values_are_accepted():
+    got = metrics.per_group_accuracy([0.0, 1.0, 2.0, 3.0], [0, 1, 1, 3.0], GROUPS)
+    assert got == metrics.per_group_accuracy([0, 1, 2, 3], [0, 1, 1, 3], GROUPS) == {"many": 1.0, "medium": 0.0, "few": 1.0}
+    np.testing.assert_array_equal(metrics.check_class_groups({"few": [3.0, 4.0]}, 5)["few"], [3, 4])

@@ -1,8 +1,9 @@
 """`KNNMonitor`: weighted cosine kNN accuracy of the frozen encoder, written into the epoch `logs`."""
 
-from keras_ssl_lt import evaluate
-from keras_ssl_lt.callbacks.linear_probe import EvaluationCallback
-from keras_ssl_lt.metrics import check_class_groups
+from keras_ssl_lt._checks import check_choice, check_number
+from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.evaluation.knn import WEIGHTINGS, knn_features
+from keras_ssl_lt.evaluation.metrics import check_class_groups
 
 __all__ = ["KNNMonitor"]
 
@@ -13,7 +14,9 @@ class KNNMonitor(EvaluationCallback):
     Cosine similarity between L2-normalised features; each test example takes the `k` most similar
     training examples, which vote for their labels with weight `exp(sim / temperature)`
     (`weighting="exp"`, the InstDisc / SimCLR monitor convention; `"similarity"` or `"uniform"`
-    also accepted); the class with the largest summed vote wins. Computed with `keras.ops` on the
+    also accepted); the class with the largest summed vote wins (ties: the lower training index is
+    the nearer neighbour, the lower class id wins a vote tie, on every backend; NaN or inf features
+    raise ValueError). Computed with `keras.ops` on the
     model's device, in test chunks whose (chunk, N_train) similarity block fits `memory_budget_mb`.
 
     Logs (default `prefix="knn"`): `knn_acc`, `knn_top5`, `knn_acc_<group>` per class group.
@@ -45,22 +48,15 @@ class KNNMonitor(EvaluationCallback):
         memory_budget_mb=256,
         prefix="knn",
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
-        if not isinstance(k, int) or not 1 <= k <= len(self.y_train):
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size, num_classes)
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(self.y_train):
             raise ValueError(
                 f"`k` must be an integer in [1, number of training examples = {len(self.y_train)}]; "
                 f"got {k!r}"
             )
-        if weighting not in ("exp", "similarity", "uniform"):
-            raise ValueError(
-                f"`weighting` must be one of 'exp', 'similarity', 'uniform'; got {weighting!r}"
-            )
-        if not (isinstance(temperature, (int, float)) and temperature > 0):
-            raise ValueError(f"`temperature` must be a positive number; got {temperature!r}")
+        self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
+        self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         self.k = k
-        self.temperature = temperature
-        self.weighting = weighting
-        self.num_classes = num_classes
         self.class_groups = check_class_groups(class_groups, num_classes)
         self.chunk_size = chunk_size
         self.memory_budget_mb = memory_budget_mb
@@ -69,7 +65,7 @@ class KNNMonitor(EvaluationCallback):
         return ["acc", "top5"] + [f"acc_{g}" for g in (self.class_groups or {})]
 
     def _evaluate(self, train_features, test_features):
-        return evaluate.knn_features(
+        return knn_features(
             train_features,
             self.y_train,
             test_features,

@@ -1,74 +1,11 @@
 """`LinearProbe`: linear-probe accuracy of the frozen encoder, written into the epoch `logs`."""
 
-import math
+from keras_ssl_lt._checks import check_choice
+from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.evaluation.linear_probe import PROTOCOLS, probe_features
+from keras_ssl_lt.evaluation.metrics import check_class_groups
 
-import keras
-import numpy as np
-
-from keras_ssl_lt import evaluate
-from keras_ssl_lt.features import extract_features
-from keras_ssl_lt.metrics import check_class_groups
-
-__all__ = ["EvaluationCallback", "LinearProbe"]
-
-
-class EvaluationCallback(keras.callbacks.Callback):
-    """Base of the evaluation callbacks: schedule, feature extraction and logging.
-
-    Evaluates at the end of every `every_n_epochs`-th epoch and of the last epoch; on other
-    epochs the same log keys are written as NaN so that `History`, `CSVLogger` and `TensorBoard`
-    see one value per epoch for each key. Results are also kept in `self.results`
-    (a list of `(epoch, {key: value})`). Subclasses implement `_evaluate(train_features,
-    test_features) -> {suffix: value}` and `_suffixes()`.
-    """
-
-    def __init__(
-        self, train_data, test_data, every_n_epochs=1, prefix="eval", feature_batch_size=512
-    ):
-        super().__init__()
-        if not isinstance(every_n_epochs, int) or every_n_epochs < 1:
-            raise ValueError(f"`every_n_epochs` must be a positive integer; got {every_n_epochs!r}")
-        if not isinstance(prefix, str) or not prefix:
-            raise ValueError(f"`prefix` must be a non-empty string; got {prefix!r}")
-        if not isinstance(feature_batch_size, int) or feature_batch_size < 1:
-            raise ValueError(
-                f"`feature_batch_size` must be a positive integer; got {feature_batch_size!r}"
-            )
-        self.x_train, self.y_train = evaluate.as_arrays(train_data, "train_data")
-        self.x_test, self.y_test = evaluate.as_arrays(test_data, "test_data")
-        self.every_n_epochs = every_n_epochs
-        self.prefix = prefix
-        self.feature_batch_size = feature_batch_size
-        self.results = []
-
-    def _should_run(self, epoch):
-        last = (self.params or {}).get("epochs")
-        return (epoch + 1) % self.every_n_epochs == 0 or (last is not None and epoch + 1 == last)
-
-    def evaluate_now(self):
-        """Run the evaluation on `self.model` now and return `{log key: value}`."""
-        if self.model is None:
-            raise ValueError("no model is attached: call `set_model(model)` first or use it in `fit`")
-        ftr = extract_features(self.model, self.x_train, batch_size=self.feature_batch_size)
-        fte = extract_features(self.model, self.x_test, batch_size=self.feature_batch_size)
-        res = self._evaluate(ftr, fte)
-        return {f"{self.prefix}_{k}": float(v) for k, v in res.items()}
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            logs = {}
-        if self._should_run(epoch):
-            res = self.evaluate_now()
-            self.results.append((epoch, res))
-        else:
-            res = {f"{self.prefix}_{k}": math.nan for k in self._suffixes()}
-        logs.update(res)
-
-    def _suffixes(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _evaluate(self, train_features, test_features):  # pragma: no cover - abstract
-        raise NotImplementedError
+__all__ = ["LinearProbe"]
 
 
 class LinearProbe(EvaluationCallback):
@@ -93,7 +30,7 @@ class LinearProbe(EvaluationCallback):
         num_classes: number of classes (default: inferred from the labels).
         class_groups: None or `{group name: class ids}`.
         protocol, l2: see above; `solver_kwargs` go to the solver
-            (`probes.fit_logistic_regression` or `probes.fit_linear_sgd`).
+            (`fit_logistic_regression` or `fit_linear_sgd` of `keras_ssl_lt.evaluation`).
         feature_batch_size: images per forward pass for feature extraction (the paper
             protocol's own `batch_size=256` is a solver keyword).
 
@@ -123,10 +60,8 @@ class LinearProbe(EvaluationCallback):
         prefix="probe",
         **solver_kwargs,
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
-        if protocol not in evaluate.PROTOCOLS:
-            raise ValueError(f"`protocol` must be one of {evaluate.PROTOCOLS}; got {protocol!r}")
-        self.num_classes = num_classes
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size, num_classes)
+        check_choice(protocol, "protocol", PROTOCOLS)
         self.class_groups = check_class_groups(class_groups, num_classes)
         self.protocol = protocol
         self.l2 = l2
@@ -137,7 +72,7 @@ class LinearProbe(EvaluationCallback):
         return ["acc", "top5"] + [f"acc_{g}" for g in (self.class_groups or {})]
 
     def _evaluate(self, train_features, test_features):
-        res, self.classifier = evaluate.probe_features(
+        res, self.classifier = probe_features(
             train_features,
             self.y_train,
             test_features,

@@ -1,7 +1,9 @@
 """`TransferProbe`: linear / few-shot probe on an out-of-domain dataset, written into `logs`."""
 
-from keras_ssl_lt import evaluate
-from keras_ssl_lt.callbacks.linear_probe import EvaluationCallback
+from keras_ssl_lt._checks import check_choice
+from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.evaluation.linear_probe import PROTOCOLS, probe_features
+from keras_ssl_lt.evaluation.transfer import few_shot_features
 
 __all__ = ["TransferProbe"]
 
@@ -13,7 +15,7 @@ class TransferProbe(EvaluationCallback):
     `few_shot` (an int or a list), a few-shot probe on `k` labelled examples per class drawn
     `num_draws` times (`<prefix>_<k>shot_acc` mean and `<prefix>_<k>shot_acc_std` std over draws).
     `few_shot_only=True` skips the full probe. The probe is `protocol="convex"` (L2 `l2`) or
-    `"paper"` as in `LinearProbe`. For full-network transfer use `keras_ssl_lt.evaluate.fine_tune`.
+    `"paper"` as in `LinearProbe`. For full-network transfer use `keras_ssl_lt.evaluation.fine_tune`.
     Place before `CSVLogger` / `TensorBoard` in the callbacks list.
 
     Example:
@@ -43,9 +45,8 @@ class TransferProbe(EvaluationCallback):
         prefix="transfer",
         **solver_kwargs,
     ):
-        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size)
-        if protocol not in evaluate.PROTOCOLS:
-            raise ValueError(f"`protocol` must be one of {evaluate.PROTOCOLS}; got {protocol!r}")
+        super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size, num_classes)
+        check_choice(protocol, "protocol", PROTOCOLS)
         shots = [] if few_shot is None else ([few_shot] if isinstance(few_shot, int) else list(few_shot))
         for k in shots:
             if not isinstance(k, int) or k < 1:
@@ -54,7 +55,6 @@ class TransferProbe(EvaluationCallback):
             raise ValueError("`few_shot_only=True` needs `few_shot` (shots per class)")
         if not isinstance(num_draws, int) or num_draws < 1:
             raise ValueError(f"`num_draws` must be a positive integer; got {num_draws!r}")
-        self.num_classes = num_classes
         self.few_shot = shots
         self.num_draws = num_draws
         self.few_shot_only = few_shot_only
@@ -70,17 +70,17 @@ class TransferProbe(EvaluationCallback):
         return out
 
     def _evaluate(self, train_features, test_features):
-        common = dict(num_classes=self.num_classes, protocol=self.protocol, l2=self.l2)
+        common = {"num_classes": self.num_classes, "protocol": self.protocol, "l2": self.l2}
         out = {}
         if not self.few_shot_only:
             out.update(
-                evaluate.probe_features(
+                probe_features(
                     train_features, self.y_train, test_features, self.y_test,
                     **common, **self.solver_kwargs,
                 )
             )
         for k in self.few_shot:
-            r = evaluate.few_shot_features(
+            r = few_shot_features(
                 train_features, self.y_train, test_features, self.y_test, shots=k,
                 num_draws=self.num_draws, seed=self.seed, **common, **self.solver_kwargs,
             )

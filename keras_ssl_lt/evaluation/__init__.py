@@ -1,0 +1,103 @@
+"""Evaluation of representations: one file per concept, all computed with `keras.ops` on the device.
+
+```
+data.py          as_arrays, and the one input rule: check_labels, check_features, resolve_num_classes
+features.py      feature_model, extract_features (frozen encoder, inference mode)
+linear_probe.py  LinearClassifier, fit_logistic_regression, fit_linear_sgd, probe_features, linear_probe
+knn.py           knn_predict, knn_features, knn
+transfer.py      few_shot_features, fine_tune, GradientScale
+metrics.py       topk_accuracy / predict_classes (the tie rule), gap, relative_gap, per-class and
+                 per-group accuracy, generalization_gap
+callbacks/       EvaluationCallback (base), LinearProbe, KNNMonitor, TransferProbe
+```
+
+Everything below is importable from `keras_ssl_lt.evaluation` directly. The functions `knn` and
+`linear_probe` share their names with the files that define them: `keras_ssl_lt.evaluation.knn` is the
+function; import the file's other names from it (`from keras_ssl_lt.evaluation.knn import knn_predict`).
+
+Example:
+
+>>> import numpy as np
+>>> from keras_ssl_lt import evaluation
+>>> x = np.array([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0], [0.1, 0.9]]); y = np.array([0, 0, 1, 1])
+>>> evaluation.knn_features(x, y, x, y, k=2)["acc"], evaluation.probe_features(x, y, x, y)["acc"]
+(1.0, 1.0)
+"""
+
+from keras_ssl_lt.evaluation import callbacks, metrics
+from keras_ssl_lt.evaluation.callbacks import (
+    EvaluationCallback,
+    KNNMonitor,
+    LinearProbe,
+    TransferProbe,
+)
+from keras_ssl_lt.evaluation.data import (
+    as_arrays,
+    check_features,
+    check_features_labels,
+    check_labels,
+    resolve_num_classes,
+)
+from keras_ssl_lt.evaluation.features import extract_features, feature_model
+from keras_ssl_lt.evaluation.knn import knn, knn_features, knn_predict
+from keras_ssl_lt.evaluation.linear_probe import (
+    PROTOCOLS,
+    LinearClassifier,
+    fit_linear_sgd,
+    fit_logistic_regression,
+    fit_probe,
+    linear_probe,
+    probe_features,
+)
+from keras_ssl_lt.evaluation.metrics import (
+    accuracy_summary,
+    check_class_groups,
+    gap,
+    generalization_gap,
+    generalization_gap_from_model,
+    per_class_accuracy,
+    per_group_accuracy,
+    predict_classes,
+    relative_gap,
+    topk_accuracy,
+)
+from keras_ssl_lt.evaluation.transfer import GradientScale, few_shot_features, fine_tune
+
+__all__ = [
+    "PROTOCOLS",
+    "EvaluationCallback",
+    "GradientScale",
+    "KNNMonitor",
+    "LinearClassifier",
+    "LinearProbe",
+    "TransferProbe",
+    "accuracy_summary",
+    "as_arrays",
+    "callbacks",
+    "check_class_groups",
+    "check_features",
+    "check_features_labels",
+    "check_labels",
+    "extract_features",
+    "feature_model",
+    "few_shot_features",
+    "fine_tune",
+    "fit_linear_sgd",
+    "fit_logistic_regression",
+    "fit_probe",
+    "gap",
+    "generalization_gap",
+    "generalization_gap_from_model",
+    "knn",
+    "knn_features",
+    "knn_predict",
+    "linear_probe",
+    "metrics",
+    "per_class_accuracy",
+    "per_group_accuracy",
+    "predict_classes",
+    "probe_features",
+    "relative_gap",
+    "resolve_num_classes",
+    "topk_accuracy",
+]

@@ -1,0 +1,192 @@
+"""Weighted cosine k-nearest-neighbour classification, on the backend's device with `keras.ops`.
+
+`knn_predict` works on feature arrays; `knn_features` reports accuracies on feature arrays; `knn`
+extracts a model's frozen-encoder features first. The `KNNMonitor` callback calls `knn_features`.
+
+Ties are broken the same way on every backend: among training examples of equal similarity to a
+query, the lower training index is the nearer neighbour (the order of a stable sort), and among
+classes of equal vote the lower class id wins (`metrics.predict_classes`). An all-zero query, equally
+similar to every training example, therefore takes the first `k` training examples as neighbours.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_ssl_lt._checks import check_choice, check_number, check_positive_int
+from keras_ssl_lt.evaluation.data import (
+    as_arrays,
+    check_features,
+    check_features_labels,
+    resolve_num_classes,
+)
+from keras_ssl_lt.evaluation.features import extract_features
+from keras_ssl_lt.evaluation.metrics import (
+    accuracy_summary,
+    check_class_groups,
+    predict_classes,
+)
+from keras_ssl_lt.losses import l2_normalize
+
+__all__ = ["WEIGHTINGS", "knn", "knn_features", "knn_predict"]
+
+WEIGHTINGS = ("exp", "similarity", "uniform")
+
+# Training indices are compared as float32 keys, exact up to 2**24.
+_MAX_TRAIN = 2**24
+
+
+def _unit_rows(x):
+    # Divide each row by its largest |entry| first, so that squaring cannot overflow (|x| ~ 1e20) or
+    # underflow (|x| ~ 1e-30) float32; a zero row stays zero.
+    peak = ops.max(ops.abs(x), axis=1, keepdims=True)
+    return l2_normalize(x / ops.where(peak > 0, peak, ops.ones_like(peak)), axis=1)
+
+
+def _neighbours(sim, k, index_keys):
+    """Indices (rows, k) of the k most similar training examples, ties to the lowest index."""
+    top_sim, _ = ops.top_k(sim, k=k, sorted=False)
+    kth = ops.min(top_sim, axis=1, keepdims=True)
+    # Everything above the k-th similarity is a neighbour (fewer than k of them); the remaining slots go
+    # to the examples tied with it, lowest index first. Keys: above -> n_train (largest), tied -> -index,
+    # below -> -inf. All keys of tied examples differ, so the selection is unique on every backend.
+    n_train = index_keys.shape[-1]
+    key = ops.where(
+        sim > kth,
+        ops.cast(n_train, "float32"),
+        ops.where(sim == kth, -index_keys, ops.cast(-np.inf, "float32")),
+    )
+    _, idx = ops.top_k(key, k=k, sorted=False)
+    return idx
+
+
+def knn_predict(
+    train_features,
+    train_labels,
+    test_features,
+    num_classes=None,
+    k=200,
+    temperature=0.1,
+    weighting="exp",
+    chunk_size=None,
+    memory_budget_mb=256,
+    return_scores=False,
+):
+    """Weighted kNN classification with cosine similarity, chunked over the test set.
+
+    For each test feature, the `k` training features of highest cosine similarity (the lower training
+    index first among equal similarities) vote for their labels with weight `exp(sim / temperature)`
+    (`weighting="exp"`, the InstDisc / SimCLR monitor convention), `sim` (`"similarity"`) or 1
+    (`"uniform"`); votes are summed per class and the prediction is the class with the largest sum
+    (the lowest class id on exact ties). With `"exp"`, the returned votes of a query are divided by
+    `exp(max sim / temperature)` (its nearest neighbour weighs 1), which changes no prediction or
+    ranking and cannot overflow for small temperatures.
+
+    The (chunk, N_train) similarity block and a few masks of that size are the largest
+    intermediates: `chunk_size` defaults to the number of test rows that keep them within
+    `memory_budget_mb`. Features must be finite (NaN or inf rows raise ValueError).
+
+    Returns predicted class ids (N_test,) as numpy, plus the (N_test, C) vote sums when
+    `return_scores=True`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> xtr = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]]); ytr = np.array([0, 0, 1])
+    >>> knn_predict(xtr, ytr, np.array([[1.0, 0.05], [0.1, 1.0]]), k=1)
+    array([0, 1])
+    """
+    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, name="train")
+    xte = check_features(test_features, "test")
+    if xte.shape[1] != xtr.shape[1]:
+        raise ValueError(
+            f"`test_features` have dimension {xte.shape[1]} but `train_features` {xtr.shape[1]}"
+        )
+    num_classes = resolve_num_classes(num_classes, ytr)
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= len(xtr):
+        raise ValueError(
+            f"`k` must be an integer in [1, number of training examples = {len(xtr)}]; got {k!r}"
+        )
+    temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+    check_choice(weighting, "weighting", WEIGHTINGS)
+    memory_budget_mb = check_number(memory_budget_mb, "memory_budget_mb", low=0.0, low_open=True)
+    k = int(k)
+    n_train = len(xtr)
+    if n_train > _MAX_TRAIN:
+        raise ValueError(f"at most {_MAX_TRAIN} training examples are supported; got {n_train}")
+    if chunk_size is None:
+        per_row = 4 * (4 * n_train + 2 * k * num_classes)
+        chunk_size = max(1, int(memory_budget_mb * 2**20 // per_row))
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+
+    bank_t = ops.transpose(_unit_rows(ops.convert_to_tensor(xtr)))  # (D, N_train)
+    ytr_t = ops.convert_to_tensor(ytr)
+    index_keys = ops.convert_to_tensor(np.arange(n_train, dtype="float32")[None, :])
+    votes_all = []
+    for s in range(0, len(xte), chunk_size):
+        q = _unit_rows(ops.convert_to_tensor(xte[s : s + chunk_size]))
+        sim = ops.matmul(q, bank_t)
+        idx = _neighbours(sim, k, index_keys)
+        top_sim = ops.take_along_axis(sim, idx, axis=1)
+        top_lab = ops.take(ytr_t, idx)
+        if weighting == "exp":
+            w = ops.exp((top_sim - ops.max(top_sim, axis=1, keepdims=True)) / temperature)
+        elif weighting == "similarity":
+            w = top_sim
+        else:
+            w = ops.ones_like(top_sim)
+        votes = ops.sum(ops.one_hot(top_lab, num_classes) * w[..., None], axis=1)
+        votes_all.append(ops.convert_to_numpy(votes))
+    votes = np.concatenate(votes_all)
+    pred = predict_classes(votes)
+    return (pred, votes) if return_scores else pred
+
+
+def knn_features(
+    train_features,
+    train_labels,
+    test_features,
+    test_labels,
+    num_classes=None,
+    class_groups=None,
+    k=200,
+    temperature=0.1,
+    **knn_kwargs,
+):
+    """Weighted cosine kNN accuracy on feature arrays (`knn_predict`).
+
+    Returns `{"acc", "top5", "acc_<group>" ...}` (`metrics.accuracy_summary` of the vote sums).
+    Without `num_classes`, a test label absent from the training labels raises ValueError.
+
+    Example:
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0], [0.1, 0.9]]); y = np.array([0, 0, 1, 1])
+    >>> knn_features(x, y, x, y, k=2)["acc"]
+    1.0
+    """
+    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
+    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
+    num_classes = resolve_num_classes(num_classes, ytr, yte)
+    groups = check_class_groups(class_groups, num_classes)
+    _, votes = knn_predict(
+        xtr, ytr, xte, num_classes, k=k, temperature=temperature, return_scores=True, **knn_kwargs
+    )
+    return accuracy_summary(votes, yte, groups)
+
+
+def knn(model, train_data, test_data, feature_batch_size=512, **kwargs):
+    """kNN accuracy of a model's frozen encoder (features in inference mode, then `knn_features`).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> enc = keras.Sequential([keras.layers.Flatten()])
+    >>> x = np.array([[1.0, 0.0], [0.9, 0.2], [0.0, 1.0], [0.1, 0.9]]).reshape(4, 1, 2, 1)
+    >>> knn(enc, (x, [0, 0, 1, 1]), (x, [0, 0, 1, 1]), k=2)["acc"]
+    1.0
+    """
+    xtr, ytr = as_arrays(train_data, "train_data")
+    xte, yte = as_arrays(test_data, "test_data")
+    ftr = extract_features(model, xtr, batch_size=feature_batch_size)
+    fte = extract_features(model, xte, batch_size=feature_batch_size)
+    return knn_features(ftr, ytr, fte, yte, **kwargs)
