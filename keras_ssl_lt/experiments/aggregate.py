@@ -133,10 +133,7 @@ def _group(records, fields):
         seed = _seed(r)
         if seed in members:
             other = members[seed]
-            diff = sorted(
-                k for k in set(r["spec"]) | set(other["spec"])
-                if r["spec"].get(k) != other["spec"].get(k)
-            )
+            diff = _differing_fields(r["spec"], other["spec"])
             raise ValueError(
                 f"two records of group {dict(zip(fields, key))} have seed {seed} "
                 f"({_run_id(other)} and {_run_id(r)}; they differ in {diff}): add the distinguishing "
@@ -144,6 +141,13 @@ def _group(records, fields):
             )
         members[seed] = r
     return dict(sorted(groups.items(), key=lambda kv: _sort_key(kv[0])))
+
+
+def _differing_fields(a, b):
+    """Names of the spec fields (and `extra` keys, as given to `by`) where two specs differ."""
+    out = [k for k in sorted(set(a) | set(b)) if k != "extra" and a.get(k) != b.get(k)]
+    ea, eb = a.get("extra") or {}, b.get("extra") or {}
+    return out + [k for k in sorted(set(ea) | set(eb)) if ea.get(k) != eb.get(k)]
 
 
 def _metric(record, name):
