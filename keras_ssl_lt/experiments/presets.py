@@ -1,0 +1,103 @@
+"""Named configurations of the protocol (`keras_ssl_lt.experiments.protocol`): smoke, cpu, gpu, paper.
+
+A preset is a plain dict: backbone, input size, batch size, epochs, optimiser, per-method hyper-parameters
+and the evaluation. `get_preset(name, **overrides)` returns a deep copy with top-level keys replaced.
+How the CPU numbers were chosen (by measurement) is in docs/reproducing.md.
+
+Example:
+
+>>> cfg = get_preset("cpu", epochs=2)
+>>> cfg["epochs"], cfg["backbone"]["name"], cfg["input_size"]
+(2, 'small_resnet', 16)
+"""
+
+import copy
+
+from keras_ssl_lt.experiments.protocol import DEFAULT_EVAL, smoke_config
+
+__all__ = ["PRESETS", "get_preset"]
+
+# The paper's CIFAR heads (PAPER.md) scaled down for a 128-d small ResNet.
+_CPU_METHODS = {
+    "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 512, "temperature": 0.2},
+    "simsiam": {"lr": 0.06, "projection_dim": 512, "projection_hidden_dim": 512, "prediction_hidden_dim": 128},
+    "moco_v2": {"lr": 0.06, "projection_dim": 128, "projection_hidden_dim": 512, "queue_size": 4096,
+                "temperature": 0.2, "momentum": 0.99},
+    "byol": {"lr": 0.1, "projection_dim": 128, "projection_hidden_dim": 512, "prediction_hidden_dim": 512},
+    "supervised": {"lr": 0.1},
+}
+
+_PAPER_METHODS = {
+    # SimSiam CIFAR [code]: projector 512-2048-2048, predictor 2048-512-2048, lr 0.06 at batch 512.
+    "simsiam": {"lr": 0.06, "projection_dim": 2048, "projection_hidden_dim": 2048, "prediction_hidden_dim": 512},
+    # MoCo v2: dim 128, MLP head, temperature 0.2; queue and momentum as the CIFAR variants use.
+    "moco_v2": {"lr": 0.06, "projection_dim": 128, "projection_hidden_dim": 2048, "queue_size": 4096,
+                "temperature": 0.2, "momentum": 0.99},
+    "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 2048, "temperature": 0.5},
+    "byol": {"lr": 0.1, "projection_dim": 256, "projection_hidden_dim": 4096, "prediction_hidden_dim": 4096},
+    "supervised": {"lr": 0.1},
+}
+
+PRESETS = {
+    "smoke": smoke_config(),
+    # The 2-core CPU: a 307k-parameter ResNet on 16x16 views (images are stored at 32x32 and resized on the
+    # device), batch 256, 8 epochs; kNN and probes on a balanced 1,000-per-class bank.
+    "cpu": {
+        "backbone": {"name": "small_resnet", "width": 1.0, "blocks": [1, 1, 1, 1]},
+        "input_size": 16,
+        "batch_size": 256,
+        "epochs": 8,
+        "optimizer": {"momentum": 0.9, "weight_decay": 5e-4},
+        "subset_seed": 0,
+        "bank_per_class": 1000,
+        "methods": copy.deepcopy(_CPU_METHODS),
+        "eval": dict(DEFAULT_EVAL),
+        # Seconds per image-epoch and per evaluation on the 2-core CPU with JAX (docs/reproducing.md), for the
+        # dry run's estimates and the ETA.
+        "cost": {"simclr": 1.8e-3, "simsiam": 1.8e-3, "moco_v2": 1.9e-3, "byol": 2.0e-3, "supervised": 1.1e-3,
+                 "eval": 30.0},
+    },
+    # One GPU, under an hour for a reduced grid: ResNet-18 at 32x32, 200 epochs.
+    "gpu": {
+        "backbone": {"name": "resnet18_cifar", "width": 1.0},
+        "input_size": 32,
+        "batch_size": 512,
+        "epochs": 200,
+        "optimizer": {"momentum": 0.9, "weight_decay": 5e-4},
+        "subset_seed": 0,
+        "bank_per_class": None,
+        "methods": copy.deepcopy(_PAPER_METHODS),
+        "eval": dict(DEFAULT_EVAL),
+    },
+    # The paper's settings (PAPER.md): ResNet-18, batch 512, 800 epochs, the paper's SGD linear probe.
+    "paper": {
+        "backbone": {"name": "resnet18_cifar", "width": 1.0},
+        "input_size": 32,
+        "batch_size": 512,
+        "epochs": 800,
+        "optimizer": {"momentum": 0.9, "weight_decay": 5e-4},
+        "subset_seed": 0,
+        "bank_per_class": None,
+        "methods": copy.deepcopy(_PAPER_METHODS),
+        "eval": dict(DEFAULT_EVAL, probe="paper"),
+    },
+}
+PRESETS["smoke"]["bank_per_class"] = None
+
+
+def get_preset(name, **overrides):
+    """A deep copy of preset `name` with top-level keys replaced by `overrides`.
+
+    Example:
+
+    >>> get_preset("smoke")["epochs"]
+    1
+    """
+    if name not in PRESETS:
+        raise ValueError(f"`preset` must be one of {sorted(PRESETS)}; got {name!r}")
+    cfg = copy.deepcopy(PRESETS[name])
+    for k, v in overrides.items():
+        if k not in cfg:
+            raise ValueError(f"unknown config key {k!r} for preset {name!r}; known: {sorted(cfg)}")
+        cfg[k] = copy.deepcopy(v)
+    return cfg
