@@ -37,7 +37,7 @@ def feature_model(model):
 
     >>> import keras
     >>> enc = keras.Sequential([keras.layers.Flatten(), keras.layers.Dense(4)])
-    >>> feature_model(enc)(keras.ops.ones((2, 8, 8, 3))).shape
+    >>> tuple(feature_model(enc)(keras.ops.ones((2, 8, 8, 3))).shape)
     (2, 4)
     """
     encoder, augmenter = _parts(model)
