@@ -1,5 +1,7 @@
 """The semi-synthetic builder against hand-built examples on real CIFAR-10 slices (numpy only, any backend)."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,30 @@ def test_odd_width_and_bad_eval_args(cifar):
         semi_synthetic_eval(s, test)
     with pytest.raises(ValueError, match="returned by `semi_synthetic`"):
         semi_synthetic_eval({"format": "x"}, train)
+
+
+@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
+                    reason="the recipe's smoke run is backend-neutral code; once (on JAX) is enough")
+def test_recipe_smoke(cifar10, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    data = os.environ.get("KSL_CIFAR10_NPZ", root.parent / "shared" / "data" / "cifar10.npz")  # as conftest
+    path = root / "recipes" / "semi_synthetic.py"
+    spec = importlib.util.spec_from_file_location("semi_synthetic_recipe", path)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    argv = ["--preset", "smoke", "--seeds", "1", "--data", str(data), "--out", str(tmp_path),
+            "--methods", "simclr,supervised_rare,untrained"]
+    records = recipe.main(argv)
+    assert [r["spec"]["method"] for r in records] == ["simclr", "supervised_rare", "untrained"]
+    for r in records:
+        acc = r["metrics"]["rare_probe_acc"]
+        assert 0.0 <= acc <= 1.0 and r["metrics"]["floor_rare_probe_acc"] == records[-1]["metrics"]["rare_probe_acc"]
+    assert records[1]["n"] == 5 * 4  # supervised on the rare examples alone
+    assert (tmp_path / "table.md").exists() and (tmp_path / "manifest_pretrain.json").exists()
+    again = SemiSyntheticSource.load(tmp_path / "manifest_pretrain.json", (cifar10["x_train"], cifar10["y_train"].reshape(-1)))
+    assert len(again) == 5 * 40 + 5 * 4
+    with pytest.raises(ValueError, match="--methods"):
+        recipe.make_specs(recipe.parse_args(["--methods", "byol"]), recipe.settings(recipe.parse_args([])))
