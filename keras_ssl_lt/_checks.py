@@ -157,11 +157,7 @@ def check_range(value, name, low=None, high=None, positive=False):
     )
     if ok:
         lo, hi = float(value[0]), float(value[1])
-        ok = (
-            (low is None or lo >= low)
-            and (high is None or hi <= high)
-            and (not positive or lo > 0)
-        )
+        ok = (low is None or lo >= low) and (high is None or hi <= high) and (not positive or lo > 0)
     if not ok:
         bounds = []
         if positive:
@@ -171,7 +167,9 @@ def check_range(value, name, low=None, high=None, positive=False):
         if high is not None:
             bounds.append(f"values <= {high}")
         extra = f" with {', '.join(bounds)}" if bounds else ""
-        raise ValueError(f"`{name}` must be a pair (low, high) of finite numbers with low <= high{extra}; got {value!r}")
+        raise ValueError(
+            f"`{name}` must be a pair (low, high) of finite numbers with low <= high{extra}; got {value!r}"
+        )
     return (float(value[0]), float(value[1]))
 
 

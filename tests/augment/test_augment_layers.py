@@ -5,16 +5,11 @@ import math
 import keras
 import numpy as np
 import pytest
-from keras import ops
-from keras_ssl_lt.augment import (
-    RandomColorJitter,
-    RandomCropWithPadding,
-    RandomGaussianBlur,
-    RandomResizedCrop,
-)
-from keras_ssl_lt.augment import ops as aug_ops
-
 from augment_helpers import IMGS, RNG, per_example_equal, to_np
+from keras import ops
+
+from keras_ssl_lt.augment import RandomColorJitter, RandomCropWithPadding, RandomGaussianBlur, RandomResizedCrop
+from keras_ssl_lt.augment import ops as aug_ops
 
 # The jitter tests share one input shape (JAX compiles each op once per shape).
 JITTER_X = RNG.random((128, 4, 4, 3)).astype("float32")

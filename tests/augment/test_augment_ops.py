@@ -4,10 +4,10 @@ import colorsys
 
 import numpy as np
 import pytest
-from keras import ops
-from keras_ssl_lt.augment import ops as aug_ops
-
 from augment_helpers import RNG, to_np, torch_resize
+from keras import ops
+
+from keras_ssl_lt.augment import ops as aug_ops
 
 
 @pytest.mark.parametrize(("size", "antialias"), [(12, True), (12, False), (40, True)])

@@ -1,6 +1,7 @@
 """The presets: the documented settings of SimSiam, SimCLR, MoCo v2 and supervised views; overrides."""
 
 import pytest
+
 from keras_ssl_lt import augment
 
 

@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 import pytest
+from augment_helpers import IMGS, to_np
+
 from keras_ssl_lt import augment
 from keras_ssl_lt.augment import (
     RandomColorJitter,
@@ -11,8 +13,6 @@ from keras_ssl_lt.augment import (
     RandomResizedCrop,
     ViewAugmenter,
 )
-
-from augment_helpers import IMGS, to_np
 
 LAYERS = {
     "resized_crop": lambda: RandomResizedCrop(

@@ -1,14 +1,15 @@
-"""Checks that Keras' own RandomFlip and RandomGrayscale, which `ViewAugmenter` uses, draw per example.
+"""What Keras' own augmentation layers do per example.
 
-`ViewAugmenter` relies on these properties of `keras.layers.RandomFlip("horizontal")` and
-`keras.layers.RandomGrayscale(factor=p)`; a Keras release that changes them fails here.
+`ViewAugmenter` uses `keras.layers.RandomFlip("horizontal")` and `keras.layers.RandomGrayscale(factor=p)`
+because they draw per example; it does not use Keras' `RandomCrop` and `RandomGaussianBlur`, which draw
+once per batch. A Keras release that changes any of this fails here.
 """
 
 import keras
 import numpy as np
-from keras_ssl_lt.augment import ops as aug_ops
-
 from augment_helpers import RNG, per_example_equal, to_np
+
+from keras_ssl_lt.augment import ops as aug_ops
 
 
 def test_keras_random_flip_flips_each_example_with_probability_one_half():
@@ -32,3 +33,13 @@ def test_keras_random_grayscale_is_per_example_with_itu601_weights():
     assert 0.13 < is_gray.mean() < 0.27
     assert out.shape == x.shape
     np.testing.assert_array_equal(to_np(keras.layers.RandomGrayscale(factor=1.0)(x, training=False)), x)
+
+
+def test_keras_random_crop_and_blur_are_not_per_example():
+    """Why the package has its own crop and blur layers: Keras' draw one window / one sigma per batch."""
+    x = np.tile(RNG.random((1, 16, 16, 3)).astype("float32"), (32, 1, 1, 1))
+    crops = to_np(keras.layers.RandomCrop(8, 8, seed=1)(x, training=True))
+    assert len({c.tobytes() for c in crops}) == 1  # one window for the whole batch
+    blur = keras.layers.RandomGaussianBlur(factor=1.0, kernel_size=5, sigma=(0.5, 2.0), value_range=(0, 1), seed=1)
+    blurred = to_np(blur(x, training=True))
+    assert len({np.round(b, 5).tobytes() for b in blurred}) <= 2  # blurred with one sigma, or unchanged

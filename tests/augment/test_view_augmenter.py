@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from augment_helpers import IMGS, per_example_equal, to_np, torch_resize
+
 from keras_ssl_lt import augment
 from keras_ssl_lt.augment import RandomColorJitter, RandomCropWithPadding, RandomResizedCrop, ViewAugmenter
-
-from augment_helpers import IMGS, per_example_equal, to_np, torch_resize
 
 
 def _plain(**kw):
