@@ -96,7 +96,7 @@ def _worker(args):
     import keras
     from keras import ops
 
-    from keras_ssl_lt.weighting import _chunked_logsumexp, kde_weights
+    from keras_ssl_lt.rwsam.weights import kde_density, kde_weights
 
     backend = keras.backend.backend()
     rng = np.random.default_rng(0)
@@ -118,7 +118,7 @@ def _worker(args):
     # Warm-up: one chunk of each computation with the real (chunk, N) shapes, so that per-shape
     # compilation (JAX) and thread-pool start-up are not timed.
     chunk = min(args.chunk, len(x))
-    _chunked_logsumexp(x[:chunk], x, 1.0, True, chunk)
+    kde_density(x[:chunk], bandwidth=1.0, reference=x, normalize=False, return_log=True, chunk_size=chunk)
     gram_pass(chunk, chunk)
 
     rss_before = _rss_now_mb()
@@ -165,7 +165,7 @@ def _bandwidth_demo(seed=0):
     """
     import numpy as np
 
-    from keras_ssl_lt.weighting import kde_bandwidth, kde_weights
+    from keras_ssl_lt.rwsam.weights import kde_bandwidth, kde_weights
 
     rng = np.random.default_rng(seed)
     d, counts = 512, [1000, 400, 160, 64, 26, 10]

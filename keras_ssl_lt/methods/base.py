@@ -6,6 +6,8 @@ on all three backends, on-device augmentation, metrics, the example-weight table
 sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.rwsam`).
 """
 
+import copy
+
 import numpy as np
 import keras
 from keras import ops
@@ -256,7 +258,7 @@ class Pretrainer(BackendStep, keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
+        config = copy.deepcopy(config)  # Keras' deserialisation consumes nested configs: keep the caller's intact
         for key in ("encoder", "augmenter"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])

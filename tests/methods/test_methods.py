@@ -10,7 +10,9 @@ import keras
 from keras import ops
 
 import keras_ssl_lt as ksl
+from helpers import run_precision_test, run_serialization_test, to_numpy
 from keras_ssl_lt import losses
+from keras_ssl_lt.methods.base import batchnorm_variables
 from keras_ssl_lt.rwsam import sharpness
 
 TINY = dict(
@@ -158,12 +160,7 @@ def test_keras_save_load_round_trip(name, augmenter, cifar10_small, tmp_path):
     if augmenter is None:
         batch["images"] = batch["images"].astype("float32") / 255.0
     model.train_on_batch(batch)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    assert type(loaded) is type(model)
-    x = batch["images"][:8]
-    np.testing.assert_array_equal(np.asarray(loaded.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)))
+    loaded = run_serialization_test(model, batch["images"][:8], tmp_path)
     np.testing.assert_array_equal(loaded.get_example_weights(), model.get_example_weights())
     assert isinstance(loaded.sharpness, sharpness.RWSAM) and loaded.sharpness.rho == 1.0
     if augmenter is None:  # (one resumed step is enough: each compile costs seconds)
@@ -171,17 +168,79 @@ def test_keras_save_load_round_trip(name, augmenter, cifar10_small, tmp_path):
 
 
 def test_mixed_bfloat16_step(cifar10_small):
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    batch = batch_of(cifar10_small, 16)
+    batch["images"] = batch["images"].astype("float32") / 255.0
+
+    def build():
         model = make("SimSiam", augmenter=None)
         model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), sharpness=sharpness.SAM(0.05), **EAGER)
-        batch = batch_of(cifar10_small, 16)
-        batch["images"] = batch["images"].astype("float32") / 255.0
+        return model
+
+    def train(model):
         logs = model.train_on_batch(batch, return_dict=True)
-        assert np.isfinite(logs["loss"]) and np.isfinite(logs["perturbed_loss"])
-        assert all(v.dtype == "float32" for v in model.trainable_variables)
-    finally:
-        keras.config.set_dtype_policy("float32")
+        assert "perturbed_loss" in logs
+        return logs
+
+    run_precision_test(build, batch["images"][:4], train=train)
+
+
+def test_evaluate_is_reproducible_and_leaves_training_state_alone(cifar10_small):
+    """`evaluate` draws its random views from a fixed state: same loss each call, augmenter seeds untouched."""
+    batch = batch_of(cifar10_small, 16)
+
+    def fresh():
+        model = make("SimSiam")  # with the SimSiam augmenter: random views
+        model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9))
+        return model
+
+    model = fresh()
+    seeds = [to_numpy(v) for v in model.augmenter.non_trainable_variables]
+    assert seeds, "the augmenter must hold its random state in variables"
+    first = model.evaluate(batch, batch_size=8, verbose=0, return_dict=True)
+    second = model.evaluate(batch, batch_size=8, verbose=0, return_dict=True)
+    assert first["loss"] == second["loss"] and first["z_std"] == second["z_std"]
+    for before, v in zip(seeds, model.augmenter.non_trainable_variables):
+        np.testing.assert_array_equal(to_numpy(v), before)
+    # ... so a training step after an evaluation is the step it would have been without one
+    model.train_on_batch(batch)
+    reference = fresh()
+    reference.train_on_batch(batch)
+    for a, b in zip(model.trainable_variables, reference.trainable_variables):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    # training mode still draws fresh views: the training random state moved
+    assert any(not np.array_equal(to_numpy(v), s) for v, s in zip(model.augmenter.non_trainable_variables, seeds))
+    # and per-example losses are reproducible too
+    np.testing.assert_array_equal(model.per_example_losses(batch["images"][:8]),
+                                  model.per_example_losses(batch["images"][:8]))
+
+
+class _HiddenBatchNorm(keras.layers.Layer):
+    """A plain Layer holding a BatchNormalization: not reachable through `keras.Model.layers`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8)
+        self.bn = keras.layers.BatchNormalization()
+
+    def call(self, x, training=False):
+        return self.bn(self.dense(x), training=training)
+
+
+def test_batchnorm_walk_is_public_and_refuses_hidden_statistics():
+    model = make("SimSiam", augmenter=None)
+    found = {id(v) for v in batchnorm_variables(model)}
+    # every BatchNormalization of the encoder and the heads, reached through Model.layers
+    expected = [v for m in (model.encoder, model.projector, model.predictor) for layer in m.layers
+                if isinstance(layer, keras.layers.BatchNormalization) for v in layer.non_trainable_variables]
+    assert expected and found == {id(v) for v in expected}
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    encoder = keras.Model(inputs, _HiddenBatchNorm()(x))
+    hidden = ksl.SimSiam(encoder, **TINY["SimSiam"])
+    with pytest.raises(ValueError, match="BatchNormalization"):
+        hidden.compile(optimizer="sgd", sharpness=sharpness.SAM(0.05))
+    hidden.compile(optimizer="sgd", sharpness=sharpness.SAM(0.05, bn_update="both"))  # nothing to keep: fine
+    hidden.compile(optimizer="sgd")  # plain steps do not need the walk
 
 
 def test_bad_input_raises(cifar10_small):

@@ -197,3 +197,70 @@ def test_perturbation_reference_and_validation():
     assert isinstance(sharpness.get("rwasam"), sharpness.RWSAM)
     config = sharpness.RWSAM(rho=7.0, adaptive=True).get_config()
     assert sharpness.RWSAM.from_config(config).get_config() == config
+
+
+# ------------------------------------------------------------------ rwSAM index checks
+def _state(model):
+    values = [v for v in model.trainable_variables + model.non_trainable_variables + model.optimizer.variables]
+    return [np.array(ops.convert_to_numpy(v.value)) for v in values]
+
+
+def _assert_unchanged(model, before):
+    after = _state(model)
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad, shown", [(9, "9"), (6, "6"), (-1, "-1")])
+def test_out_of_range_index_raises_before_any_change(bad, shown):
+    """Past the end, exactly at the table size, or negative (which would read the last entry): a clear
+    ValueError naming the table size and the index, and nothing changes (weights, statistics, optimizer)."""
+    x, y, index, W, b, table = _data()
+    model = _model(W, b, table, bn=True)
+    model.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9), sharpness=sharpness.RWSAM(rho=0.5))
+    good = {"images": x, "labels": y, "index": index}
+    model.fit(good, batch_size=B, epochs=1, verbose=0)  # a real step first: state is not the initial one
+    before = _state(model)
+    wrong = dict(good, index=np.where(np.arange(B) == 3, bad, index).astype("int32"))
+    message = rf"index` {shown} \(at batch position 3\) is outside the example-weight table of 6 entries"
+    with pytest.raises(ValueError, match=message):
+        model.train_on_batch(wrong)
+    _assert_unchanged(model, before)
+    # inside `fit`, on the second batch: the first batch's step is kept, the bad one changes nothing
+    data = {k: np.concatenate([good[k], wrong[k]]) for k in good}
+    with pytest.raises(ValueError, match=message):
+        model.fit(data, batch_size=B, epochs=1, verbose=0, shuffle=False)
+    reference = _model(W, b, table, bn=True)
+    reference.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9), sharpness=sharpness.RWSAM(rho=0.5))
+    reference.fit(good, batch_size=B, epochs=1, verbose=0)
+    reference.train_on_batch(good)
+    for a, r in zip(_state(model), _state(reference)):
+        np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-7)
+    # the model is still usable and a good batch trains as before
+    model.train_on_batch(good)
+
+
+def test_index_checked_for_tf_data_and_several_steps_per_execution():
+    """A tf.data pipeline (the package's own) and `steps_per_execution > 1` (not on torch) are checked too."""
+    import tensorflow as tf
+
+    x, y, index, W, b, table = _data()
+    steps = 1 if keras.backend.backend() == "torch" else 2
+    model = _model(W, b, table)
+    jit = keras.backend.backend() != "torch"  # XLA on TensorFlow too: it would drop an in-graph assertion
+    model.compile(optimizer=keras.optimizers.SGD(LR), sharpness=sharpness.RWSAM(rho=0.5), steps_per_execution=steps,
+                  jit_compile=jit)
+    before = _state(model)
+    bad_index = index.copy()
+    bad_index[0] = 100
+    ds = tf.data.Dataset.from_tensor_slices({"images": x, "labels": y, "index": bad_index}).batch(B)
+    with pytest.raises(ValueError, match="index` 100 .* table of 6 entries"):
+        model.fit(ds, epochs=1, verbose=0)
+    _assert_unchanged(model, before)
+    with pytest.raises(ValueError, match="RWSAM needs each batch to carry"):
+        model.fit({"images": x, "labels": y}, batch_size=B, epochs=1, verbose=0)
+    _assert_unchanged(model, before)
+    good = tf.data.Dataset.from_tensor_slices({"images": x, "labels": y, "index": index}).batch(B // 2)
+    history = model.fit(good, epochs=1, verbose=0)
+    assert np.isfinite(history.history["weighted_loss"][0])
