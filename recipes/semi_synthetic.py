@@ -87,7 +87,7 @@ def make_specs(args, s):
                                "probe_per_class", "test_per_class")}
     return [RunSpec(m, dataset="cifar10_semi_synthetic", profile="semi_synthetic",
                     ratio=s["per_rare"] / s["per_frequent"], seed=seed, preset=args.preset, extra=extra)
-            for m in methods for seed in args.seeds]
+            for seed in args.seeds for m in methods]  # seed-major: a run cut short still has whole seeds
 
 
 class Experiment:
