@@ -139,9 +139,10 @@ def main(argv=None):
     specs = grid_specs(grid, args.seeds, args.preset, dataset)
     base_cost = cost_estimate(cfg)
 
-    def cost(spec):  # a SAM step is two passes
-        c = base_cost(spec)
-        return None if c is None else c * (2.0 if dict(spec.extra).get("sharpness", "none") != "none" else 1.0)
+    def sam_cost(spec):  # a SAM step is two passes
+        return base_cost(spec) * (2.0 if dict(spec.extra).get("sharpness", "none") != "none" else 1.0)
+
+    cost = None if base_cost is None else sam_cost
 
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {args.out}/")
     if args.dry_run:

@@ -95,7 +95,8 @@ class EvalData:
     `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
     `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
     or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
-    `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`.
+    `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
+    the bank's positions explicitly instead.
 
     Example:
 
@@ -106,14 +107,22 @@ class EvalData:
     (20, 4)
     """
 
-    def __init__(self, source, test, bank_per_class=None, ood=None, bank_seed=0, name="dataset"):
+    def __init__(self, source, test, bank_per_class=None, ood=None, bank_seed=0, name="dataset", bank_index=None):
         from keras_ssl_lt.evaluation import as_arrays
 
         self.source = source
         self.name = name
         labels = np.asarray(source.labels)
         self.num_classes = int(labels.max()) + 1
-        self.bank_index = balanced_positions(labels, bank_per_class, bank_seed)
+        if bank_index is not None:  # explicit bank positions (e.g. when only some images are at hand)
+            if bank_per_class is not None:
+                raise ValueError("give `bank_per_class` or `bank_index`, not both")
+            self.bank_index = np.sort(np.asarray(bank_index, dtype=np.int64))
+            if self.bank_index.ndim != 1 or not self.bank_index.size or self.bank_index.min() < 0 or (
+                    self.bank_index.max() >= labels.size):
+                raise ValueError(f"`bank_index` must be a non-empty 1-D array of positions in [0, {labels.size})")
+        else:
+            self.bank_index = balanced_positions(labels, bank_per_class, bank_seed)
         self.bank = (source.images(self.bank_index), labels[self.bank_index])
         self.test = as_arrays(test, name="test")
         if ood is not None:

@@ -112,20 +112,6 @@ def load_image_data(name="cifar10", data=None, data_dir=None):
     return train, (test.images(np.arange(len(test))), np.asarray(test.labels))
 
 
-def _records_for_ratio(records, r):
-    out = []
-    for rec in records:
-        spec = rec["spec"]
-        if spec["ratio"] == r or (spec["ratio"] == 1.0 and float(dict(_extra(spec)).get("counterpart_of", -1)) == r):
-            out.append(rec)
-    return out
-
-
-def _extra(spec):
-    extra = spec.get("extra") or {}
-    return extra.items() if isinstance(extra, dict) else [tuple(kv) for kv in extra]
-
-
 def _margins(floor_margin):
     if isinstance(floor_margin, dict):
         return ", ".join(f"{k} {100 * float(v):g}" for k, v in floor_margin.items()) + ", others 0"
@@ -155,10 +141,7 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
     prov = provenance(recs)
     lines = [f"# {title}", "", f"Produced by: {prov['caption']}.", ""]
     # 1. accuracy beside the floor, every run group
-    rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "sampling", "preset"))
-    for row in rows:
-        grp = [r for r in recs if all(r["spec"][f] == row[f] for f in ("method", "profile", "ratio", "sampling"))]
-        row["counterpart_of"] = dict(_extra(grp[0]["spec"])).get("counterpart_of", "")
+    rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "counterpart_of", "sampling", "preset"))
     cols, heads = ["method", "profile", "ratio", "counterpart_of", "n", "n_seeds"], [
         "method", "profile", "r", "balanced counterpart of r", "n", "seeds"]
     flags = []
@@ -185,12 +168,9 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
         lines += [f"Every pre-trained encoder clears its floor (margins in points: {_margins(floor_margin)}).", ""]
     to_csv(rows, out / f"{stem}_accuracy.csv")
     # 2. gaps per metric, per ratio (each r pairs with its own balanced counterpart)
-    ratios = sorted({r["spec"]["ratio"] for r in recs if r["spec"]["ratio"] < 1.0}, reverse=True)
     all_gaps, verdicts = {}, []
     for m, label in [(m, lab) for m, lab in GAP_METRICS if m in metrics]:
-        gaps = []
-        for r in ratios:
-            gaps += gap_rows(_records_for_ratio(recs, r), m, by=("method", "profile", "sampling", "preset"))
+        gaps = gap_rows(recs, m, by=("method", "profile", "sampling", "preset"))
         if not gaps:
             continue
         all_gaps[label] = gaps
@@ -218,6 +198,7 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
                  "n": sup["n"], "supervised": sup["rel_gap_mean"], "supervised_std": sup["rel_gap_std"],
                  "ssl": {k: g["rel_gap_mean"] for k, g in ssl.items()},
                  "ssl_std": {k: g["rel_gap_std"] for k, g in ssl.items()}}
+            v["n_seeds"] = min(g["n_seeds"] for g in same)
             v["ssl_more_robust"] = all(x < v["supervised"] for x in v["ssl"].values())
             # "clear": the difference exceeds the summed spreads over seeds (a conservative separation).
             v["clear"] = all(v["supervised"] - x > v["supervised_std"] + v["ssl_std"][k]
@@ -227,8 +208,11 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
         lines += ["## Verdict: is SSL more robust to imbalance than supervised pre-training?", ""]
         for v in verdicts:
             ssl_txt = ", ".join(f"{k} {100 * x:.2f} ± {100 * v['ssl_std'][k]:.2f}%" for k, x in v["ssl"].items())
-            word = ("yes" if v["ssl_more_robust"] else "NO") + ("" if not v["ssl_more_robust"] or v["clear"]
-                                                                 else " (within the seeds' spread)")
+            word = "yes" if v["ssl_more_robust"] else "NO"
+            if v["n_seeds"] < 2:
+                word += " (one seed: the spread is unknown)"
+            elif v["ssl_more_robust"] and not v["clear"]:
+                word += " (within the seeds' spread)"
             lines.append(f"- {v['label']}, {v['profile']} r={v['ratio']:g}, n={v['n']:.0f}: relative gap SSL "
                          f"{ssl_txt} vs supervised {100 * v['supervised']:.2f} ± {100 * v['supervised_std']:.2f}% "
                          f"→ {word}")
