@@ -48,16 +48,16 @@ def gap_grid(methods, profiles=("exp",), ratios=(0.01,), samplings=(1.0,), seeds
     if not ratios or any(not 0 < r < 1 for r in ratios):
         raise ValueError(f"`ratios` must be imbalance ratios in (0, 1) (the balanced runs are added); got {ratios}")
     specs = []
-    for method in methods:
-        for profile in profiles:
-            for sampling in samplings:
+    # Seed-major order: a grid cut short holds whole seeds of every setting; each balanced run comes first.
+    for seed in seeds:
+        for sampling in samplings:
+            for profile in profiles:
                 for r in ratios:
-                    for seed in seeds:
+                    for method in methods:
                         common = dict(method=method, dataset=dataset, profile=profile, sampling=float(sampling),
                                       seed=int(seed), preset=preset)
                         specs.append(RunSpec(ratio=1.0, extra={"counterpart_of": r}, **common))
                         specs.append(RunSpec(ratio=r, **common))
-    # Keep each method's runs together and the balanced run first (nice progress output, same order every time).
     return list(dict.fromkeys(specs))
 
 
