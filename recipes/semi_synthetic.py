@@ -38,6 +38,8 @@ PRESETS = {
     "smoke": {"protocol": "smoke", "per_frequent": 40, "per_rare": 4, "probe_per_class": 30, "test_per_class": 40,
               "epochs": 1},
     # The 2-core CPU: the protocol's cpu model (307k-parameter ResNet on 16-px views), 1000 per frequent class.
+    # Sized to about an hour by extrapolating SimCLR runs measured on a loaded machine (docs/results.md); the
+    # whole preset has not been run end to end yet.
     "cpu": {"protocol": "cpu", "per_frequent": 1000, "per_rare": 10, "probe_per_class": 1000,
             "test_per_class": None, "epochs": 15},
     # One GPU: ResNet-18 at 32 px, the paper's construction, 200 epochs.
