@@ -1,9 +1,13 @@
-"""`get_config` / `from_config` and `.keras` round trips of every augmentation layer and preset."""
+"""Serialisation (`get_config` / `from_config`, `.keras` files) and mixed precision of every layer and preset.
+
+Uses the suite's shared checks (`tests/helpers.py`), plus what is particular to random layers: the seed.
+"""
 
 import keras
 import numpy as np
 import pytest
 from augment_helpers import IMGS, to_np
+from helpers import run_precision_test, run_serialization_test
 
 from keras_ssl_lt import augment
 from keras_ssl_lt.augment import (
@@ -29,31 +33,29 @@ LAYERS = {
 }
 
 
-def assert_round_trip(layer, inputs, tmp_path):
-    """Config round trip, then a `.keras` file: same config, same inference output, same seeded draws.
-
-    Keras does not write `SeedGenerator` states into `.keras` files, so a loaded layer restarts its
-    random stream from its `seed`: its draws equal those of a fresh layer built from the config.
-    """
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    model = keras.Sequential([keras.Input(inputs.shape[1:], dtype=str(inputs.dtype)), layer])
-    path = tmp_path / "layer.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    restored = loaded.layers[0]
-    assert type(restored) is type(layer)
-    assert restored.get_config() == layer.get_config()
-    np.testing.assert_allclose(loaded.predict(inputs, verbose=0), model.predict(inputs, verbose=0), atol=1e-6)
-    if layer.get_config()["seed"] is not None:
-        np.testing.assert_allclose(
-            to_np(restored(inputs, training=True)), to_np(clone(inputs, training=True)), atol=1e-5
-        )
+def _inputs(layer):
+    return IMGS if isinstance(layer, ViewAugmenter) else IMGS.astype("float32") / 255
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_round_trip(name, tmp_path):
     layer = LAYERS[name]()
-    inputs = IMGS if isinstance(layer, ViewAugmenter) else IMGS.astype("float32") / 255
+    inputs = _inputs(layer)
     layer(inputs, training=True)  # a used layer: its config must not depend on its state
-    assert_round_trip(layer, inputs, tmp_path)
+    loaded = run_serialization_test(layer, inputs, tmp_path)
+    assert loaded.get_config() == layer.get_config()
+    if layer.get_config()["seed"] is not None:
+        # Keras does not write `SeedGenerator` states into `.keras` files: a loaded layer restarts its
+        # random stream from its `seed`, so its draws equal those of a new layer from the same config.
+        fresh = type(layer).from_config(layer.get_config())
+        np.testing.assert_allclose(to_np(loaded(inputs, training=True)), to_np(fresh(inputs, training=True)), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["resized_crop", "pad_crop", "jitter", "blur", "moco", "supervised"])
+def test_mixed_bfloat16(name):
+    """Float32 maths inside, the output in the compute dtype (bfloat16), in both modes."""
+    inputs = _inputs(LAYERS[name]())
+    layer = run_precision_test(LAYERS[name], inputs)
+    out = layer(inputs, training=True)
+    assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"
+    assert np.all(np.isfinite(to_np(out)))

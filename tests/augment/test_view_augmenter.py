@@ -164,17 +164,6 @@ def test_stateless_call_threads_every_seed_state():
     np.testing.assert_array_equal(to_np(aug.non_trainable_variables[0].value), to_np(non_trainable[0]))
 
 
-def test_mixed_precision_output_dtype():
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        aug = augment.moco_v2_imagenet(size=32, seed=0)
-        for training in (True, False):
-            assert keras.backend.standardize_dtype(aug(IMGS, training=training).dtype) == "bfloat16"
-    finally:
-        keras.config.set_dtype_policy(policy)
-
-
 # ---------------------------------------------------------------------------- arguments
 @pytest.mark.parametrize(
     ("kwargs", "match"),
