@@ -25,7 +25,9 @@ Arguments shared by the builders:
 import keras
 from keras import layers
 
-__all__ = ["resnet18_cifar", "resnet50", "small_resnet", "count_flops", "he_normal_fan_out"]
+from keras_ssl_lt._checks import check_number
+
+__all__ = ["count_flops", "he_normal_fan_out", "resnet18_cifar", "resnet50", "small_resnet"]
 
 
 BN_MOMENTUM = 0.9
@@ -52,8 +54,7 @@ def _get_initializer(kernel_initializer):
 
 
 def _check_width(width):
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or width <= 0:
-        raise ValueError(f"`width` must be a positive number (a channel multiplier); got {width!r}")
+    check_number(width, "width", low=0.0, low_open=True)  # a channel multiplier
 
 
 def _check_input_shape(input_shape):
@@ -71,7 +72,7 @@ def _check_input_shape(input_shape):
 
 
 def _channels(c, width):
-    return max(1, int(round(c * width)))
+    return max(1, round(c * width))
 
 
 def _conv(x, filters, kernel, stride, name, init):

@@ -10,14 +10,16 @@ and its gradient stays finite. Softmax-type losses use `logsumexp`.
 
 from keras import ops
 
+from keras_ssl_lt._checks import check_bool
+
 __all__ = [
-    "l2_normalize",
-    "negative_cosine_similarity",
     "byol_loss",
-    "nt_xent",
-    "info_nce",
     "cross_entropy",
     "embedding_std",
+    "info_nce",
+    "l2_normalize",
+    "negative_cosine_similarity",
+    "nt_xent",
 ]
 
 _EPS = 1e-12
@@ -153,8 +155,7 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
     (2,)
     """
     _check_temperature(temperature)
-    if not isinstance(normalize, bool):
-        raise ValueError(f"`normalize` must be True or False; got {normalize!r}")
+    normalize = check_bool(normalize, "normalize")
     q, k, queue = _f32(q), _f32(k), _f32(queue)
     _check_rank(q, 2, "q")
     _check_rank(k, 2, "k")

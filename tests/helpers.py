@@ -9,9 +9,10 @@ Import with `from helpers import ...` (tests/ is on `sys.path` through tests/con
 """
 
 import contextlib
+import copy
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -45,7 +46,7 @@ def run_serialization_test(obj, inputs, tmp_path, compare_config=True):
     """
     config = obj.get_config()
     if compare_config:
-        clone = type(obj).from_config(config)
+        clone = type(obj).from_config(copy.deepcopy(config))  # Keras' Functional.from_config consumes its input
         assert clone.get_config() == config, "from_config(get_config()) must give the same config"
     serialized = keras.saving.serialize_keras_object(obj)
     assert type(keras.saving.deserialize_keras_object(serialized)) is type(obj)

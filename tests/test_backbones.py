@@ -5,9 +5,10 @@ matter: under JAX every new kernel shape compiles its own random-normal kernel (
 loaded CPU), and the tests need not pay for that.
 """
 
+import keras
 import numpy as np
 import pytest
-import keras
+from helpers import run_precision_test, run_serialization_test
 
 from keras_ssl_lt import backbones
 from keras_ssl_lt.backbones import count_flops, resnet18_cifar, resnet50, small_resnet
@@ -149,7 +150,9 @@ def test_small_resnet_trains_on_a_cifar_batch(small, cifar10_small):
     x = cifar10_small["x_train"][:16].astype("float32") / 255.0
     y = cifar10_small["y_train"][:16]
     model = keras.Sequential([small, keras.layers.Dense(10)])
-    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
     before = [keras.ops.convert_to_numpy(w).copy() for w in small.trainable_weights]
     stats_before = keras.ops.convert_to_numpy(small.get_layer("stem_bn").moving_mean).copy()
     loss = model.train_on_batch(x, y)
@@ -162,15 +165,15 @@ def test_small_resnet_trains_on_a_cifar_batch(small, cifar10_small):
 
 
 def test_keras_round_trip_reproduces_outputs(small, tmp_path):
-    x = np.random.default_rng(4).normal(size=(4, 32, 32, 3))  # same shapes as above: JAX reuses compiled ops.astype("float32")
-    path = tmp_path / "enc.keras"
-    small.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(loaded(x, training=False)),
-        keras.ops.convert_to_numpy(small(x, training=False)),
-    )
+    x = np.random.default_rng(4).normal(size=(4, 32, 32, 3)).astype("float32")  # same shapes as above
+    loaded = run_serialization_test(small, x, tmp_path)
     assert [w.path for w in loaded.weights] == [w.path for w in small.weights]
+
+
+def test_mixed_bfloat16_forward():
+    x = np.random.default_rng(5).normal(size=(2, 32, 32, 3)).astype("float32")
+    model = run_precision_test(lambda: small_resnet(width=0.25, kernel_initializer="zeros"), x)
+    assert model.get_layer("stem_bn").compute_dtype == "bfloat16"
 
 
 @pytest.mark.parametrize(

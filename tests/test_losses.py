@@ -1,8 +1,8 @@
 """Losses against independent numpy references, on the backend named by KERAS_BACKEND."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import ops
 
 from keras_ssl_lt import losses

@@ -7,4 +7,4 @@ from keras_ssl_lt.methods.simclr import SimCLR
 from keras_ssl_lt.methods.simsiam import SimSiam
 from keras_ssl_lt.methods.supervised import Supervised
 
-__all__ = ["Pretrainer", "SimSiam", "SimCLR", "MoCoV2", "BYOL", "Supervised"]
+__all__ = ["BYOL", "MoCoV2", "Pretrainer", "SimCLR", "SimSiam", "Supervised"]

@@ -8,10 +8,11 @@ sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.rwsam`).
 
 import copy
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
+from keras_ssl_lt._checks import check_positive_int
 from keras_ssl_lt.losses import embedding_std
 from keras_ssl_lt.rwsam import sharpness as sharpness_lib
 from keras_ssl_lt.rwsam.weights import check_index, validate_weights
@@ -27,7 +28,7 @@ _MISSING_INDEX = (
 
 def _check_encoder(encoder):
     if not isinstance(encoder, keras.layers.Layer):
-        raise ValueError(f"`encoder` must be a keras Model or Layer; got {type(encoder).__name__}")
+        raise ValueError(f"`encoder` must be a keras Model or Layer; got {type(encoder).__name__}")  # noqa: TRY004
     try:
         shape = encoder.output_shape if isinstance(encoder, keras.Model) else None
     except (AttributeError, ValueError):
@@ -133,8 +134,7 @@ class Pretrainer(BackendStep, keras.Model):
 
     # ------------------------------------------------------------------ configuration
     def _create_weight_table(self, num_examples):
-        if isinstance(num_examples, bool) or not isinstance(num_examples, (int, np.integer)) or num_examples < 1:
-            raise ValueError(f"`num_examples` must be a positive integer (the source dataset's size); got {num_examples!r}")
+        num_examples = check_positive_int(num_examples, "num_examples")  # the source dataset's size
         if self.example_weights is not None:
             if int(num_examples) != self.num_examples:
                 raise ValueError(

@@ -3,7 +3,7 @@
 import keras
 from keras import layers, ops
 
-__all__ = ["mlp_head", "frozen_copy", "momentum_update"]
+__all__ = ["frozen_copy", "mlp_head", "momentum_update"]
 
 
 def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_norm=False,

@@ -30,9 +30,9 @@ from keras_ssl_lt.rwsam.weights import (
 )
 
 __all__ = [
-    "KDEReweighting",
     "RWSAM",
     "SAM",
+    "KDEReweighting",
     "callback",
     "class_rank_weights",
     "inverse_frequency_weights",

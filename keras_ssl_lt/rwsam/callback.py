@@ -1,7 +1,7 @@
 """A callback that refreshes rwSAM example weights from kernel densities of the current features."""
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 from keras_ssl_lt._checks import check_bool, check_choice, check_positive_int

@@ -20,7 +20,7 @@ from keras import ops
 from keras_ssl_lt._checks import check_bool, check_choice, check_number
 from keras_ssl_lt.rwsam.weights import validate_weights
 
-__all__ = ["SAM", "RWSAM", "perturbation", "get"]
+__all__ = ["RWSAM", "SAM", "get", "perturbation"]
 
 _BN_UPDATES = ("first", "both")
 
@@ -162,7 +162,9 @@ def get(identifier):
             "rwasam": lambda: RWSAM(adaptive=True),
         }
         if identifier.lower() not in table:
-            raise ValueError(f"`sharpness` must be one of {sorted(table)}, a SAM/RWSAM object or None; got {identifier!r}")
+            raise ValueError(
+                f"`sharpness` must be one of {sorted(table)}, a SAM/RWSAM object or None; got {identifier!r}"
+            )
         return table[identifier.lower()]()
     if isinstance(identifier, dict):
         return keras.saving.deserialize_keras_object(identifier)

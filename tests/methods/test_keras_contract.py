@@ -13,8 +13,8 @@ fails here, loudly, rather than as a subtly wrong training step.
 import pathlib
 import re
 
-import numpy as np
 import keras
+import numpy as np
 from keras import ops
 
 import keras_ssl_lt

@@ -1,12 +1,12 @@
 """KDEReweighting inside a real `fit`, with a small stand-in for the package's pre-trainers."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import ops
 
-from keras_ssl_lt.rwsam import KDEReweighting
 from keras_ssl_lt.evaluation.features import extract_features
+from keras_ssl_lt.rwsam import KDEReweighting
 from keras_ssl_lt.rwsam.weights import kde_weights
 
 NUM_SOURCE = 48
@@ -101,7 +101,7 @@ def _fit(model, source, indices, callbacks, epochs):
     )
 
 
-KDE = dict(bandwidth="median", power=1.0, clip=(0.2, 5.0))
+KDE = {"bandwidth": "median", "power": 1.0, "clip": (0.2, 5.0)}
 
 
 def test_refresh_every_two_epochs_without_start(data):
@@ -165,20 +165,20 @@ def test_refresh_at_start(data):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(every_n_epochs=0), "every_n_epochs"),
-        (dict(bandwidth=-1.0), "bandwidth"),
-        (dict(bandwidth="auto"), "bandwidth"),
-        (dict(power=-1.0), "power"),
-        (dict(clip=(2.0, 3.0)), "clip"),
-        (dict(batch_size=0), "batch_size"),
-        (dict(chunk_size=0), "chunk_size"),
-        (dict(indices=np.arange(5)), "indices"),
-        (dict(indices=np.zeros(8, int)), "indices"),
-        (dict(images=np.zeros((8, 4, 3), np.uint8)), "images"),
+        ({"every_n_epochs": 0}, "every_n_epochs"),
+        ({"bandwidth": -1.0}, "bandwidth"),
+        ({"bandwidth": "auto"}, "bandwidth"),
+        ({"power": -1.0}, "power"),
+        ({"clip": (2.0, 3.0)}, "clip"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"indices": np.arange(5)}, "indices"),
+        ({"indices": np.zeros(8, int)}, "indices"),
+        ({"images": np.zeros((8, 4, 3), np.uint8)}, "images"),
     ],
 )
 def test_validation(kwargs, match):
-    args = dict(images=np.zeros((8,) + IMG, np.uint8), indices=np.arange(8))
+    args = {"images": np.zeros((8,) + IMG, np.uint8), "indices": np.arange(8)}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         KDEReweighting(**args)

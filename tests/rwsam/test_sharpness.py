@@ -1,12 +1,12 @@
 """SAM / ASAM / rwSAM steps against an independent numpy reference, on the current backend."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 from keras import ops
 
-from keras_ssl_lt.rwsam import sharpness
 from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.rwsam import sharpness
 
 B, D_IN, D_OUT, LR = 6, 4, 3, 0.1
 
@@ -101,14 +101,15 @@ def test_step_matches_numpy(kind, rho, adaptive):
 def test_rho_zero_equals_plain_step():
     x, y, index, W, b, table = _data()
     plain = _one_step(_model(W, b), x, y, index, None)
-    for sharp in (sharpness.SAM(rho=0.0), sharpness.SAM(rho=0.0, adaptive=True), sharpness.RWSAM(rho=0.0, weights=table)):
+    zero = (sharpness.SAM(rho=0.0), sharpness.SAM(rho=0.0, adaptive=True), sharpness.RWSAM(rho=0.0, weights=table))
+    for sharp in zero:
         got = _one_step(_model(W, b), x, y, index, sharp)
         for g, p in zip(got, plain):
             np.testing.assert_allclose(g, p, atol=1e-6)
 
 
 def test_uniform_weights_equal_sam_and_nonuniform_weights_change_update():
-    x, y, index, W, b, table = _data()
+    x, y, index, W, b, _table = _data()
     sam = _one_step(_model(W, b), x, y, index, sharpness.SAM(rho=0.5))
     uniform = _one_step(_model(W, b), x, y, index, sharpness.RWSAM(rho=0.5, weights=np.full(6, 2.5)))
     skewed_w = np.array([1, 1, 1, 1, 1, 50], "float32")
@@ -124,7 +125,7 @@ def test_uniform_weights_equal_sam_and_nonuniform_weights_change_update():
 
 def test_weights_set_after_compile_are_used():
     """The authors' code silently ignored its weights: a table written later must change the step."""
-    x, y, index, W, b, table = _data()
+    x, y, index, W, b, _table = _data()
     model = _model(W, b)
     model.compile(optimizer=keras.optimizers.SGD(LR), sharpness=sharpness.RWSAM(rho=0.5))
     skewed_w = np.array([1, 1, 1, 1, 1, 50], "float32")
@@ -140,7 +141,7 @@ def test_weights_set_after_compile_are_used():
 
 
 def test_rwsam_requires_index():
-    x, y, index, W, b, table = _data()
+    x, y, _index, W, b, table = _data()
     model = _model(W, b, table)
     model.compile(optimizer=keras.optimizers.SGD(LR), sharpness=sharpness.RWSAM(rho=0.1))
     with pytest.raises(ValueError, match="index"):
@@ -148,7 +149,7 @@ def test_rwsam_requires_index():
 
 
 def test_zero_gradient_gives_no_nan():
-    x, y, index, W, b, table = _data()
+    _x, _y, _index, _W, _b, _table = _data()
     # a model that already fits the targets exactly has zero gradient
     X = np.eye(D_IN, dtype="float32")[:D_OUT]
     Y = np.arange(D_OUT, dtype="int32")
@@ -162,7 +163,7 @@ def test_zero_gradient_gives_no_nan():
 
 @pytest.mark.parametrize("bn_update", ["first", "both"])
 def test_batchnorm_statistics_updated_once_per_step(bn_update):
-    x, y, index, W, b, table = _data()
+    x, y, index, W, b, _table = _data()
     model = _model(W, b, bn=True)
     sharp = sharpness.SAM(rho=0.5, bn_update=bn_update)
     model.compile(optimizer=keras.optimizers.SGD(LR), sharpness=sharp)

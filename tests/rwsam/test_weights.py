@@ -173,12 +173,12 @@ def test_bandwidth_rules_formulas(feats):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(bandwidth=0.0), "bandwidth"),
-        (dict(bandwidth=-1.0), "bandwidth"),
-        (dict(bandwidth="rot"), "bandwidth"),
-        (dict(chunk_size=0), "chunk_size"),
-        (dict(exclude_self=True, reference=np.ones((3, 8), np.float32)), "exclude_self"),
-        (dict(reference=np.ones((3, 5), np.float32)), "reference"),
+        ({"bandwidth": 0.0}, "bandwidth"),
+        ({"bandwidth": -1.0}, "bandwidth"),
+        ({"bandwidth": "rot"}, "bandwidth"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"exclude_self": True, "reference": np.ones((3, 8), np.float32)}, "exclude_self"),
+        ({"reference": np.ones((3, 5), np.float32)}, "reference"),
     ],
 )
 def test_kde_density_validation(feats, kwargs, match):
@@ -269,15 +269,15 @@ def test_normalize_clip_exact_solution():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(power=-0.5), "power"),
-        (dict(power=float("nan")), "power"),
-        (dict(clip=(2.0, 10.0)), "clip"),
-        (dict(clip=(0.1, 0.9)), "clip"),
-        (dict(clip=(-0.1, 2.0)), "clip"),
-        (dict(clip=(0.5,)), "clip"),
-        (dict(clip=(3.0, 1.0)), "clip"),
-        (dict(bandwidth=0), "bandwidth"),
-        (dict(bandwidth="auto"), "bandwidth"),
+        ({"power": -0.5}, "power"),
+        ({"power": float("nan")}, "power"),
+        ({"clip": (2.0, 10.0)}, "clip"),
+        ({"clip": (0.1, 0.9)}, "clip"),
+        ({"clip": (-0.1, 2.0)}, "clip"),
+        ({"clip": (0.5,)}, "clip"),
+        ({"clip": (3.0, 1.0)}, "clip"),
+        ({"bandwidth": 0}, "bandwidth"),
+        ({"bandwidth": "auto"}, "bandwidth"),
     ],
 )
 def test_kde_weights_validation(kwargs, match):
