@@ -111,8 +111,10 @@ class ViewAugmenter(keras.layers.Layer):
         self.mean = check_triple(mean, "mean")
         self.std = check_triple(std, "std", positive=True)
         seeds = _stage_seeds(self.seed, 5)
-        # The stages compute in float32; the result is cast to this layer's compute dtype at the end.
+        # The stages compute in float32 (the result is cast to this layer's compute dtype at the end); Keras'
+        # layers are told the layout, as the global `image_data_format` may be "channels_first".
         sub = {"dtype": "float32"}
+        keras_sub = {**sub, "data_format": "channels_last"}
 
         resized = _renamed(
             _CROP_NAMES,
@@ -131,7 +133,7 @@ class ViewAugmenter(keras.layers.Layer):
         self.scale, self.ratio, self.antialias = resized.scale, resized.ratio, resized.antialias
         self.eval_crop_fraction = resized.center_crop_fraction
 
-        self.flip_layer = keras.layers.RandomFlip("horizontal", seed=seeds[1], **sub) if self.flip else None
+        self.flip_layer = keras.layers.RandomFlip("horizontal", seed=seeds[1], **keras_sub) if self.flip else None
 
         names = ("brightness", "contrast", "saturation", "hue")
         jitter_layer = _renamed(
@@ -148,7 +150,7 @@ class ViewAugmenter(keras.layers.Layer):
         self.jitter_layer = None if jitter_layer.is_identity else jitter_layer
 
         self.grayscale_layer = (
-            keras.layers.RandomGrayscale(factor=self.grayscale_p, seed=seeds[3], **sub)
+            keras.layers.RandomGrayscale(factor=self.grayscale_p, seed=seeds[3], **keras_sub)
             if self.grayscale_p > 0
             else None
         )

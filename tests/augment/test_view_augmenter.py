@@ -77,14 +77,25 @@ def test_two_examples_of_one_batch_get_different_crops():
         assert len({np.round(e, 5).tobytes() for e in v}) >= 12, crop
 
 
-def test_two_examples_of_one_batch_get_different_flips():
+@pytest.mark.parametrize("image_data_format", ["channels_last", "channels_first"])
+def test_two_examples_of_one_batch_get_different_flips(image_data_format):
+    """Left-right flips per example; images are channels-last whatever Keras' global layout setting."""
     x = np.repeat(IMGS[:1], 64, axis=0)
-    aug = _plain(scale=(1.0, 1.0), ratio=(1.0, 1.0), jitter=None, grayscale_p=0.0, seed=2)
+    previous = keras.config.image_data_format()
+    keras.config.set_image_data_format(image_data_format)
+    try:
+        aug = _plain(scale=(1.0, 1.0), ratio=(1.0, 1.0), jitter=None, grayscale_p=0.5, seed=2)
+    finally:
+        keras.config.set_image_data_format(previous)
     v = to_np(aug(x, training=True))
     ref = x.astype("float64") / 255
-    flipped = per_example_equal(v, ref[:, :, ::-1], atol=1e-5)
-    assert np.all(flipped | per_example_equal(v, ref, atol=1e-5))
+    gray = np.repeat(ref @ np.array([0.2989, 0.587, 0.114])[:, None], 3, axis=-1)
+    flipped = per_example_equal(v, ref[:, :, ::-1], 1e-5) | per_example_equal(v, gray[:, :, ::-1], 1e-5)
+    kept = per_example_equal(v, ref, 1e-5) | per_example_equal(v, gray, 1e-5)
+    assert np.all(flipped | kept)
     assert 0.25 < flipped.mean() < 0.75
+    grayed = per_example_equal(v, gray, 1e-5) | per_example_equal(v, gray[:, :, ::-1], 1e-5)
+    assert 0.25 < grayed.mean() < 0.75
 
 
 def test_grayscale_stage_is_per_example():
