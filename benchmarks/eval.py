@@ -1,16 +1,23 @@
-"""Evaluation speed benchmark: kNN monitor and linear probe against their baselines.
+"""Evaluation speed: the kNN monitor and the linear probe against their baselines, interleaved and repeated.
 
-Features: a random-init, ResNet-ish CIFAR encoder (no training; 512-d global-average-pooled
-features) applied to real CIFAR-10 (/work/shared/data/cifar10.npz or $KSL_CIFAR10_NPZ):
-50,000 train x 512 and 10,000 test x 512, cached under /tmp so reruns are quick.
+Features: a random-init, ResNet-ish CIFAR encoder (no training; 512-d global-average-pooled features) applied to
+real CIFAR-10 (../shared/data/cifar10.npz or $KSL_CIFAR10_NPZ), 50,000 train x 512 and 10,000 test x 512,
+cached under /tmp so reruns are quick. Lower dimensions (`--dims 128`) are a fixed Gaussian random projection of
+those features (seed 0), so that low- and high-dimensional kNN run on the same images.
 
-Each figure is printed beside its baseline measured in the same run:
-  * kNN (cosine, k=200, T=0.1, weighted votes) vs sklearn brute-force KNeighborsClassifier (same k,
-    cosine) and vs the numpy floor (one float32 matrix product + argpartition top-k).
-  * Linear probe (keras.ops full-batch solver) vs sklearn LogisticRegression(lbfgs), same L2.
+Contenders, timed in rotated rounds (`--repeats`, median and spread printed) with the same thread settings:
 
-Usage:
-    KERAS_BACKEND=jax python benchmarks/eval.py [--skip-sklearn-knn] [--l2 1e-4]
+* kNN (cosine, k = 200, T = 0.1, exp-weighted votes; `--n-bank` bank rows, `--n-query` queries):
+  `keras_ssl_lt`'s `knn_predict` on the current Keras backend, the numpy floor (one float32 matrix product of
+  the normalised features plus `argpartition` top-k, no voting) and scikit-learn's brute-force cosine
+  `KNeighborsClassifier` with the same weights; the ratio ours / floor (target <= 1.2) and scikit-learn / ours.
+* Linear probe (`--n-probe` training rows): `fit_logistic_regression` against scikit-learn's
+  `LogisticRegression` (lbfgs) on the same standardised features and objective; the speed-up and the agreement
+  of the test predictions.
+
+    KERAS_BACKEND=jax python benchmarks/eval.py                     # kNN at 128-d and 512-d, probe on 10,000
+    KERAS_BACKEND=torch python benchmarks/eval.py --skip-probe --repeats 7
+    KERAS_BACKEND=jax python benchmarks/eval.py --n-bank 50000 --n-query 10000 --n-probe 50000 --repeats 5
 """
 
 import argparse
@@ -21,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import _common as C
 
-CIFAR = Path(os.environ.get("KSL_CIFAR10_NPZ", "/work/shared/data/cifar10.npz"))
 CACHE = Path(os.environ.get("KSL_EVAL_CACHE", "/tmp/ksl_eval_features_resnetish_random.npz"))
+KNN_TARGET = 1.2
 
 
 def _encoder():
@@ -50,13 +59,14 @@ def _encoder():
     return keras.Model(inp, x, name="resnetish_random")
 
 
-def load_features():
+def load_features(data=None):
     if CACHE.exists():
         with np.load(CACHE) as f:
             return f["xtr"], f["ytr"], f["xte"], f["yte"]
     from keras_ssl_lt.evaluation import extract_features
 
-    with np.load(CIFAR) as f:
+    path = Path(data or os.environ.get("KSL_CIFAR10_NPZ", C.DEFAULT_DATA))
+    with np.load(path) as f:
         x_train, y_train, x_test, y_test = f["x_train"], f["y_train"], f["x_test"], f["y_test"]
     enc = _encoder()
     t = time.perf_counter()
@@ -67,83 +77,135 @@ def load_features():
     return xtr, y_train.astype("int32"), xte, y_test.astype("int32")
 
 
-def bench_knn(xtr, ytr, xte, yte, k, temperature, skip_sklearn):
+def project(x, dim):
+    """`x` itself at its own dimension, else a fixed Gaussian random projection to `dim` columns."""
+    if dim == x.shape[1]:
+        return x
+    rng = np.random.default_rng(0)
+    return (x @ rng.standard_normal((x.shape[1], dim)).astype("float32") / np.sqrt(dim)).astype("float32")
+
+
+def bench_knn(a, xtr, ytr, xte, yte, dim):
     from keras_ssl_lt.evaluation import knn_predict
 
-    # Floor: one float32 matrix product plus numpy top-k (argpartition), no voting.
-    t = time.perf_counter()
-    a = xtr / np.linalg.norm(xtr, axis=1, keepdims=True)
-    b = xte / np.linalg.norm(xte, axis=1, keepdims=True)
-    sim = b @ a.T
-    np.argpartition(-sim, k - 1, axis=1)[:, :k]
-    t_floor = time.perf_counter() - t
-    del sim
-    print(f"kNN floor (numpy matmul + argpartition): {t_floor:.2f} s")
+    bank, lab = project(xtr[: a.n_bank], dim), ytr[: a.n_bank]
+    queries = project(xte[: a.n_query], dim)
+    num_classes = int(ytr.max() + 1)
+    out = {}
 
-    knn_predict(xtr[:1000], ytr[:1000], xte[:100], 10, k=k)  # warm-up (compilation, allocation)
-    t = time.perf_counter()
-    pred = knn_predict(xtr, ytr, xte, 10, k=k, temperature=temperature)
-    t_ours = time.perf_counter() - t
-    acc = float(np.mean(pred == yte))
-    print(f"kNN keras_ssl_lt ({BACKEND}): {t_ours:.2f} s, acc {acc:.4f}, "
-          f"{t_ours / t_floor:.2f}x the floor")
-    if not skip_sklearn:
+    def ours():
+        out["ours"] = knn_predict(bank, lab, queries, num_classes, k=a.k, temperature=a.temperature)
+
+    def floor():
+        b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+        q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        np.argpartition(-(q @ b.T), a.k - 1, axis=1)[:, : a.k]
+
+    contenders = {"ours": ours, "numpy floor": floor}
+    if not a.skip_sklearn:
         from sklearn.neighbors import KNeighborsClassifier
 
-        t = time.perf_counter()
-        sk = KNeighborsClassifier(
-            n_neighbors=k, metric="cosine", algorithm="brute",
-            weights=lambda d: np.exp((1.0 - d) / temperature),
-        ).fit(xtr, ytr)
-        sk_pred = sk.predict(xte)
-        t_sk = time.perf_counter() - t
-        same = float(np.mean(sk_pred == pred))
-        print(f"kNN sklearn brute cosine: {t_sk:.2f} s, acc {np.mean(sk_pred == yte):.4f}; "
-              f"identical predictions: {same * 100:.2f}% ; sklearn / ours = {t_sk / t_ours:.2f}x")
+        sk = KNeighborsClassifier(n_neighbors=a.k, metric="cosine", algorithm="brute",
+                                  weights=lambda d: np.exp((1.0 - d) / a.temperature))
+
+        def sklearn():
+            out["sklearn"] = sk.fit(bank, lab).predict(queries)
+
+        contenders["scikit-learn"] = sklearn
+    ours()  # warm-up with the timed shapes (compilation, allocation)
+    times = C.interleave({k: _timed(f) for k, f in contenders.items()}, a.repeats)
+    print(f"\nkNN, {dim}-d: bank {len(bank)}, {len(queries)} queries, k = {a.k}; seconds, median [IQR | range]")
+    for name, v in times.items():
+        print(f"  {name:14s} {C.verdict(C.summarize(v), ' s', 3)}")
+    r = C.summarize(C.ratios(times["ours"], times["numpy floor"]))
+    flag = C.verdict(r, "x", 2)
+    met = "" if flag.startswith(C.NOT_TRUSTWORTHY) else (" (target met)" if r["median"] <= KNN_TARGET else
+                                                         " (target NOT met)")
+    print(f"  ours / numpy floor: {flag}; target <= {KNN_TARGET}x{met}")
+    if "sklearn" in out:
+        print(f"  scikit-learn / ours: {C.verdict(C.summarize(C.ratios(times['scikit-learn'], times['ours'])), 'x', 2)}"
+              f"; predictions agree on {np.mean(out['sklearn'] == out['ours']) * 100:.2f}% of {len(queries)}; "
+              f"accuracy ours {np.mean(out['ours'] == yte[: a.n_query]) * 100:.2f}%, scikit-learn "
+              f"{np.mean(out['sklearn'] == yte[: a.n_query]) * 100:.2f}%")
 
 
-def bench_probe(xtr, ytr, xte, yte, l2, skip_sklearn):
-    from keras_ssl_lt.evaluation import fit_logistic_regression
+def bench_probe(a, xtr, ytr, xte, yte):
+    from keras_ssl_lt.evaluation import fit_logistic_regression as fit_lr
 
-    fit_logistic_regression(xtr[:500], ytr[:500], l2=l2, max_iter=10)  # warm-up
-    t = time.perf_counter()
-    clf = fit_logistic_regression(xtr, ytr, l2=l2)
-    t_ours = time.perf_counter() - t
-    acc = clf.score(xte, yte)
-    print(f"probe keras_ssl_lt ({BACKEND}, l2={l2}): {t_ours:.1f} s, {clf.n_iter} iterations, "
-          f"converged={clf.converged}, top-1 {acc * 100:.2f}%")
-    if not skip_sklearn:
+    x, y = xtr[: a.n_probe], ytr[: a.n_probe]
+    num_classes = int(ytr.max() + 1)
+    out = {}
+
+    def ours():
+        clf = fit_lr(x, y, num_classes, l2=a.l2)
+        out["ours"] = clf.predict(xte)
+        out["iters"] = (clf.n_iter, clf.converged)
+
+    contenders = {"ours": ours}
+    if not a.skip_sklearn:
         from sklearn.linear_model import LogisticRegression
 
-        mu, sd = xtr.mean(0), xtr.std(0)
+        mu, sd = x.mean(0), x.std(0)
         sd = np.where(sd > 0, sd, 1.0)
+        sk = LogisticRegression(C=1.0 / (a.l2 * len(x)), max_iter=1000)
+
+        def sklearn():
+            out["sklearn"] = sk.fit((x - mu) / sd, y).predict((xte - mu) / sd)
+            out["sk_iters"] = int(sk.n_iter_[0])
+
+        contenders["scikit-learn"] = sklearn
+    ours()  # warm-up with the timed shapes
+    times = C.interleave({k: _timed(f) for k, f in contenders.items()}, a.repeats)
+    print(f"\nlinear probe: {len(x)} x {x.shape[1]}, {num_classes} classes, l2 = {a.l2}; seconds, median [IQR | range]")
+    print(f"  ours          {C.verdict(C.summarize(times['ours']), ' s', 2)}; iterations, converged: {out['iters']}")
+    if "sklearn" in out:
+        print(f"  scikit-learn  {C.verdict(C.summarize(times['scikit-learn']), ' s', 2)}; "
+              f"{out['sk_iters']} lbfgs iterations")
+        r = C.summarize(C.ratios(times["scikit-learn"], times["ours"]))
+        print(f"  scikit-learn / ours: {C.verdict(r, 'x', 2)}; test predictions agree on "
+              f"{np.mean(out['sklearn'] == out['ours']) * 100:.2f}%; top-1 ours "
+              f"{np.mean(out['ours'] == yte) * 100:.2f}%, scikit-learn {np.mean(out['sklearn'] == yte) * 100:.2f}%")
+
+
+def _timed(fn):
+    def run():
         t = time.perf_counter()
-        sk = LogisticRegression(C=1.0 / (l2 * len(xtr)), max_iter=1000)
-        sk.fit((xtr - mu) / sd, ytr)
-        t_sk = time.perf_counter() - t
-        acc_sk = sk.score((xte - mu) / sd, yte)
-        print(f"probe sklearn lbfgs (C={1.0 / (l2 * len(xtr)):.3g}): {t_sk:.1f} s, "
-              f"{int(sk.n_iter_[0])} iterations, top-1 {acc_sk * 100:.2f}%")
-        print(f"probe: accuracy difference {abs(acc - acc_sk) * 100:.2f} points; "
-              f"sklearn / ours = {t_sk / t_ours:.2f}x")
+        fn()
+        return time.perf_counter() - t
+    return run
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dims", default="128,512", help="feature dimensions for the kNN (comma list)")
+    p.add_argument("--n-bank", type=int, default=20000)
+    p.add_argument("--n-query", type=int, default=5000)
+    p.add_argument("--n-probe", type=int, default=10000, help="training rows of the probe")
+    p.add_argument("--k", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.1)
+    p.add_argument("--l2", type=float, default=1e-4)
+    p.add_argument("--repeats", type=int, default=C.DEFAULT_REPEATS)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--skip-knn", action="store_true")
+    p.add_argument("--skip-probe", action="store_true")
+    p.add_argument("--skip-sklearn", action="store_true", help="skip the scikit-learn baselines")
+    p.add_argument("--data", default=None)
+    a = p.parse_args(argv)
+    if a.repeats < 3:
+        p.error("--repeats must be >= 3")
+    C.pin_threads(a.threads)
+    import keras
+
+    threads = C.apply_thread_settings(torch_mkldnn=False if keras.backend.backend() == "torch" else None)
+    xtr, ytr, xte, yte = load_features(a.data)
+    print(f"evaluation speed, backend {keras.backend.backend()}; {C.hardware()}; load average "
+          f"{C.load_average()[0]:.1f}; {a.repeats} interleaved rounds; threads: {C.describe_threads(threads)}")
+    if not a.skip_knn:
+        for dim in (int(d) for d in a.dims.split(",")):
+            bench_knn(a, xtr, ytr, xte, yte, dim)
+    if not a.skip_probe:
+        bench_probe(a, xtr, ytr, xte, yte)
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--l2", type=float, default=1e-4)
-    p.add_argument("--k", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.1)
-    p.add_argument("--skip-knn", action="store_true")
-    p.add_argument("--skip-probe", action="store_true")
-    p.add_argument("--skip-sklearn", action="store_true", help="skip the sklearn baselines")
-    args = p.parse_args()
-    import keras
-
-    BACKEND = keras.backend.backend()
-    xtr, ytr, xte, yte = load_features()
-    print(f"features: train {xtr.shape}, test {xte.shape}; backend {BACKEND}; "
-          f"{os.cpu_count()} CPU cores visible")
-    if not args.skip_knn:
-        bench_knn(xtr, ytr, xte, yte, args.k, args.temperature, args.skip_sklearn)
-    if not args.skip_probe:
-        bench_probe(xtr, ytr, xte, yte, args.l2, args.skip_sklearn)
+    main()

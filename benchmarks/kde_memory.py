@@ -1,7 +1,10 @@
 """Peak memory and time of one KDE re-weighting refresh (`kde_weights`) on N x D unit features.
 
 Each (backend, chunk size) runs in a fresh subprocess so that the process-lifetime peak RSS
-(`resource.getrusage`) belongs to that configuration alone. Printed per run:
+(`resource.getrusage`) belongs to that configuration alone. Memory is read over the first, untimed refresh
+(which also warms up: JAX compiles per shape); then the refresh and its floor are timed in `--repeats`
+interleaved rounds (order alternating), and the median, the spread and the median per-round ratio are printed,
+with the trust gates of `_common.py`. Printed per run:
 
 - the time of `kde_weights` (median bandwidth, leave-one-out, clip (0.1, 10)), and a baseline
   measured in the same process: the bare chunked Gram matrix pass (`x_chunk @ x.T` plus a row
@@ -14,7 +17,8 @@ Each (backend, chunk size) runs in a fresh subprocess so that the process-lifeti
 
 Usage:
 
-    python benchmarks/kde_memory.py                              # current KERAS_BACKEND
+    python benchmarks/kde_memory.py                              # current KERAS_BACKEND, 50,000 x 512
+                                                                 # (one refresh took 586 s on 2 CPU cores)
     python benchmarks/kde_memory.py --backends jax torch tensorflow --chunks 512 2048
     python benchmarks/kde_memory.py --n 5000 --d 128             # quick run
     python benchmarks/kde_memory.py --bandwidth-demo             # bandwidth rules compared
@@ -25,6 +29,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
 
 MB = 1024.0**2
 
@@ -63,7 +71,7 @@ def _device_peak_mb(backend):
 
             if tf.config.list_physical_devices("GPU"):
                 return tf.config.experimental.get_memory_info("GPU:0")["peak"] / MB
-    except Exception as e:  # pragma: no cover - report, don't fail the benchmark
+    except Exception as e:  # noqa: BLE001 - report, don't fail the benchmark
         return f"unavailable ({type(e).__name__})"
     return None
 
@@ -83,8 +91,8 @@ def _device_name(backend):
 
             gpus = tf.config.list_physical_devices("GPU")
             return gpus[0].name if gpus else "cpu"
-    except Exception:  # pragma: no cover
-        pass
+    except Exception:  # noqa: BLE001 - a name is only informative
+        return "unknown"
     return "unknown"
 
 
@@ -92,13 +100,14 @@ def _worker(args):
     import time
     import tracemalloc
 
-    import numpy as np
     import keras
+    import numpy as np
     from keras import ops
 
-    from keras_ssl_lt.rwsam.weights import kde_density, kde_weights
+    from keras_ssl_lt.rwsam import kde_weights
 
     backend = keras.backend.backend()
+    threads = C.apply_thread_settings(torch_mkldnn=False if backend == "torch" else None)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.n, args.d), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
@@ -114,45 +123,51 @@ def _worker(args):
             out[s : s + chunk] = ops.convert_to_numpy(ops.max(g, axis=1))[: min(chunk, n_rows - s)]
         return out
 
-    kw = dict(bandwidth="median", power=1.0, clip=(0.1, 10.0), chunk_size=args.chunk)
-    # Warm-up: one chunk of each computation with the real (chunk, N) shapes, so that per-shape
-    # compilation (JAX) and thread-pool start-up are not timed.
+    kw = {"bandwidth": "median", "power": 1.0, "clip": (0.1, 10.0), "chunk_size": args.chunk}
     chunk = min(args.chunk, len(x))
-    kde_density(x[:chunk], bandwidth=1.0, reference=x, normalize=False, return_log=True, chunk_size=chunk)
-    gram_pass(chunk, chunk)
-
+    gram_pass(chunk, chunk)  # warm-up of the floor's shapes
+    # The first refresh is untimed: it warms up (compilation, thread pools) and its memory is measured.
     rss_before = _rss_now_mb()
     tracemalloc.start()
     t0 = time.perf_counter()
     w = kde_weights(x, **kw)
-    t_kde = time.perf_counter() - t0
+    t_first = time.perf_counter() - t0
     _, tm_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     peak_rss = _peak_rss_mb()
     device_peak = _device_peak_mb(backend)
 
-    t0 = time.perf_counter()
-    gram_pass(chunk, len(x))
-    t_gram = time.perf_counter() - t0
+    t_kde, t_gram = [], []
+    for r in range(args.repeats):
+        for name in (("kde", "gram") if r % 2 == 0 else ("gram", "kde")):
+            t0 = time.perf_counter()
+            if name == "kde":
+                kde_weights(x, **kw)
+                t_kde.append(time.perf_counter() - t0)
+            else:
+                gram_pass(chunk, len(x))
+                t_gram.append(time.perf_counter() - t0)
 
     print(
         json.dumps(
-            dict(
-                backend=backend,
-                device=_device_name(backend),
-                n=args.n,
-                d=args.d,
-                chunk=args.chunk,
-                kde_s=t_kde,
-                gram_s=t_gram,
-                rss_before_mb=rss_before,
-                peak_rss_mb=peak_rss,
-                tracemalloc_peak_mb=tm_peak / MB,
-                device_peak_mb=device_peak,
-                w_min=float(w.min()),
-                w_max=float(w.max()),
-                w_mean=float(w.mean(dtype=np.float64)),
-            )
+            {
+                "backend": backend,
+                "device": _device_name(backend),
+                "threads": threads,
+                "n": args.n,
+                "d": args.d,
+                "chunk": args.chunk,
+                "first_refresh_s": t_first,
+                "kde_s": t_kde,
+                "gram_s": t_gram,
+                "rss_before_mb": rss_before,
+                "peak_rss_mb": peak_rss,
+                "tracemalloc_peak_mb": tm_peak / MB,
+                "device_peak_mb": device_peak,
+                "w_min": float(w.min()),
+                "w_max": float(w.max()),
+                "w_mean": float(w.mean(dtype=np.float64)),
+            }
         )
     )
 
@@ -191,6 +206,8 @@ def main():
     p.add_argument("--d", type=int, default=512)
     p.add_argument("--chunks", type=int, nargs="+", default=[512, 2048])
     p.add_argument("--backends", nargs="+", default=[os.environ.get("KERAS_BACKEND", "jax")])
+    p.add_argument("--repeats", type=int, default=C.DEFAULT_REPEATS, help="timed rounds after the first refresh")
+    p.add_argument("--threads", type=int, default=None, help="threads for every configuration (default: all)")
     p.add_argument("--bandwidth-demo", action="store_true",
                    help="only print how the bandwidth rules weight a clustered 512-d set")
     p.add_argument("--chunk", type=int, help=argparse.SUPPRESS)
@@ -200,38 +217,40 @@ def main():
         return _worker(args)
     if args.bandwidth_demo:
         return _bandwidth_demo()
-
+    if args.repeats < 3:
+        p.error("--repeats must be >= 3")
+    C.pin_threads(args.threads)
     feat_mb = args.n * args.d * 4 / MB
     full_mb = args.n * args.n * 4 / MB
-    print(f"N={args.n} D={args.d}: features (float32) {feat_mb:.1f} MiB; the N x N float32 "
-          f"matrix it avoids would be {full_mb:.0f} MiB")
-    hdr = (f"{'backend':<11}{'device':<14}{'chunk':>6}{'chunk x N MiB':>14}{'kde s':>8}"
-           f"{'gram s':>8}{'kde/gram':>9}{'RSS before':>11}{'peak RSS':>9}{'+RSS':>7}"
-           f"{'tracemalloc':>12}{'device peak':>12}")
-    print(hdr + "\n" + "-" * len(hdr))
+    print(f"N={args.n} D={args.d}: features (float32) {feat_mb:.1f} MiB; the N x N float32 matrix it avoids would "
+          f"be {full_mb:.0f} MiB; {C.hardware()}; load average {C.load_average()[0]:.1f}; {args.repeats} rounds")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for backend in args.backends:
         for chunk in args.chunks:
             env = dict(os.environ, KERAS_BACKEND=backend)
             env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--n", str(args.n),
-                   "--d", str(args.d), "--chunk", str(chunk)]
-            res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            line = [l for l in res.stdout.splitlines() if l.startswith("{")]
+                   "--d", str(args.d), "--chunk", str(chunk), "--repeats", str(args.repeats)]
+            res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
+            line = [x for x in res.stdout.splitlines() if x.startswith("{")]
             if res.returncode != 0 or not line:
-                print(f"{backend:<11} chunk {chunk}: failed (rc {res.returncode})\n"
-                      + res.stderr[-2000:])
+                print(f"{backend} chunk {chunk}: failed (rc {res.returncode})\n" + res.stderr[-2000:])
                 continue
             r = json.loads(line[-1])
             dev = r["device_peak_mb"]
-            dev = "n/a (cpu)" if dev is None else (f"{dev:.0f}" if isinstance(dev, float) else dev)
-            print(f"{backend:<11}{r['device'][:13]:<14}{chunk:>6}{chunk * args.n * 4 / MB:>14.0f}"
-                  f"{r['kde_s']:>8.2f}{r['gram_s']:>8.2f}{r['kde_s'] / r['gram_s']:>9.2f}"
-                  f"{r['rss_before_mb']:>11.0f}{r['peak_rss_mb']:>9.0f}"
-                  f"{r['peak_rss_mb'] - r['rss_before_mb']:>7.0f}"
-                  f"{r['tracemalloc_peak_mb']:>12.1f}{dev:>12}")
-            print(f"{'':<11}weights min {r['w_min']:.3f} max {r['w_max']:.3f} "
-                  f"mean {r['w_mean']:.6f}")
+            dev = "n/a (cpu)" if dev is None else (f"{dev:.0f} MiB" if isinstance(dev, float) else dev)
+            kde, gram = C.summarize(r["kde_s"]), C.summarize(r["gram_s"])
+            ratio = C.summarize(C.ratios(r["kde_s"], r["gram_s"]))
+            print(f"\n{backend} on {r['device']}, chunk {chunk} ({chunk * args.n * 4 / MB:.0f} MiB per chunk x N "
+                  f"block); threads: {C.describe_threads(r['threads'])}")
+            print(f"  refresh (kde_weights)        {C.verdict(kde, ' s', 2)}; first, untimed: "
+                  f"{r['first_refresh_s']:.2f} s")
+            print(f"  floor (chunked Gram + max)   {C.verdict(gram, ' s', 2)}")
+            print(f"  refresh / floor              {C.verdict(ratio, 'x', 2)}; target <= 1.5x")
+            print(f"  memory over the first refresh: RSS before {r['rss_before_mb']:.0f} MiB, peak "
+                  f"{r['peak_rss_mb']:.0f} MiB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f}); tracemalloc peak "
+                  f"{r['tracemalloc_peak_mb']:.1f} MiB; device peak {dev}")
+            print(f"  weights min {r['w_min']:.3f} max {r['w_max']:.3f} mean {r['w_mean']:.6f}")
             sys.stdout.flush()
 
 

@@ -8,10 +8,11 @@ then, in the same run and on the same data:
 - each pipeline path (`tf`: tf.data, batches converted to numpy as `fit` does on JAX / PyTorch;
   `numpy`: the `keras.utils.PyDataset`), iterated for the same number of epochs.
 
-Contenders are timed in turns (`--repeats` rounds, order rotated each round) and the median of
-the rounds is printed: images/s for each and the ratio pipeline / baseline. One warm-up epoch
-per contender is not timed. Timings depend on the machine and its load; quote them with the
-command and the hardware.
+Contenders are timed in turns (`--repeats` rounds, order rotated each round, same thread settings)
+and the median of the rounds is printed with its spread (IQR and range): images/s for each and the
+median per-round ratio pipeline / baseline; a figure whose range exceeds its median is printed as
+NOT TRUSTWORTHY (see `_common.py`). One warm-up epoch per contender is not timed. Timings depend on
+the machine and its load; quote them with the command and the hardware.
 
     python benchmarks/pipeline.py --data ../shared/data/cifar10.npz --epochs 10 --repeats 5
 """
@@ -25,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import _common as C
 
-from keras_ssl_lt.data import from_npz, make_subset, ssl_dataset  # noqa: E402
+from keras_ssl_lt.data import from_npz, make_subset, ssl_dataset
 
 
 def baseline_epochs(images, labels, index, batch_size, epochs, seed=0):
@@ -71,10 +73,15 @@ def main(argv=None):
     p.add_argument("--ratio", type=float, default=0.01)
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--epochs", type=int, default=10, help="timed epochs per contender per round")
-    p.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported")
+    p.add_argument("--repeats", type=int, default=C.DEFAULT_REPEATS, help="rounds; the median is reported")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: all CPUs)")
     p.add_argument("--paths", nargs="+", default=["tf", "numpy"], choices=["tf", "numpy"])
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.repeats < 3:
+        p.error("--repeats must be >= 3")
+    C.pin_threads(args.threads)
+    threads = C.apply_thread_settings()
 
     if not os.path.exists(args.data):
         sys.exit(f"CIFAR-10 .npz not found at {args.data}; pass --data")
@@ -111,13 +118,14 @@ def main(argv=None):
         for name in names[k:] + names[:k]:
             delivered, seconds = timed(run, name, args.epochs)
             rates[name].append(delivered / seconds)
-    base = float(np.median(rates[names[0]]))
-    print(f"median of {args.repeats} rounds of {args.epochs} epochs:")
+    print(f"{C.hardware()}; load average {C.load_average()[0]:.1f}; threads: {C.describe_threads(threads)}")
+    print(f"images/s, median [IQR | range] of {args.repeats} rounds of {args.epochs} epochs:")
     for name in names:
-        med = float(np.median(rates[name]))
-        spread = f"[{min(rates[name]):,.0f} .. {max(rates[name]):,.0f}]"
-        ratio = "" if name == names[0] else f"   ratio to baseline {med / base:.2f}"
-        print(f"  {name:38s} {med:11,.0f} images/s {spread}{ratio}")
+        line = f"  {name:38s} {C.verdict(C.summarize(rates[name]), ' images/s', 0)}"
+        if name != names[0]:
+            line += f"   ratio to baseline {C.verdict(C.summarize(C.ratios(rates[name], rates[names[0]])), 'x', 2)}"
+        print(line)
+
 
 if __name__ == "__main__":
     main()
