@@ -6,6 +6,7 @@ import keras
 from keras import ops
 
 from keras_ssl_lt import losses
+from keras_ssl_lt._checks import check_number, check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import frozen_copy, mlp_head, momentum_update
 
@@ -34,15 +35,11 @@ class BYOL(Pretrainer):
     def __init__(self, encoder, augmenter=None, projection_dim=256, projection_hidden_dim=4096,
                  prediction_hidden_dim=4096, momentum=0.99, total_steps=None, num_examples=None, **kwargs):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"`momentum` must lie in [0, 1]; got {momentum}")
-        if total_steps is not None and int(total_steps) < 1:
-            raise ValueError(f"`total_steps` must be a positive integer or None; got {total_steps}")
-        self.projection_dim = int(projection_dim)
-        self.projection_hidden_dim = int(projection_hidden_dim)
-        self.prediction_hidden_dim = int(prediction_hidden_dim)
-        self.momentum = float(momentum)
-        self.total_steps = None if total_steps is None else int(total_steps)
+        self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
+        self.total_steps = None if total_steps is None else check_positive_int(total_steps, "total_steps")
+        self.projection_dim = check_positive_int(projection_dim, "projection_dim")
+        self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
+        self.prediction_hidden_dim = check_positive_int(prediction_hidden_dim, "prediction_hidden_dim")
         self.projector = mlp_head(
             self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector"
         )

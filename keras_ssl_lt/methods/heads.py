@@ -3,6 +3,8 @@
 import keras
 from keras import layers, ops
 
+from keras_ssl_lt._checks import check_positive_int
+
 __all__ = ["frozen_copy", "mlp_head", "momentum_update"]
 
 
@@ -20,11 +22,9 @@ def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_nor
     >>> head.output_shape
     (None, 2048)
     """
-    if int(input_dim) < 1 or int(output_dim) < 1 or any(int(h) < 1 for h in hidden_dims):
-        raise ValueError(
-            f"head sizes must be positive integers; got input_dim={input_dim}, hidden_dims={hidden_dims}, "
-            f"output_dim={output_dim}"
-        )
+    input_dim = check_positive_int(input_dim, "input_dim")
+    output_dim = check_positive_int(output_dim, "output_dim")
+    hidden_dims = [check_positive_int(h, "hidden_dims") for h in hidden_dims]
     inputs = keras.Input((int(input_dim),))
     x = inputs
     for i, width in enumerate(hidden_dims):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssl_lt import losses
+from keras_ssl_lt._checks import check_number, check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import frozen_copy, mlp_head, momentum_update
 
@@ -33,17 +34,12 @@ class MoCoV2(Pretrainer):
     def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=None,
                  queue_size=65536, momentum=0.999, temperature=0.2, num_examples=None, **kwargs):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
-        if not 0.0 <= float(momentum) <= 1.0:
-            raise ValueError(f"`momentum` must lie in [0, 1]; got {momentum}")
-        if not float(temperature) > 0:
-            raise ValueError(f"`temperature` must be > 0; got {temperature}")
-        if int(queue_size) < 1:
-            raise ValueError(f"`queue_size` must be a positive integer; got {queue_size}")
-        self.projection_dim = int(projection_dim)
-        self.projection_hidden_dim = int(projection_hidden_dim or self.feature_dim)
-        self.queue_size = int(queue_size)
-        self.momentum = float(momentum)
-        self.temperature = float(temperature)
+        self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
+        self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self.queue_size = check_positive_int(queue_size, "queue_size")
+        self.projection_dim = check_positive_int(projection_dim, "projection_dim")
+        hidden = self.feature_dim if projection_hidden_dim is None else projection_hidden_dim
+        self.projection_hidden_dim = check_positive_int(hidden, "projection_hidden_dim")
         self.projector = mlp_head(
             self.feature_dim, [self.projection_hidden_dim], self.projection_dim, batch_norm=False,
             name="projector",

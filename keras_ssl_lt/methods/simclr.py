@@ -3,6 +3,7 @@
 import keras
 
 from keras_ssl_lt import losses
+from keras_ssl_lt._checks import check_number, check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import mlp_head
 
@@ -30,11 +31,9 @@ class SimCLR(Pretrainer):
     def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=2048,
                  temperature=0.5, num_examples=None, **kwargs):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
-        if not float(temperature) > 0:
-            raise ValueError(f"`temperature` must be > 0; got {temperature}")
-        self.temperature = float(temperature)
-        self.projection_dim = int(projection_dim)
-        self.projection_hidden_dim = int(projection_hidden_dim)
+        self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self.projection_dim = check_positive_int(projection_dim, "projection_dim")
+        self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
         self.projector = mlp_head(
             self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector"
         )

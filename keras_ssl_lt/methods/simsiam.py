@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssl_lt import losses
+from keras_ssl_lt._checks import check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import mlp_head
 
@@ -31,12 +32,10 @@ class SimSiam(Pretrainer):
     def __init__(self, encoder, augmenter=None, projection_dim=2048, projection_hidden_dim=2048,
                  prediction_hidden_dim=512, projector_layers=2, num_examples=None, **kwargs):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
-        if int(projector_layers) < 1:
-            raise ValueError(f"`projector_layers` must be >= 1; got {projector_layers}")
-        self.projection_dim = int(projection_dim)
-        self.projection_hidden_dim = int(projection_hidden_dim)
-        self.prediction_hidden_dim = int(prediction_hidden_dim)
-        self.projector_layers = int(projector_layers)
+        self.projector_layers = check_positive_int(projector_layers, "projector_layers")
+        self.projection_dim = check_positive_int(projection_dim, "projection_dim")
+        self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
+        self.prediction_hidden_dim = check_positive_int(prediction_hidden_dim, "prediction_hidden_dim")
         self.projector = mlp_head(
             self.feature_dim, [self.projection_hidden_dim] * (self.projector_layers - 1), self.projection_dim,
             last_batch_norm=True, last_affine=False, name="projector",

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_ssl_lt import losses
+from keras_ssl_lt._checks import is_int
 from keras_ssl_lt.methods.base import Pretrainer
 
 __all__ = ["Supervised"]
@@ -32,7 +33,7 @@ class Supervised(Pretrainer):
 
     def __init__(self, encoder, num_classes, augmenter=None, num_examples=None, **kwargs):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
-        if isinstance(num_classes, bool) or int(num_classes) < 2:
+        if not is_int(num_classes) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2; got {num_classes!r}")
         self.num_classes = int(num_classes)
         self.head = keras.Sequential(

@@ -249,6 +249,16 @@ def test_bad_input_raises(cifar10_small):
         ksl.SimSiam(keras.Sequential([keras.layers.Dense(3)]))
     with pytest.raises(ValueError, match="num_classes"):
         ksl.Supervised(ksl.backbones.small_resnet(width=0.25), num_classes=1)
+    for name, bad, match in (
+        ("SimSiam", {"projection_dim": 0}, "projection_dim"),
+        ("SimSiam", {"projector_layers": True}, "projector_layers"),
+        ("SimCLR", {"temperature": 0.0}, "temperature"),
+        ("MoCoV2", {"momentum": 1.5}, "momentum"),
+        ("MoCoV2", {"queue_size": 2.5}, "queue_size"),
+        ("BYOL", {"total_steps": 0}, "total_steps"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            make(name, augmenter=None, **bad)
     model = make("SimSiam", augmenter=None)
     with pytest.raises(ValueError, match="loss"):
         model.compile(optimizer="sgd", loss="mse", **EAGER)
