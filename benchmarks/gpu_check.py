@@ -116,7 +116,8 @@ def ref_setup(a):
 
     info = {"device": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({C.cpu_name()})",
             "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if device == "cuda" else None,
-            "threads": threads, "precision": "bf16 autocast" if bf16 else "float32", "channels_last": True}
+            "threads": threads, "precision": "bf16 autocast" if bf16 else "float32", "channels_last": True,
+            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
     return {name: block(*s) for name, s in steps.items()}, info
 
 

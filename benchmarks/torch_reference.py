@@ -3,7 +3,8 @@
 CIFAR ResNet (3x3 stride-1 stem, basic blocks, strides 1/2/2/2, global average pooling; widths 64..512 times
 `width`, as `keras_ssl_lt.backbones.resnet18_cifar(width=...)`), SimSiam projector `D -> H (BN, ReLU) -> P (BN,
 no affine)` and predictor `P -> Q (BN, ReLU) -> P`, symmetric negative cosine with stop-gradient, SGD with
-momentum and weight decay. Optionally channels-last memory format and bf16 autocast.
+momentum and weight decay. Optionally channels-last memory format and bf16 autocast; on a GPU
+`torch.backends.cudnn.benchmark` is on (fixed shapes).
 
 Two kinds of input, both timed as part of the step:
 
@@ -177,6 +178,8 @@ def make_step(backbone, batch_size, proj=2048, pred_hidden=512, bf16=False, chan
     random views are used.
     """
     torch.manual_seed(seed)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels, as users do
     model = SimSiam(backbone, proj, pred_hidden, width).to(device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
