@@ -112,6 +112,11 @@ def load_image_data(name="cifar10", data=None, data_dir=None):
     return train, (test.images(np.arange(len(test))), np.asarray(test.labels))
 
 
+def _extra(spec):
+    extra = spec.get("extra") or {}
+    return extra.items() if isinstance(extra, dict) else [tuple(kv) for kv in extra]
+
+
 def _margins(floor_margin):
     if isinstance(floor_margin, dict):
         return ", ".join(f"{k} {100 * float(v):g}" for k, v in floor_margin.items()) + ", others 0"
@@ -141,9 +146,13 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
     prov = provenance(recs)
     lines = [f"# {title}", "", f"Produced by: {prov['caption']}.", ""]
     # 1. accuracy beside the floor, every run group
-    rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "counterpart_of", "sampling", "preset"))
-    cols, heads = ["method", "profile", "ratio", "counterpart_of", "n", "n_seeds"], [
-        "method", "profile", "r", "balanced counterpart of r", "n", "seeds"]
+    has_counterpart = any("counterpart_of" in dict(_extra(r["spec"])) for r in recs)
+    by = ("method", "profile", "ratio") + (("counterpart_of",) if has_counterpart else ()) + ("sampling", "preset")
+    rows = seed_summary(recs, metrics, by=by)
+    cols, heads = ["method", "profile", "ratio", "n", "n_seeds"], ["method", "profile", "r", "n", "seeds"]
+    if has_counterpart:
+        cols.insert(3, "counterpart_of")
+        heads.insert(3, "balanced counterpart of r")
     flags = []
     for m in metrics:
         cols += [f"{m}_cell", f"floor_{m}_cell"]
