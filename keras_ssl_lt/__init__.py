@@ -12,17 +12,9 @@ Imbalance", ICLR 2022.
 
 __version__ = "0.1.0"
 
-from keras_ssl_lt import augment
-from keras_ssl_lt import backbones
-from keras_ssl_lt import callbacks
-from keras_ssl_lt import data
-from keras_ssl_lt import evaluation
-from keras_ssl_lt import experiments
-from keras_ssl_lt import losses
-from keras_ssl_lt import rwsam
+from keras_ssl_lt import augment, backbones, callbacks, data, evaluation, experiments, losses, rwsam
 from keras_ssl_lt.methods import BYOL, MoCoV2, Pretrainer, SimCLR, SimSiam, Supervised
-from keras_ssl_lt.rwsam import RWSAM, SAM
-from keras_ssl_lt.rwsam import sharpness
+from keras_ssl_lt.rwsam import RWSAM, SAM, sharpness
 from keras_ssl_lt.rwsam import weights as weighting
 
 # Short names of the README tour: `ksl.evaluate.knn(...)`, `ksl.metrics.gap(...)`.

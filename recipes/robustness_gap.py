@@ -17,9 +17,7 @@ epochs), paper (the paper's grid and settings). `--methods`, `--profiles`, `--ra
 """
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

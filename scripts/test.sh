@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: sets up .venv if needed, then runs the whole suite once per Keras backend.
+# The test command: sets up .venv if needed, runs ruff once, then the whole suite and the docstring examples
+# (doctests) once per Keras backend.
 # Extra arguments go to pytest (e.g. `bash scripts/test.sh -k imbalance`).
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -7,10 +8,16 @@ cd "$ROOT"
 source scripts/setup_env.sh || { echo "environment set-up failed"; exit 1; }
 status=0
 summary=""
+echo "================ ruff (lint and format, configured in pyproject.toml) ================"
+ruff check . && ruff format --check .
+rc=$?
+summary="$summary\n  ruff: exit $rc"
+[ $rc -ne 0 ] && status=1
 for backend in ${KSL_BACKENDS:-tensorflow jax torch}; do
   echo "================ KERAS_BACKEND=$backend ================"
   start=$(date +%s)
-  KERAS_BACKEND="$backend" python -m pytest -q -p no:cacheprovider "$@"
+  # The test suite and every docstring example of the package, in one run per backend.
+  KERAS_BACKEND="$backend" python -m pytest -q -p no:cacheprovider --doctest-modules keras_ssl_lt tests "$@"
   rc=$?
   summary="$summary\n  $backend: exit $rc in $(( $(date +%s) - start )) s"
   [ $rc -ne 0 ] && status=1

@@ -1,9 +1,9 @@
 """ssl_dataset / supervised_dataset: dict batches of uint8 bytes, seeded per-epoch shuffles,
 the same batches on the tf.data and numpy paths, and `model.fit` on the current backend."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 
 from keras_ssl_lt.data import (
     BatchPlan,

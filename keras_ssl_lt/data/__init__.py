@@ -15,6 +15,8 @@ from keras_ssl_lt.data.imbalance import (
     make_subset,
 )
 from keras_ssl_lt.data.manifest import labels_hash, load_manifest, save_manifest
+from keras_ssl_lt.data.pipeline import ArrayBatches, BatchPlan, ssl_dataset, supervised_dataset
+from keras_ssl_lt.data.semi_synthetic import SemiSyntheticSource, compose_halves, semi_synthetic, semi_synthetic_eval
 from keras_ssl_lt.data.sources import (
     ArraySource,
     FolderSource,
@@ -27,5 +29,3 @@ from keras_ssl_lt.data.sources import (
     from_tfds,
     load_source,
 )
-from keras_ssl_lt.data.pipeline import ArrayBatches, BatchPlan, ssl_dataset, supervised_dataset
-from keras_ssl_lt.data.semi_synthetic import SemiSyntheticSource, compose_halves, semi_synthetic, semi_synthetic_eval

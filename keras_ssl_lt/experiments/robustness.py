@@ -156,7 +156,7 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
     flags = []
     for m in metrics:
         cols += [f"{m}_cell", f"floor_{m}_cell"]
-        heads += [f"{m} (%)", f"floor (%)"]
+        heads += [f"{m} (%)", "floor (%)"]
         for row in rows:
             row[f"{m}_cell"] = fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"])
             row[f"floor_{m}_cell"] = fmt_mean_std(row.get(f"floor_{m}_mean"), row.get(f"floor_{m}_std"))

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import synthetic_cifar10
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -60,7 +59,7 @@ def test_main_job_smoke_runs_resumes_and_reports(tiny_npz, tmp_path, capsys, mon
 
 
 def test_robustness_gap_dry_run_lists_the_grid(tmp_path, capsys):
-    plan = _load("robustness_gap").main(["--preset", "cpu", "--dry-run", "--out", str(tmp_path / "rg")])
+    _load("robustness_gap").main(["--preset", "cpu", "--dry-run", "--out", str(tmp_path / "rg")])
     printed = capsys.readouterr().out
     assert "24 runs" in printed  # 2 methods x (LT + balanced) x 2 sizes x 3 seeds
     assert not list((tmp_path / "rg").glob("*.json"))  # nothing ran
