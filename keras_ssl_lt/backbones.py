@@ -170,7 +170,13 @@ def resnet18_cifar(input_shape=(32, 32, 3), width=1, name="resnet18_cifar", kern
     input_shape = _check_input_shape(input_shape)
     widths = [_channels(c, width) for c in (64, 128, 256, 512)]
     return _resnet(
-        input_shape, {"kind": "cifar", "filters": widths[0]}, _basic_block, widths, (2, 2, 2, 2), (1, 2, 2, 2), name,
+        input_shape,
+        {"kind": "cifar", "filters": widths[0]},
+        _basic_block,
+        widths,
+        (2, 2, 2, 2),
+        (1, 2, 2, 2),
+        name,
         _get_initializer(kernel_initializer),
     )
 
@@ -203,9 +209,7 @@ def resnet50(input_shape=(224, 224, 3), width=1, name="resnet50", kernel_initial
     )
 
 
-def small_resnet(
-    input_shape=(32, 32, 3), width=1, blocks=(1, 1, 1, 1), name="small_resnet", kernel_initializer=None
-):
+def small_resnet(input_shape=(32, 32, 3), width=1, blocks=(1, 1, 1, 1), name="small_resnet", kernel_initializer=None):
     """A narrow CIFAR-style ResNet for CPU-scale runs: widths 16/32/64/128, 128-d features.
 
     Same design as `resnet18_cifar` (3x3 stride-1 stem, basic blocks, strides 1/2/2/2) with
@@ -231,7 +235,13 @@ def small_resnet(
         raise ValueError(f"`blocks` must be 4 positive ints (blocks per stage); got {blocks!r}")
     widths = [_channels(c, width) for c in (16, 32, 64, 128)]
     return _resnet(
-        input_shape, {"kind": "cifar", "filters": widths[0]}, _basic_block, widths, tuple(blocks), (1, 2, 2, 2), name,
+        input_shape,
+        {"kind": "cifar", "filters": widths[0]},
+        _basic_block,
+        widths,
+        tuple(blocks),
+        (1, 2, 2, 2),
+        name,
         _get_initializer(kernel_initializer),
     )
 

@@ -163,9 +163,7 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
     if tuple(q.shape) != tuple(k.shape):
         raise ValueError(f"`q` and `k` must have the same shape; got {tuple(q.shape)} and {tuple(k.shape)}")
     if queue.shape[-1] != q.shape[-1]:
-        raise ValueError(
-            f"`queue` must have shape (K, {q.shape[-1]}) (one key per row); got {tuple(queue.shape)}"
-        )
+        raise ValueError(f"`queue` must have shape (K, {q.shape[-1]}) (one key per row); got {tuple(queue.shape)}")
     if normalize:
         q, k, queue = l2_normalize(q), l2_normalize(k), l2_normalize(queue)
     t = float(temperature)
@@ -191,9 +189,7 @@ def cross_entropy(logits, labels):
     _check_rank(logits, 2, "logits")
     labels = ops.convert_to_tensor(labels)
     if len(labels.shape) != 1:
-        raise ValueError(
-            f"`labels` must be integer class indices of shape (B,); got shape {tuple(labels.shape)}"
-        )
+        raise ValueError(f"`labels` must be integer class indices of shape (B,); got shape {tuple(labels.shape)}")
     return ops.sparse_categorical_crossentropy(ops.cast(labels, "int32"), logits, from_logits=True)
 
 
@@ -213,4 +209,3 @@ def embedding_std(z):
     z = l2_normalize(z)
     _check_rank(z, 2, "z")
     return ops.mean(ops.std(z, axis=0))
-

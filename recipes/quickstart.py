@@ -26,8 +26,13 @@ import common  # noqa: E402
 GRIDS = {
     "smoke": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.1], samplings=[1.0]),
     # The target of the main job: every encoder at least 10 points of kNN above its untrained floor.
-    "cpu": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0],
-                floor_margin={"knn_acc": 0.10}),
+    "cpu": dict(
+        methods=["simclr", "supervised"],
+        profiles=["exp"],
+        ratios=[0.01],
+        samplings=[1.0],
+        floor_margin={"knn_acc": 0.10},
+    ),
     "gpu": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0]),
     "paper": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0]),
 }

@@ -30,8 +30,12 @@ GRIDS = {
     # 2 methods x 2 subsets x 2 sizes x 3 seeds = 24 runs; measured wall time in docs/results.md.
     "cpu": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0, 0.5]),
     "gpu": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0, 0.5]),
-    "paper": dict(methods=["simsiam", "moco_v2", "supervised"], profiles=["exp", "step"], ratios=[0.1, 0.01],
-                  samplings=[1.0, 0.75, 0.5, 0.25, 0.125]),
+    "paper": dict(
+        methods=["simsiam", "moco_v2", "supervised"],
+        profiles=["exp", "step"],
+        ratios=[0.1, 0.01],
+        samplings=[1.0, 0.75, 0.5, 0.25, 0.125],
+    ),
 }
 
 

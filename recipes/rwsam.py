@@ -29,8 +29,17 @@ GRIDS = {
     "gpu": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
     "paper": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
 }
-METRICS = ("knn_acc", "knn_acc_many", "knn_acc_medium", "knn_acc_few", "probe_acc", "probe_acc_few", "gen_gap",
-           "gen_gap_many", "gen_gap_few")
+METRICS = (
+    "knn_acc",
+    "knn_acc_many",
+    "knn_acc_medium",
+    "knn_acc_few",
+    "probe_acc",
+    "probe_acc_few",
+    "gen_gap",
+    "gen_gap_many",
+    "gen_gap_few",
+)
 
 
 def grid_specs(grid, seeds, preset, dataset):
@@ -40,8 +49,9 @@ def grid_specs(grid, seeds, preset, dataset):
     for profile in grid["profiles"]:
         for seed in seeds:
             common_fields = dict(method=grid["method"], dataset=dataset, profile=profile, seed=seed, preset=preset)
-            specs.append(RunSpec(ratio=1.0, extra={"counterpart_of": grid["ratio"], "sharpness": "none"},
-                                 **common_fields))
+            specs.append(
+                RunSpec(ratio=1.0, extra={"counterpart_of": grid["ratio"], "sharpness": "none"}, **common_fields)
+            )
             for v in grid["variants"]:
                 specs.append(RunSpec(ratio=grid["ratio"], extra={"sharpness": v}, **common_fields))
     return specs
@@ -53,8 +63,10 @@ def report(records, out):
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
     rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "sharpness"))
-    cols, heads = ["method", "profile", "ratio", "sharpness", "n", "n_seeds"], [
-        "method", "profile", "r", "regulariser", "n", "seeds"]
+    cols, heads = (
+        ["method", "profile", "ratio", "sharpness", "n", "n_seeds"],
+        ["method", "profile", "r", "regulariser", "n", "seeds"],
+    )
     for m in metrics:
         pct = not m.startswith("gen_gap")
         for row in rows:
@@ -64,10 +76,17 @@ def report(records, out):
         cols.append(f"{m}_cell")
         heads.append(m + (" (%)" if pct else " (loss)"))
     prov = provenance(recs)
-    lines = ["# rwSAM on long-tailed CIFAR-10", "", f"Produced by: {prov['caption']}.", "",
-             "Mean ± std over seeds; accuracies in %, the untrained floor in brackets; gen_gap = held-out minus "
-             "training pre-training loss (smaller is better). r = 1 is the balanced counterpart (same n).", "",
-             to_markdown(rows, cols, headers=heads, percent=False), ""]
+    lines = [
+        "# rwSAM on long-tailed CIFAR-10",
+        "",
+        f"Produced by: {prov['caption']}.",
+        "",
+        "Mean ± std over seeds; accuracies in %, the untrained floor in brackets; gen_gap = held-out minus "
+        "training pre-training loss (smaller is better). r = 1 is the balanced counterpart (same n).",
+        "",
+        to_markdown(rows, cols, headers=heads, percent=False),
+        "",
+    ]
     # Plain statements: does each regulariser beat the plain run, per profile, beyond the seeds' spread?
     for profile in sorted({r["profile"] for r in rows}):
         base = [r for r in rows if r["profile"] == profile and r["ratio"] < 1 and r["sharpness"] == "none"]
@@ -85,7 +104,8 @@ def report(records, out):
                 better = d < 0 if m.startswith("gen_gap") else d > 0
                 unit, scale = ("", 1.0) if m.startswith("gen_gap") else (" points", 100.0)
                 verdict = ("improves" if better else "does not improve") + (
-                    "" if abs(d) > spread else " (within the seeds' spread)")
+                    "" if abs(d) > spread else " (within the seeds' spread)"
+                )
                 lines.append(f"- {profile}: {r['sharpness']} vs plain, {m}: {scale * d:+.2f}{unit} → {verdict}")
     lines.append("")
     out = Path(out)
@@ -96,9 +116,16 @@ def report(records, out):
 
         for row in rows:
             row["label"] = f"{row['profile']} r={row['ratio']:g} {row['sharpness']}"
-        paths["figure"] = Path(plot_bars(rows, "knn_acc_few" if "knn_acc_few" in metrics else "knn_acc",
-                                         out / "rwsam_few.png", label_fields=["label"],
-                                         title="rwSAM: kNN accuracy on the few-shot classes", caption=prov["caption"]))
+        paths["figure"] = Path(
+            plot_bars(
+                rows,
+                "knn_acc_few" if "knn_acc_few" in metrics else "knn_acc",
+                out / "rwsam_few.png",
+                label_fields=["label"],
+                title="rwSAM: kNN accuracy on the few-shot classes",
+                caption=prov["caption"],
+            )
+        )
         lines += [f"![kNN accuracy on the few-shot classes]({paths['figure'].name})", ""]
     except ImportError as e:
         lines += [f"(figure not drawn: {e})", ""]
@@ -149,8 +176,13 @@ def main(argv=None):
         return run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost)
     runtime = configure_runtime()
     data = common.load_eval_data(args, cfg)
-    records = run_grid(specs, lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose), args.out,
-                       cost_fn=cost, config={"runtime": runtime})
+    records = run_grid(
+        specs,
+        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose),
+        args.out,
+        cost_fn=cost,
+        config={"runtime": runtime},
+    )
     text, paths = report(records, args.out)
     print("\n" + text)
     print(f"total time of this invocation: {time.time() - t0:.0f} s")

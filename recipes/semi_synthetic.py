@@ -35,19 +35,43 @@ PAPER = {"simclr": 0.701, "supervised": 0.443, "supervised_rare": 0.365}
 
 PRESETS = {
     # Seconds on a CPU (the test suite runs it): 8-px views, 40 + 4 examples per class, one epoch.
-    "smoke": {"protocol": "smoke", "per_frequent": 40, "per_rare": 4, "probe_per_class": 30, "test_per_class": 40,
-              "epochs": 1},
+    "smoke": {
+        "protocol": "smoke",
+        "per_frequent": 40,
+        "per_rare": 4,
+        "probe_per_class": 30,
+        "test_per_class": 40,
+        "epochs": 1,
+    },
     # The 2-core CPU: the protocol's cpu model (307k-parameter ResNet on 16-px views), 1000 per frequent class.
     # Sized to about an hour by extrapolating SimCLR runs measured on a loaded machine (docs/results.md); the
     # whole preset has not been run end to end yet.
-    "cpu": {"protocol": "cpu", "per_frequent": 1000, "per_rare": 10, "probe_per_class": 1000,
-            "test_per_class": None, "epochs": 15},
+    "cpu": {
+        "protocol": "cpu",
+        "per_frequent": 1000,
+        "per_rare": 10,
+        "probe_per_class": 1000,
+        "test_per_class": None,
+        "epochs": 15,
+    },
     # One GPU: ResNet-18 at 32 px, the paper's construction, 200 epochs.
-    "gpu": {"protocol": "gpu", "per_frequent": 5000, "per_rare": 10, "probe_per_class": None,
-            "test_per_class": None, "epochs": 200},
+    "gpu": {
+        "protocol": "gpu",
+        "per_frequent": 5000,
+        "per_rare": 10,
+        "probe_per_class": None,
+        "test_per_class": None,
+        "epochs": 200,
+    },
     # The paper's construction and the protocol's paper settings (800 epochs).
-    "paper": {"protocol": "paper", "per_frequent": 5000, "per_rare": 10, "probe_per_class": None,
-              "test_per_class": None, "epochs": 800},
+    "paper": {
+        "protocol": "paper",
+        "per_frequent": 5000,
+        "per_rare": 10,
+        "probe_per_class": None,
+        "test_per_class": None,
+        "epochs": 800,
+    },
 }
 
 
@@ -85,11 +109,23 @@ def make_specs(args, s):
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ValueError(f"`--methods` must be a comma list from {METHODS}; got {args.methods!r}")
-    extra = {k: s[k] for k in ("per_frequent", "per_rare", "blank_value", "data_seed", "epochs",
-                               "probe_per_class", "test_per_class")}
-    return [RunSpec(m, dataset="cifar10_semi_synthetic", profile="semi_synthetic",
-                    ratio=s["per_rare"] / s["per_frequent"], seed=seed, preset=args.preset, extra=extra)
-            for seed in args.seeds for m in methods]  # seed-major: a run cut short still has whole seeds
+    extra = {
+        k: s[k]
+        for k in ("per_frequent", "per_rare", "blank_value", "data_seed", "epochs", "probe_per_class", "test_per_class")
+    }
+    return [
+        RunSpec(
+            m,
+            dataset="cifar10_semi_synthetic",
+            profile="semi_synthetic",
+            ratio=s["per_rare"] / s["per_frequent"],
+            seed=seed,
+            preset=args.preset,
+            extra=extra,
+        )
+        for seed in args.seeds
+        for m in methods
+    ]  # seed-major: a run cut short still has whole seeds
 
 
 class Experiment:
@@ -108,11 +144,21 @@ class Experiment:
         self.cfg = cfg
         train, (test_x, test_y) = load_image_data("cifar10", data=args.data, data_dir=args.data_dir)
         test = ksl.data.from_arrays(test_x, test_y)
-        self.pretrain = ksl.data.semi_synthetic(train, per_frequent=s["per_frequent"], per_rare=s["per_rare"],
-                                                seed=s["data_seed"], blank_value=s["blank_value"])
-        probe, rare_test = ksl.data.semi_synthetic_eval(self.pretrain, train, test,
-                                                        probe_per_class=s["probe_per_class"],
-                                                        test_per_class=s["test_per_class"], seed=s["data_seed"])
+        self.pretrain = ksl.data.semi_synthetic(
+            train,
+            per_frequent=s["per_frequent"],
+            per_rare=s["per_rare"],
+            seed=s["data_seed"],
+            blank_value=s["blank_value"],
+        )
+        probe, rare_test = ksl.data.semi_synthetic_eval(
+            self.pretrain,
+            train,
+            test,
+            probe_per_class=s["probe_per_class"],
+            test_per_class=s["test_per_class"],
+            seed=s["data_seed"],
+        )
         self.probe = (probe.images(np.arange(len(probe))), probe.labels)
         self.test = (rare_test.images(np.arange(len(rare_test))), rare_test.labels)
         self.num_rare = len(self.pretrain.rare_classes)
@@ -120,8 +166,10 @@ class Experiment:
 
     def describe(self):
         counts = np.bincount(self.pretrain.labels).tolist()
-        return (f"semi-synthetic pre-training set: {len(self.pretrain)} examples, per class {counts}; rare-class "
-                f"probe {len(self.probe[1])}, test {len(self.test[1])}")
+        return (
+            f"semi-synthetic pre-training set: {len(self.pretrain)} examples, per class {counts}; rare-class "
+            f"probe {len(self.probe[1])}, test {len(self.test[1])}"
+        )
 
     def subset(self, rare_only=False):
         from keras_ssl_lt.data import Subset
@@ -130,10 +178,21 @@ class Experiment:
         idx = np.flatnonzero(self.pretrain.left < 0) if rare_only else np.arange(len(labels))
         counts = np.bincount(labels[idx], minlength=self.pretrain.num_classes)
         n_frequent = len(self.pretrain.frequent_classes)
-        groups = {"many": np.arange(n_frequent), "medium": np.zeros(0, np.int64),
-                  "few": n_frequent + np.arange(self.num_rare)}
-        return Subset(idx, counts, groups, {"kind": "semi_synthetic", "num_examples": len(labels),
-                                            "semi_synthetic_sha256": self.pretrain.manifest["source_labels_sha256"]})
+        groups = {
+            "many": np.arange(n_frequent),
+            "medium": np.zeros(0, np.int64),
+            "few": n_frequent + np.arange(self.num_rare),
+        }
+        return Subset(
+            idx,
+            counts,
+            groups,
+            {
+                "kind": "semi_synthetic",
+                "num_examples": len(labels),
+                "semi_synthetic_sha256": self.pretrain.manifest["source_labels_sha256"],
+            },
+        )
 
     def evaluate(self, model):
         from keras_ssl_lt import evaluation
@@ -142,8 +201,15 @@ class Experiment:
         fb = int(ev.get("feature_batch_size", 512))
         train_f = np.asarray(evaluation.extract_features(model, self.probe[0], batch_size=fb))
         test_f = np.asarray(evaluation.extract_features(model, self.test[0], batch_size=fb))
-        res = evaluation.probe_features(train_f, self.probe[1], test_f, self.test[1], num_classes=self.num_rare,
-                                        protocol=ev.get("probe", "convex"), l2=float(ev.get("probe_l2", 1e-4)))
+        res = evaluation.probe_features(
+            train_f,
+            self.probe[1],
+            test_f,
+            self.test[1],
+            num_classes=self.num_rare,
+            protocol=ev.get("probe", "convex"),
+            l2=float(ev.get("probe_l2", 1e-4)),
+        )
         return float(res["acc"])
 
     def floor(self, seed):
@@ -172,14 +238,19 @@ class Experiment:
                 cfg["batch_size"] = min(cfg["batch_size"], subset.n)
                 cfg["methods"]["supervised"]["epochs"] = max(1, steps // (subset.n // cfg["batch_size"]))
             model = build_pretrainer(method, cfg, self.pretrain.num_classes, seed=spec.seed)
-            history, train_seconds = pretrain(model, method, self.pretrain, subset, cfg, seed=spec.seed,
-                                              verbose=self.args.verbose)
+            history, train_seconds = pretrain(
+                model, method, self.pretrain, subset, cfg, seed=spec.seed, verbose=self.args.verbose
+            )
             acc = self.evaluate(model)
             n = subset.n
-        return {"metrics": {"rare_probe_acc": acc, "floor_rare_probe_acc": floor},
-                "history": {k: v[-1:] for k, v in history.items()}, "n": n, "config": self.cfg,
-                "manifest_sha256": _manifest_hash(self.pretrain.manifest),
-                "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0}}
+        return {
+            "metrics": {"rare_probe_acc": acc, "floor_rare_probe_acc": floor},
+            "history": {k: v[-1:] for k, v in history.items()},
+            "n": n,
+            "config": self.cfg,
+            "manifest_sha256": _manifest_hash(self.pretrain.manifest),
+            "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0},
+        }
 
 
 def _manifest_hash(manifest):
@@ -203,21 +274,43 @@ def report(records, out, s):
     rows.sort(key=lambda r: order.get(r["method"], 99))
     for r in rows:
         r["paper"] = f"{100 * PAPER[r['method']]:.1f}" if r["method"] in PAPER else ""
-    cols = ["method", "n_seeds", "rare_probe_acc", "floor_rare_probe_acc", "rare_probe_acc_minus_floor",
-            "rare_probe_acc_clears_floor", "paper"]
-    headers = ["method", "seeds", "rare-class 5-way probe (%)", "untrained floor (%)", "minus floor (points)",
-               "clears floor", "paper (%)"]
+    cols = [
+        "method",
+        "n_seeds",
+        "rare_probe_acc",
+        "floor_rare_probe_acc",
+        "rare_probe_acc_minus_floor",
+        "rare_probe_acc_clears_floor",
+        "paper",
+    ]
+    headers = [
+        "method",
+        "seeds",
+        "rare-class 5-way probe (%)",
+        "untrained floor (%)",
+        "minus floor (points)",
+        "clears floor",
+        "paper (%)",
+    ]
     text = to_markdown(rows, cols, headers=headers)
     prov = provenance(records)
-    construction = (f"{s['per_frequent']} per frequent class, {s['per_rare']} per rare class "
-                    f"(r = {s['per_rare'] / s['per_frequent']:g}), {s['epochs']} epochs, preset {s['protocol']}")
+    construction = (
+        f"{s['per_frequent']} per frequent class, {s['per_rare']} per rare class "
+        f"(r = {s['per_rare'] / s['per_frequent']:g}), {s['epochs']} epochs, preset {s['protocol']}"
+    )
     (out / "table.md").write_text(f"{text}\n\n{construction}\n\n{prov['caption']}\n")
     to_csv(rows, out / "table.csv")
     outputs = {"table": out / "table.md", "csv": out / "table.csv"}
     try:
-        outputs["figure"] = plot_bars(rows, "rare_probe_acc", out / "semi_synthetic.png", label_fields=["method"],
-                                      title="Semi-synthetic CIFAR-10: rare-class linear probe", floor=True,
-                                      caption=f"{construction} | {prov['caption']}")
+        outputs["figure"] = plot_bars(
+            rows,
+            "rare_probe_acc",
+            out / "semi_synthetic.png",
+            label_fields=["method"],
+            title="Semi-synthetic CIFAR-10: rare-class linear probe",
+            floor=True,
+            caption=f"{construction} | {prov['caption']}",
+        )
     except ImportError as e:
         print(f"no figure: {e}")
     return text + "\n\n" + construction + "\n" + prov["caption"], outputs

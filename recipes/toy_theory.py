@@ -38,18 +38,34 @@ PRESETS = {
     # Larger samples and longer training, tighter closed-form agreement (still minutes on a CPU).
     "paper": {
         "base": {"n": 20000, "sup_steps": 8000, "ssl_steps": 2000, "probe_per_class": 1000, "test_per_class": 5000},
-        "sweeps": {"rho": [0.1, 0.3, 0.5, 0.8], "rare_share": [0.0, 0.0001, 0.0005, 0.002, 0.01],
-                   "d": [8, 16, 64, 256]},
+        "sweeps": {
+            "rho": [0.1, 0.3, 0.5, 0.8],
+            "rare_share": [0.0, 0.0001, 0.0005, 0.002, 0.01],
+            "d": [8, 16, 64, 256],
+        },
     },
 }
 PRESETS["gpu"] = PRESETS["paper"]
 
 MODELS = (("sup", "supervised"), ("ssl", "SSL"), ("random", "untrained"))
 TABLE_METRICS = [
-    "sup_align_e1", "sup_align_e2", "sup_align_noise", "ssl_align_e1", "ssl_align_e2", "ssl_align_noise",
-    "random_align_e2", "ssl_cf_align_e2", "ssl_cf_rel_error",
-    "sup_probe_rare", "ssl_probe_rare", "random_probe_rare", "sup_probe_frequent", "ssl_probe_frequent",
-    "sup_probe_affine_rare", "ssl_probe_affine_rare", "random_probe_affine_rare",
+    "sup_align_e1",
+    "sup_align_e2",
+    "sup_align_noise",
+    "ssl_align_e1",
+    "ssl_align_e2",
+    "ssl_align_noise",
+    "random_align_e2",
+    "ssl_cf_align_e2",
+    "ssl_cf_rel_error",
+    "sup_probe_rare",
+    "ssl_probe_rare",
+    "random_probe_rare",
+    "sup_probe_frequent",
+    "ssl_probe_frequent",
+    "sup_probe_affine_rare",
+    "ssl_probe_affine_rare",
+    "random_probe_affine_rare",
 ]
 
 
@@ -76,8 +92,11 @@ def make_specs(preset, seeds, sweeps=None):
         for value in cfg["sweeps"][knob]:
             for seed in seeds:
                 extra = {**cfg["base"], "sweep": knob, knob: value}
-                specs.append(RunSpec("toy", dataset="toy_theory", profile="toy", ratio=1.0, seed=seed, preset=preset,
-                                     extra=extra))
+                specs.append(
+                    RunSpec(
+                        "toy", dataset="toy_theory", profile="toy", ratio=1.0, seed=seed, preset=preset, extra=extra
+                    )
+                )
     return specs
 
 
@@ -107,14 +126,44 @@ def summarise(records):
 def write_table(rows, out):
     from keras_ssl_lt.experiments import to_csv, to_markdown
 
-    cols = ["sweep", "value", "n_seeds", "sup_align_e1", "sup_align_e2", "sup_align_noise", "ssl_align_e1",
-            "ssl_align_e2", "ssl_cf_align_e2", "ssl_cf_rel_error", "sup_probe_rare", "ssl_probe_rare",
-            "random_probe_rare", "sup_probe_frequent", "ssl_probe_frequent", "sup_probe_affine_rare",
-            "ssl_probe_affine_rare"]
-    headers = ["knob", "value", "seeds", "sup e1", "sup e2", "sup noise", "SSL e1", "SSL e2", "SSL e2 (closed form)",
-               "SSL vs closed form (rel. err.)", "probe rare: sup (%)", "probe rare: SSL (%)",
-               "probe rare: untrained (%)", "probe frequent: sup (%)", "probe frequent: SSL (%)",
-               "affine probe rare: sup (%)", "affine probe rare: SSL (%)"]
+    cols = [
+        "sweep",
+        "value",
+        "n_seeds",
+        "sup_align_e1",
+        "sup_align_e2",
+        "sup_align_noise",
+        "ssl_align_e1",
+        "ssl_align_e2",
+        "ssl_cf_align_e2",
+        "ssl_cf_rel_error",
+        "sup_probe_rare",
+        "ssl_probe_rare",
+        "random_probe_rare",
+        "sup_probe_frequent",
+        "ssl_probe_frequent",
+        "sup_probe_affine_rare",
+        "ssl_probe_affine_rare",
+    ]
+    headers = [
+        "knob",
+        "value",
+        "seeds",
+        "sup e1",
+        "sup e2",
+        "sup noise",
+        "SSL e1",
+        "SSL e2",
+        "SSL e2 (closed form)",
+        "SSL vs closed form (rel. err.)",
+        "probe rare: sup (%)",
+        "probe rare: SSL (%)",
+        "probe rare: untrained (%)",
+        "probe frequent: sup (%)",
+        "probe frequent: SSL (%)",
+        "affine probe rare: sup (%)",
+        "affine probe rare: SSL (%)",
+    ]
     percent = [c for c in cols if "probe" in c]
     text = to_markdown(rows, cols, headers=headers, percent=percent, digits=None)
     (out / "table.md").write_text(text + "\n")
@@ -134,14 +183,21 @@ def plot(rows, path, caption):
     for j, knob in enumerate(knobs):
         rs = sorted((r for r in rows if r["sweep"] == knob), key=lambda r: r["value"])
         xs = list(range(len(rs)))
-        for i, (metric, ylabel) in enumerate((("align_e2", "alignment with e2"),
-                                              ("probe_rare", "rare-class probe accuracy (%)"))):
+        for i, (metric, ylabel) in enumerate(
+            (("align_e2", "alignment with e2"), ("probe_rare", "rare-class probe accuracy (%)"))
+        ):
             ax = axes[i][j]
             scale = 100.0 if i else 1.0
             for key, label in MODELS:
                 m = f"{key}_{metric}"
-                ax.errorbar(xs, [scale * r[f"{m}_mean"] for r in rs], yerr=[scale * r[f"{m}_std"] for r in rs],
-                            marker="o", capsize=3, label=label)
+                ax.errorbar(
+                    xs,
+                    [scale * r[f"{m}_mean"] for r in rs],
+                    yerr=[scale * r[f"{m}_std"] for r in rs],
+                    marker="o",
+                    capsize=3,
+                    label=label,
+                )
             if i == 0:
                 ax.plot(xs, [r["ssl_cf_align_e2_mean"] for r in rs], "k--", lw=1, label="SSL closed form")
             ax.set_xticks(xs, [f"{r['value']:g}" for r in rs])

@@ -39,18 +39,37 @@ def main(argv=None):
         y_full, idx = f["y_train_full"], f["train_index"]
         x_full = np.zeros((y_full.size,) + f["x_train"].shape[1:], "uint8")
         x_full[idx] = f["x_train"]
-        data = protocol.EvalData(from_arrays(x_full, y_full), (f["x_test"], f["y_test"]),
-                                 bank_index=f["bank_index"], name="cifar10 (sparse pack)")
+        data = protocol.EvalData(
+            from_arrays(x_full, y_full),
+            (f["x_test"], f["y_test"]),
+            bank_index=f["bank_index"],
+            name="cifar10 (sparse pack)",
+        )
     cfg = get_preset(a.preset, epochs=a.epochs)
     sampling = 0.5
     specs = []
     for method in a.methods.split(","):
-        specs.append(RunSpec(method, dataset="cifar10", ratio=0.01, sampling=sampling, preset=a.preset,
-                             extra={"cfg.epochs": a.epochs}))
-        specs.append(RunSpec(method, dataset="cifar10", ratio=1.0, sampling=sampling, preset=a.preset,
-                             extra={"counterpart_of": 0.01, "cfg.epochs": a.epochs}))
-    print(f"backend {keras.backend.backend()}, {environment().get('accelerators')}, data {data.describe()}",
-          flush=True)
+        specs.append(
+            RunSpec(
+                method,
+                dataset="cifar10",
+                ratio=0.01,
+                sampling=sampling,
+                preset=a.preset,
+                extra={"cfg.epochs": a.epochs},
+            )
+        )
+        specs.append(
+            RunSpec(
+                method,
+                dataset="cifar10",
+                ratio=1.0,
+                sampling=sampling,
+                preset=a.preset,
+                extra={"counterpart_of": 0.01, "cfg.epochs": a.epochs},
+            )
+        )
+    print(f"backend {keras.backend.backend()}, {environment().get('accelerators')}, data {data.describe()}", flush=True)
     for spec in specs:
         if time.time() - t0 > a.budget:
             print(f"budget spent: {spec.run_id} not started", flush=True)
@@ -59,13 +78,22 @@ def main(argv=None):
         res = protocol.run(spec, cfg, data, verbose=2)
         subset = protocol.draw_subset(y_full, spec, cfg)
         assert np.isin(subset.indices, idx).all(), "a subset left the pack"
-        rec = dict(res, spec=spec.to_dict(), status="done", run_id=spec.run_id, environment=environment(),
-                   wall_seconds=time.time() - start)
+        rec = dict(
+            res,
+            spec=spec.to_dict(),
+            status="done",
+            run_id=spec.run_id,
+            environment=environment(),
+            wall_seconds=time.time() - start,
+        )
         write_record(a.out, rec)
         m = res["metrics"]
-        print(f"{spec.run_id}: knn {m['knn_acc']:.4f} (floor {m['floor_knn_acc']:.4f}) probe {m['probe_acc']:.4f} "
-              f"(floor {m['floor_probe_acc']:.4f}); train {res['timings']['train_seconds']:.1f} s, "
-              f"{rec['wall_seconds']:.1f} s in all", flush=True)
+        print(
+            f"{spec.run_id}: knn {m['knn_acc']:.4f} (floor {m['floor_knn_acc']:.4f}) probe {m['probe_acc']:.4f} "
+            f"(floor {m['floor_probe_acc']:.4f}); train {res['timings']['train_seconds']:.1f} s, "
+            f"{rec['wall_seconds']:.1f} s in all",
+            flush=True,
+        )
     recs = read_records(a.out)
     if recs:
         text, _, _ = report(recs, a.out, title="Robustness gap, gpu preset, one configuration")

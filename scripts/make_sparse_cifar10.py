@@ -31,14 +31,23 @@ def main(argv=None):
     bal = balanced_counterpart(y, lt, seed=0)
     union = np.union1d(lt.indices, bal.indices)
     rng = np.random.default_rng([0, 7])
-    bank = np.sort(np.concatenate([rng.choice(union[y[union] == c], a.bank_per_class, replace=False)
-                                   for c in range(10)]))
-    test = np.sort(np.concatenate([rng.choice(np.flatnonzero(yt == c), a.test_per_class, replace=False)
-                                   for c in range(10)]))
-    np.savez_compressed(a.dst, x_train=x[union], y_train=y[union], train_index=union, y_train_full=y,
-                        bank_index=bank, x_test=xt[test], y_test=yt[test])
-    print(f"{a.dst}: {union.size} train images (LT n={lt.n}, balanced n={bal.n}), bank {bank.size}, "
-          f"test {test.size}")
+    bank = np.sort(
+        np.concatenate([rng.choice(union[y[union] == c], a.bank_per_class, replace=False) for c in range(10)])
+    )
+    test = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(yt == c), a.test_per_class, replace=False) for c in range(10)])
+    )
+    np.savez_compressed(
+        a.dst,
+        x_train=x[union],
+        y_train=y[union],
+        train_index=union,
+        y_train_full=y,
+        bank_index=bank,
+        x_test=xt[test],
+        y_test=yt[test],
+    )
+    print(f"{a.dst}: {union.size} train images (LT n={lt.n}, balanced n={bal.n}), bank {bank.size}, test {test.size}")
 
 
 if __name__ == "__main__":

@@ -103,9 +103,7 @@ def cifar10_small():
     out = {}
     for split, per_class in (("train", 64), ("test", 32)):
         y = cifar10[f"y_{split}"]
-        idx = np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)]
-        )
+        idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class, replace=False) for c in range(10)])
         rng.shuffle(idx)
         out[f"x_{split}"] = cifar10[f"x_{split}"][idx]
         out[f"y_{split}"] = y[idx].astype("int32")

@@ -101,8 +101,13 @@ def _torch_reference_forward(model, x, bottleneck):
 
     def bn(t, name):
         return F.batch_norm(
-            t, W[f"{name}/moving_mean"], W[f"{name}/moving_variance"], W[f"{name}/gamma"], W[f"{name}/beta"],
-            training=False, eps=1e-5,
+            t,
+            W[f"{name}/moving_mean"],
+            W[f"{name}/moving_variance"],
+            W[f"{name}/gamma"],
+            W[f"{name}/beta"],
+            training=False,
+            eps=1e-5,
         )
 
     names = {w.path.split("/")[0] for w in model.weights}

@@ -33,9 +33,7 @@ def test_negative_cosine_and_byol_match_numpy():
     np.testing.assert_allclose(_np(losses.negative_cosine_similarity(P, Z)), -cos, atol=1e-5)
     np.testing.assert_allclose(_np(losses.byol_loss(P, Z)), 2 - 2 * cos, atol=1e-5)
     # BYOL loss is the squared distance of the unit vectors.
-    np.testing.assert_allclose(
-        _np(losses.byol_loss(P, Z)), ((_unit(P) - _unit(Z)) ** 2).sum(-1), atol=1e-5
-    )
+    np.testing.assert_allclose(_np(losses.byol_loss(P, Z)), ((_unit(P) - _unit(Z)) ** 2).sum(-1), atol=1e-5)
 
 
 def _nt_xent_reference(z1, z2, t):

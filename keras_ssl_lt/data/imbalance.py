@@ -144,8 +144,7 @@ def check_labels(labels, num_classes=None):
     num_classes = _check_int("num_classes", num_classes, 1)
     if lo < 0 or hi >= num_classes:
         raise ValueError(
-            f"`labels` must be integers in 0..{num_classes - 1} (num_classes={num_classes}); "
-            f"got values in {lo}..{hi}"
+            f"`labels` must be integers in 0..{num_classes - 1} (num_classes={num_classes}); got values in {lo}..{hi}"
         )
     return arr, num_classes
 
@@ -157,8 +156,7 @@ def _class_order(class_order, num_classes, seed):
     if isinstance(class_order, str):
         if class_order != "random":
             raise ValueError(
-                f"`class_order` must be None, 'random' or a permutation of 0..{num_classes - 1}; "
-                f"got {class_order!r}"
+                f"`class_order` must be None, 'random' or a permutation of 0..{num_classes - 1}; got {class_order!r}"
             )
         rng = np.random.default_rng([seed, _STREAM_ORDER])
         return rng.permutation(num_classes).astype(np.int64)
@@ -170,8 +168,7 @@ def _class_order(class_order, num_classes, seed):
         or sorted(order.tolist()) != list(range(num_classes))
     ):
         raise ValueError(
-            f"`class_order` must be None, 'random' or a permutation of 0..{num_classes - 1}; "
-            f"got {class_order!r}"
+            f"`class_order` must be None, 'random' or a permutation of 0..{num_classes - 1}; got {class_order!r}"
         )
     return order.astype(np.int64)
 
@@ -213,8 +210,7 @@ def class_groups(counts, rule="rank", many_threshold=100, few_threshold=20, clas
         _check_int("few_threshold", few_threshold, 0)
         if few_threshold > many_threshold + 1:
             raise ValueError(
-                f"`few_threshold` ({few_threshold}) must be <= `many_threshold` + 1 "
-                f"({many_threshold + 1})"
+                f"`few_threshold` ({few_threshold}) must be <= `many_threshold` + 1 ({many_threshold + 1})"
             )
         ids = np.arange(counts.size, dtype=np.int64)
         many = ids[counts > many_threshold]
@@ -409,9 +405,7 @@ def make_subset(
         ratio = 1.0 if profile == "balanced" else 0.01
     sampling = _check_fraction("sampling", sampling)
     if n is not None and sampling != 1.0:
-        raise ValueError(
-            f"pass either `sampling` or `n`, not both; got sampling={sampling!r}, n={n!r}"
-        )
+        raise ValueError(f"pass either `sampling` or `n`, not both; got sampling={sampling!r}, n={n!r}")
     available = np.bincount(arr, minlength=C)
     if max_per_class is None:
         max_per_class = int(available.min())
@@ -426,9 +420,7 @@ def make_subset(
         n = _check_int("n", n, C)
         full = int(by_rank.sum())
         if n > full:
-            raise ValueError(
-                f"`n` must be in {C}..{full} (the full {profile} profile at ratio={ratio}); got {n}"
-            )
+            raise ValueError(f"`n` must be in {C}..{full} (the full {profile} profile at ratio={ratio}); got {n}")
         scaled = _scale_to_n(by_rank, n)
         eff_sampling = n / full
     else:

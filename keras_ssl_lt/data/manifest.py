@@ -42,10 +42,7 @@ def save_manifest(manifest, path):
     with open(path, "w", encoding="utf-8") as f:
         f.write("{\n")
         f.write(
-            ",\n".join(
-                f" {json.dumps(str(k))}: {json.dumps(v, separators=(',', ':'))}"
-                for k, v in manifest.items()
-            )
+            ",\n".join(f" {json.dumps(str(k))}: {json.dumps(v, separators=(',', ':'))}" for k, v in manifest.items())
         )
         f.write("\n}\n")
 

@@ -170,9 +170,7 @@ def _tf_dataset(images, labels, index, plan, prefetch):
         yield from plan.batches(epoch)
 
     B = plan.batch_size if plan.drop_remainder else None
-    ds = tf.data.Dataset.from_generator(
-        batches, output_signature=tf.TensorSpec(shape=(B,), dtype=tf.int64)
-    )
+    ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec(shape=(B,), dtype=tf.int64))
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
     with tf.device("/CPU:0"):
         x = tf.constant(images)
@@ -191,7 +189,10 @@ def _tf_dataset(images, labels, index, plan, prefetch):
 def _dataset(source, subset, batch_size, shuffle, drop_remainder, seed, backend, prefetch, workers):
     if backend not in BACKENDS:
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}")
-    if not (prefetch == "auto" or (isinstance(prefetch, (int, np.integer)) and not isinstance(prefetch, bool) and prefetch >= 0)):
+    if not (
+        prefetch == "auto"
+        or (isinstance(prefetch, (int, np.integer)) and not isinstance(prefetch, bool) and prefetch >= 0)
+    ):
         raise ValueError(f"`prefetch` must be 'auto' or a non-negative integer; got {prefetch!r}")
     if backend == "auto":
         backend = "tf" if _tf_available() else "numpy"

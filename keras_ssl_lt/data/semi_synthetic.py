@@ -82,8 +82,7 @@ def _image_shape(source):
     shape = tuple(int(s) for s in source.images(np.array([0])).shape[1:])
     if shape[1] % 2:
         raise ValueError(
-            f"the source images must have an even width to be cut into two halves; got shape {shape} "
-            f"(width {shape[1]})"
+            f"the source images must have an even width to be cut into two halves; got shape {shape} (width {shape[1]})"
         )
     return shape
 
@@ -211,8 +210,10 @@ def _build(src, manifest):
 
 
 def _class_names(src, manifest):
-    classes = manifest["rare_classes"] if manifest["kind"] != "pretrain" else (
-        manifest["frequent_classes"] + manifest["rare_classes"]
+    classes = (
+        manifest["rare_classes"]
+        if manifest["kind"] != "pretrain"
+        else (manifest["frequent_classes"] + manifest["rare_classes"])
     )
     names = src.class_names or [str(c) for c in range(src.num_classes)]
     return [names[c] for c in classes]
@@ -309,9 +310,17 @@ def semi_synthetic(
         left.append(np.full(per_rare, -1))
         out_labels.append(np.full(per_rare, len(frequent) + k))
     manifest = _manifest(
-        src, "pretrain", frequent, rare, seed, blank_value,
-        np.concatenate(left), np.concatenate(right), np.concatenate(out_labels),
-        per_frequent=per_frequent, per_rare=per_rare,
+        src,
+        "pretrain",
+        frequent,
+        rare,
+        seed,
+        blank_value,
+        np.concatenate(left),
+        np.concatenate(right),
+        np.concatenate(out_labels),
+        per_frequent=per_frequent,
+        per_rare=per_rare,
     )
     return _build(src, manifest)
 
@@ -327,8 +336,17 @@ def _rare_only(src, kind, rare, frequent, seed, blank_value, per_class, exclude,
         out_labels.append(np.full(count, k))
     right = np.concatenate(right)
     manifest = _manifest(
-        src, kind, frequent, rare, seed, blank_value, np.full(right.size, -1), right,
-        np.concatenate(out_labels), per_class=per_class, **fields,
+        src,
+        kind,
+        frequent,
+        rare,
+        seed,
+        blank_value,
+        np.full(right.size, -1),
+        right,
+        np.concatenate(out_labels),
+        per_class=per_class,
+        **fields,
     )
     return _build(src, manifest)
 
@@ -382,6 +400,7 @@ def semi_synthetic_eval(pretrain, train_source, test_source=None, probe_per_clas
         if tsrc.num_classes <= max(rare):
             raise ValueError(f"`test_source` has {tsrc.num_classes} classes; the rare classes are {rare}")
         _image_shape(tsrc)
-        test = _rare_only(tsrc, "test", rare, frequent, seed, blank, test_per_class, np.zeros(0, np.int64),
-                          _STREAM_TEST)
+        test = _rare_only(
+            tsrc, "test", rare, frequent, seed, blank, test_per_class, np.zeros(0, np.int64), _STREAM_TEST
+        )
     return probe, test

@@ -56,9 +56,7 @@ class Source:
             )
         idx = idx.astype(np.int64)
         if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
-            raise ValueError(
-                f"`indices` must be in 0..{len(self) - 1}; got values in {idx.min()}..{idx.max()}"
-            )
+            raise ValueError(f"`indices` must be in 0..{len(self) - 1}; got values in {idx.min()}..{idx.max()}")
         return idx
 
     def images(self, indices):
@@ -80,9 +78,7 @@ def _names(class_names, num_classes):
         return [str(c) for c in range(num_classes)]
     names = [str(n) for n in np.asarray(class_names).tolist()]
     if len(names) != num_classes:
-        raise ValueError(
-            f"`class_names` must have one name per class ({num_classes}); got {len(names)}"
-        )
+        raise ValueError(f"`class_names` must have one name per class ({num_classes}); got {len(names)}")
     return names
 
 
@@ -158,10 +154,7 @@ class NpzSource(Source):
             keys = list(f.keys())
             for arg, key in (("image_key", self.image_key), ("label_key", self.label_key)):
                 if key not in keys:
-                    raise ValueError(
-                        f"`{arg}` {key!r} is not in {self.path}; the keys are {keys} "
-                        f"(split={split!r})"
-                    )
+                    raise ValueError(f"`{arg}` {key!r} is not in {self.path}; the keys are {keys} (split={split!r})")
             labels = f[self.label_key]
             if class_names is None and class_names_key and class_names_key in keys:
                 class_names = f[class_names_key]
@@ -242,33 +235,26 @@ class FolderSource(Source):
         if color_mode not in ("rgb", "grayscale"):
             raise ValueError(f"`color_mode` must be 'rgb' or 'grayscale'; got {color_mode!r}")
         if image_size is not None:
-            if (
-                len(tuple(image_size)) != 2
-                or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size)
-            ):
-                raise ValueError(
-                    f"`image_size` must be None or (height, width) positive ints; got {image_size!r}"
-                )
+            if len(tuple(image_size)) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size):
+                raise ValueError(f"`image_size` must be None or (height, width) positive ints; got {image_size!r}")
             image_size = (int(image_size[0]), int(image_size[1]))
         self.image_size = image_size
         self.channels = 3 if color_mode == "rgb" else 1
         exts = tuple(e.lower() for e in extensions)
         names = sorted(
-            d for d in os.listdir(self.path)
-            if os.path.isdir(os.path.join(self.path, d)) and not d.startswith(".")
+            d for d in os.listdir(self.path) if os.path.isdir(os.path.join(self.path, d)) and not d.startswith(".")
         )
         paths, labels = [], []
         for c, name in enumerate(names):
             files = sorted(
-                f for f in os.listdir(os.path.join(self.path, name))
+                f
+                for f in os.listdir(os.path.join(self.path, name))
                 if f.lower().endswith(exts) and not f.startswith(".")
             )
             paths += [os.path.join(self.path, name, f) for f in files]
             labels += [c] * len(files)
         if not paths:
-            raise ValueError(
-                f"`path` {path!r} holds no images with extensions {exts} in class sub-folders"
-            )
+            raise ValueError(f"`path` {path!r} holds no images with extensions {exts} in class sub-folders")
         self.paths = paths
         self.class_names = names
         self._labels, self.num_classes = check_labels(np.asarray(labels, np.int64), len(names))
@@ -322,9 +308,7 @@ class TfdsSource(Source):
         features = self._builder.info.features
         for arg, key in (("image_key", image_key), ("label_key", label_key)):
             if key not in features:
-                raise ValueError(
-                    f"`{arg}` {key!r} is not a feature of {name}; features: {list(features.keys())}"
-                )
+                raise ValueError(f"`{arg}` {key!r} is not a feature of {name}; features: {list(features.keys())}")
         label_feature = features[label_key]
         self.num_classes = int(label_feature.num_classes)
         self.class_names = list(label_feature.names)
@@ -448,6 +432,5 @@ def load_source(spec, split="train", **kwargs):
         if os.sep not in s and not os.path.exists(s):
             return from_tfds(s, split=split, **kwargs)
     raise ValueError(
-        "`spec` must be a Source, an (images, labels) pair, a .npz path, an image folder or a "
-        f"TFDS name; got {spec!r}"
+        f"`spec` must be a Source, an (images, labels) pair, a .npz path, an image folder or a TFDS name; got {spec!r}"
     )

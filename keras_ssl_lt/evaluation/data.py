@@ -53,8 +53,7 @@ def check_labels(labels, name="labels", num_classes=None):
             raise ValueError(f"`{name}` holds a class id too large to be exact: {np.max(np.abs(y)).item()!r}")
     elif y.dtype.kind not in "iu":
         raise ValueError(
-            f"`{name}` must be integer class ids (an integer dtype, or floats with whole values); "
-            f"got dtype {y.dtype}"
+            f"`{name}` must be integer class ids (an integer dtype, or floats with whole values); got dtype {y.dtype}"
         )
     y = y.astype("int64")
     if y.size and y.min() < 0:
@@ -154,9 +153,7 @@ def resolve_num_classes(num_classes, train_labels, test_labels=None):
         raise ValueError(f"`num_classes` must be an integer >= 2; got {num_classes!r}")
     for name, y in (("train", ytr), ("test", yte)):
         if y is not None and y.size and y.max() >= num_classes:
-            raise ValueError(
-                f"{name} labels must lie in [0, num_classes) = [0, {num_classes}); got {int(y.max())}"
-            )
+            raise ValueError(f"{name} labels must lie in [0, num_classes) = [0, {num_classes}); got {int(y.max())}")
     return int(num_classes)
 
 
@@ -185,17 +182,14 @@ def as_arrays(data, name="data"):
         )
     if not hasattr(data, "__iter__"):
         raise ValueError(
-            f"`{name}` must be an (images, labels) tuple of arrays or an iterable of batches; got "
-            f"{type(data).__name__}"
+            f"`{name}` must be an (images, labels) tuple of arrays or an iterable of batches; got {type(data).__name__}"
         )
     it = data.as_numpy_iterator() if hasattr(data, "as_numpy_iterator") else iter(data)
     xs, ys = [], []
     for batch in it:
         if isinstance(batch, dict):
             if "images" not in batch or "labels" not in batch:
-                raise ValueError(
-                    f"batches of `{name}` must have keys 'images' and 'labels'; got {sorted(batch)}"
-                )
+                raise ValueError(f"batches of `{name}` must have keys 'images' and 'labels'; got {sorted(batch)}")
             xb, yb = batch["images"], batch["labels"]
         elif isinstance(batch, (tuple, list)) and len(batch) >= 2:
             xb, yb = batch[0], batch[1]

@@ -81,9 +81,7 @@ def extract_features(model, images, batch_size=512, verbose=0):
     """
     images = np.asarray(images)
     if images.ndim != 4:
-        raise ValueError(
-            f"`images` must be a batch of shape (N, H, W, C); got shape {images.shape}"
-        )
+        raise ValueError(f"`images` must be a batch of shape (N, H, W, C); got shape {images.shape}")
     if len(images) == 0:
         raise ValueError("`images` is empty: at least one image is needed to extract features")
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:

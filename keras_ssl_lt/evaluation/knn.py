@@ -98,14 +98,10 @@ def knn_predict(
     xtr, ytr = check_features_labels(train_features, train_labels, num_classes, name="train")
     xte = check_features(test_features, "test")
     if xte.shape[1] != xtr.shape[1]:
-        raise ValueError(
-            f"`test_features` have dimension {xte.shape[1]} but `train_features` {xtr.shape[1]}"
-        )
+        raise ValueError(f"`test_features` have dimension {xte.shape[1]} but `train_features` {xtr.shape[1]}")
     num_classes = resolve_num_classes(num_classes, ytr)
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= len(xtr):
-        raise ValueError(
-            f"`k` must be an integer in [1, number of training examples = {len(xtr)}]; got {k!r}"
-        )
+        raise ValueError(f"`k` must be an integer in [1, number of training examples = {len(xtr)}]; got {k!r}")
     temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
     check_choice(weighting, "weighting", WEIGHTINGS)
     memory_budget_mb = check_number(memory_budget_mb, "memory_budget_mb", low=0.0, low_open=True)
@@ -168,9 +164,7 @@ def knn_features(
     xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
     num_classes = resolve_num_classes(num_classes, ytr, yte)
     groups = check_class_groups(class_groups, num_classes)
-    _, votes = knn_predict(
-        xtr, ytr, xte, num_classes, k=k, temperature=temperature, return_scores=True, **knn_kwargs
-    )
+    _, votes = knn_predict(xtr, ytr, xte, num_classes, k=k, temperature=temperature, return_scores=True, **knn_kwargs)
     return accuracy_summary(votes, yte, groups)
 
 

@@ -88,9 +88,7 @@ class LinearClassifier:
         self.kernel = np.asarray(kernel, "float32")
         self.bias = np.asarray(bias, "float32")
         if self.kernel.ndim != 2 or self.bias.shape != (self.kernel.shape[1],):
-            raise ValueError(
-                f"`kernel` must be (D, C) and `bias` (C,); got {self.kernel.shape} and {self.bias.shape}"
-            )
+            raise ValueError(f"`kernel` must be (D, C) and `bias` (C,); got {self.kernel.shape} and {self.bias.shape}")
         d = self.kernel.shape[0]
         self.mean = np.zeros(d, "float32") if mean is None else np.asarray(mean, "float32")
         self.scale = np.ones(d, "float32") if scale is None else np.asarray(scale, "float32")
@@ -224,9 +222,7 @@ def fit_logistic_regression(
     else:
         sw = np.asarray(sample_weight, "float64")
         if sw.shape != (n,) or np.any(sw < 0) or not np.all(np.isfinite(sw)) or sw.sum() <= 0:
-            raise ValueError(
-                f"`sample_weight` must be ({n},) non-negative finite weights with a positive sum"
-            )
+            raise ValueError(f"`sample_weight` must be ({n},) non-negative finite weights with a positive sum")
         sw = (sw / sw.sum()).astype("float32")
     l2 = float(l2)
 
@@ -300,9 +296,7 @@ def fit_logistic_regression(
     theta_np = ops.convert_to_numpy(theta)
     if not np.all(np.isfinite(theta_np)):
         raise FloatingPointError("logistic regression diverged (non-finite weights)")
-    return LinearClassifier(
-        theta_np[:-1], theta_np[-1], mean, scale, n_iter=it, converged=converged, l2=l2
-    )
+    return LinearClassifier(theta_np[:-1], theta_np[-1], mean, scale, n_iter=it, converged=converged, l2=l2)
 
 
 # --------------------------------------------------------------------------- paper protocol
@@ -354,18 +348,10 @@ def fit_linear_sgd(
     steps = math.ceil(len(xs) / batch_size)
     boundaries = [m * steps for m in milestones]
     values = [learning_rate * gamma**i for i in range(len(milestones) + 1)]
-    lr = (
-        keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        if boundaries
-        else learning_rate
-    )
+    lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) if boundaries else learning_rate
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [keras.Input((xs.shape[1],)), keras.layers.Dense(num_classes, kernel_initializer="zeros")]
-    )
-    opt = keras.optimizers.SGD(
-        learning_rate=lr, momentum=momentum, weight_decay=weight_decay or None
-    )
+    model = keras.Sequential([keras.Input((xs.shape[1],)), keras.layers.Dense(num_classes, kernel_initializer="zeros")])
+    opt = keras.optimizers.SGD(learning_rate=lr, momentum=momentum, weight_decay=weight_decay or None)
     model.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(xs, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     kernel, bias = (np.asarray(v) for v in model.layers[-1].get_weights())
@@ -434,9 +420,7 @@ def probe_features(
     xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
     xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
     if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(
-            f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}"
-        )
+        raise ValueError(f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}")
     num_classes = resolve_num_classes(num_classes, ytr, yte)
     groups = check_class_groups(class_groups, num_classes)
     clf = fit_probe(xtr, ytr, num_classes, protocol, l2, **solver_kwargs)

@@ -74,9 +74,7 @@ def topk_accuracy(logits, labels, k=1):
     logits = _check_scores(logits, "logits")
     labels = check_labels(labels, "labels", num_classes=logits.shape[1])
     if len(logits) != len(labels):
-        raise ValueError(
-            f"`logits` must be (N, C) with N = len(labels) = {len(labels)}; got {logits.shape}"
-        )
+        raise ValueError(f"`logits` must be (N, C) with N = len(labels) = {len(labels)}; got {logits.shape}")
     if len(labels) == 0:
         raise ValueError("`labels` is empty: at least one example is needed")
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
@@ -151,9 +149,7 @@ def relative_gap(acc_balanced, acc_imbalanced):
     a1 = _check_accuracies(acc_balanced, "acc_balanced")
     ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
     if np.any(a1 <= 0):
-        raise ValueError(
-            f"`acc_balanced` must be positive for a relative gap; got {acc_balanced!r}"
-        )
+        raise ValueError(f"`acc_balanced` must be positive for a relative gap; got {acc_balanced!r}")
     out = (a1 - ar) / a1
     return float(out) if out.ndim == 0 else out
 
@@ -186,14 +182,11 @@ def check_class_groups(class_groups, num_classes=None):
             raise ValueError(f"`class_groups[{name!r}]` repeats a class id: {arr.tolist()}")
         if arr.size and num_classes is not None and arr.max() >= num_classes:
             raise ValueError(
-                f"`class_groups[{name!r}]` ids must lie in [0, num_classes) = [0, {num_classes}); "
-                f"got {arr.tolist()}"
+                f"`class_groups[{name!r}]` ids must lie in [0, num_classes) = [0, {num_classes}); got {arr.tolist()}"
             )
         for c in arr.tolist():
             if c in seen:
-                raise ValueError(
-                    f"class {c} is in both `class_groups[{seen[c]!r}]` and `class_groups[{name!r}]`"
-                )
+                raise ValueError(f"class {c} is in both `class_groups[{seen[c]!r}]` and `class_groups[{name!r}]`")
             seen[c] = name
         out[name] = arr
     return out
@@ -204,8 +197,7 @@ def _labels_pair(y_true, y_pred):
     y_pred = np.asarray(y_pred)
     if y_true.ndim != 1 or y_true.shape != y_pred.shape:
         raise ValueError(
-            f"`y_true` and `y_pred` must be 1-D arrays of the same length; got {y_true.shape} "
-            f"and {y_pred.shape}"
+            f"`y_true` and `y_pred` must be 1-D arrays of the same length; got {y_true.shape} and {y_pred.shape}"
         )
     if len(y_true) == 0:
         raise ValueError("`y_true` is empty: at least one example is needed")

@@ -79,15 +79,11 @@ def few_shot_features(
     classes, counts = np.unique(ytr, return_counts=True)
     if counts.min() < shots:
         c = int(classes[np.argmin(counts)])
-        raise ValueError(
-            f"`shots`={shots} exceeds the {counts.min()} training examples of class {c}"
-        )
+        raise ValueError(f"`shots`={shots} exceeds the {counts.min()} training examples of class {c}")
     rng = np.random.default_rng(seed)
     accs, top5s = [], []
     for _ in range(int(num_draws)):
-        idx = np.concatenate(
-            [rng.choice(np.flatnonzero(ytr == c), shots, replace=False) for c in classes]
-        )
+        idx = np.concatenate([rng.choice(np.flatnonzero(ytr == c), shots, replace=False) for c in classes])
         clf = fit_probe(xtr[idx], ytr[idx], num_classes, protocol, l2, **solver_kwargs)
         logits = clf.decision_function(xte)
         accs.append(float(np.mean(predict_classes(logits) == yte)))
@@ -248,14 +244,10 @@ def fine_tune(
         learning_rate=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay or None
     )
     net.compile(optimizer=opt, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    hist = net.fit(
-        xtr, ytr.astype("int32"), batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose
-    )
+    hist = net.fit(xtr, ytr.astype("int32"), batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose)
     losses = np.asarray(hist.history.get("loss", []), "float64")
     if not np.all(np.isfinite(losses)):
-        raise FloatingPointError(
-            f"fine-tuning diverged (training loss {losses.tolist()}): lower `head_lr`"
-        )
+        raise FloatingPointError(f"fine-tuning diverged (training loss {losses.tolist()}): lower `head_lr`")
     logits_te = np.asarray(net.predict(xte, batch_size=512, verbose=0))
     if not np.all(np.isfinite(logits_te)):
         raise FloatingPointError("fine-tuning produced non-finite test logits")

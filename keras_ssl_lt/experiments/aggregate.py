@@ -153,9 +153,7 @@ def _differing_fields(a, b):
 def _metric(record, name):
     metrics = record.get("metrics", {})
     if name not in metrics:
-        raise ValueError(
-            f"record {_run_id(record)} has no metric {name!r}; it has {sorted(metrics)}"
-        )
+        raise ValueError(f"record {_run_id(record)} has no metric {name!r}; it has {sorted(metrics)}")
     value = metrics[name]
     if value is None or isinstance(value, bool):
         raise ValueError(f"metric {name!r} of record {_run_id(record)} is not a number: {value!r}")
@@ -278,8 +276,9 @@ def gap_rows(records, metric, by=GAP_BY, counterpart="counterpart_of"):
             balanced = _group(pool, ())[()]
             seeds = sorted(set(balanced) & set(imbalanced))
             if not seeds:
-                warnings.warn(f"no seed has both ratio 1.0 and ratio {ratio} records for {where}; skipped",
-                              stacklevel=2)
+                warnings.warn(
+                    f"no seed has both ratio 1.0 and ratio {ratio} records for {where}; skipped", stacklevel=2
+                )
                 continue
             bal = [balanced[s] for s in seeds]
             imb = [imbalanced[s] for s in seeds]
@@ -289,9 +288,11 @@ def gap_rows(records, metric, by=GAP_BY, counterpart="counterpart_of"):
                 raise ValueError(f"balanced {metric!r} must be > 0 for a relative gap; got {a1.tolist()} for {where}")
             n_bal, n_imb = _mean_n(bal), _mean_n(imb)
             if n_bal is not None and n_imb is not None and not math.isclose(n_bal, n_imb, rel_tol=1e-9):
-                warnings.warn(f"balanced n {n_bal} differs from imbalanced n {n_imb} for {where}, ratio {ratio}: "
-                              f"the gap should compare the same n (mark counterparts with extra {counterpart!r})",
-                              stacklevel=2)
+                warnings.warn(
+                    f"balanced n {n_bal} differs from imbalanced n {n_imb} for {where}, ratio {ratio}: "
+                    f"the gap should compare the same n (mark counterparts with extra {counterpart!r})",
+                    stacklevel=2,
+                )
             row = dict(where)
             row.update(ratio=ratio, metric=metric, n=n_imb if n_imb is not None else n_bal)
             row["balanced_mean"], row["balanced_std"] = _mean_std(a1)
@@ -366,9 +367,7 @@ def floor_flags(rows, metrics, margin=0.0):
     for row in rows:
         for m in metrics:
             if f"{m}_clears_floor" not in row:
-                raise ValueError(
-                    f"row {_describe(row)} has no floor for {m!r}: the records need metrics['floor_{m}']"
-                )
+                raise ValueError(f"row {_describe(row)} has no floor for {m!r}: the records need metrics['floor_{m}']")
             dm, ds = row[f"{m}_minus_floor_mean"], row[f"{m}_minus_floor_std"]
             reason = None
             if not row[f"{m}_clears_floor"]:
@@ -498,8 +497,18 @@ def to_csv(rows, path, columns=None):
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(names)
     for r in rows:
-        writer.writerow(["" if r.get(c) is None else json.dumps(r[c]) if isinstance(r[c], (list, tuple, dict))
-                         else repr(float(r[c])) if isinstance(r[c], (float, np.floating)) else r[c] for c in names])
+        writer.writerow(
+            [
+                ""
+                if r.get(c) is None
+                else json.dumps(r[c])
+                if isinstance(r[c], (list, tuple, dict))
+                else repr(float(r[c]))
+                if isinstance(r[c], (float, np.floating))
+                else r[c]
+                for c in names
+            ]
+        )
     return _atomic_write_text(path, buf.getvalue())
 
 

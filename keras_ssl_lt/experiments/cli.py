@@ -88,15 +88,20 @@ def add_common_args(parser, presets, default_out, default_preset=None, default_s
     if default_preset not in presets:
         raise ValueError(f"`default_preset` must be one of {presets}; got {default_preset!r}")
     parse_seeds(default_seeds)  # validate early
-    parser.add_argument("--preset", choices=presets, default=default_preset,
-                        help=f"settings preset (default: {default_preset})")
-    parser.add_argument("--data", default=None,
-                        help=".npz with x_train/y_train/x_test/y_test (default: tensorflow-datasets)")
+    parser.add_argument(
+        "--preset", choices=presets, default=default_preset, help=f"settings preset (default: {default_preset})"
+    )
+    parser.add_argument(
+        "--data", default=None, help=".npz with x_train/y_train/x_test/y_test (default: tensorflow-datasets)"
+    )
     parser.add_argument("--out", default=str(default_out), help=f"results folder (default: {default_out})")
-    parser.add_argument("--seeds", type=_seeds_type, default=parse_seeds(default_seeds),
-                        help=f"a count ('3' = seeds 0,1,2) or a list ('0,4,5'); default: {default_seeds}")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list the runs and their estimated cost, run nothing")
+    parser.add_argument(
+        "--seeds",
+        type=_seeds_type,
+        default=parse_seeds(default_seeds),
+        help=f"a count ('3' = seeds 0,1,2) or a list ('0,4,5'); default: {default_seeds}",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and their estimated cost, run nothing")
     return parser
 
 

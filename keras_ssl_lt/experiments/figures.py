@@ -66,8 +66,7 @@ def _is_supervised(method, supervised):
     return str(method).lower() in {s.lower() for s in supervised}
 
 
-def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=SUPERVISED_METHODS,
-                      percent=True):
+def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=SUPERVISED_METHODS, percent=True):
     """The paper's Figure 1: relative gap against n (log x), one panel per key, one line per method.
 
     Args:
@@ -99,20 +98,33 @@ def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=
             if "method" not in r:
                 raise ValueError(f"panel {panel!r}: every row needs a 'method'; got {r!r:.200}")
             lines.setdefault((r["method"],) + tuple(r.get(f) for f in varying), []).append(r)
-        for key, members in sorted(lines.items(), key=lambda kv: (_is_supervised(kv[0][0], supervised),
-                                                                   [str(k) for k in kv[0]])):
+        for key, members in sorted(
+            lines.items(), key=lambda kv: (_is_supervised(kv[0][0], supervised), [str(k) for k in kv[0]])
+        ):
             members = sorted(members, key=lambda r: _number(r, "n", f"panel {panel!r}"))
             ns = [_number(r, "n", f"panel {panel!r}") for r in members]
             if len(set(ns)) != len(ns):
-                raise ValueError(f"panel {panel!r}: line {key} has two rows at the same n {ns}; "
-                                 "split them into panels or filter the rows")
+                raise ValueError(
+                    f"panel {panel!r}: line {key} has two rows at the same n {ns}; "
+                    "split them into panels or filter the rows"
+                )
             ys = [scale * _number(r, "rel_gap_mean", f"panel {panel!r}") for r in members]
             es = [scale * float(r.get("rel_gap_std") or 0.0) for r in members]
             sup = _is_supervised(key[0], supervised)
-            label = str(key[0]) + "".join(f", {f}={v:g}" if isinstance(v, float) else f", {f}={v}"
-                                          for f, v in zip(varying, key[1:]))
-            ax.errorbar(ns, ys, yerr=es, label=label, linestyle="--" if sup else "-", marker="s" if sup else "o",
-                        markersize=4, capsize=3, linewidth=1.5)
+            label = str(key[0]) + "".join(
+                f", {f}={v:g}" if isinstance(v, float) else f", {f}={v}" for f, v in zip(varying, key[1:])
+            )
+            ax.errorbar(
+                ns,
+                ys,
+                yerr=es,
+                label=label,
+                linestyle="--" if sup else "-",
+                marker="s" if sup else "o",
+                markersize=4,
+                capsize=3,
+                linewidth=1.5,
+            )
         ax.set_xscale("log")
         ticks = sorted({_number(r, "n", f"panel {panel!r}") for r in rows})
         ax.set_xticks(ticks, [f"{t:,.0f}" for t in ticks], fontsize=7)
@@ -128,8 +140,7 @@ def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=
     return _save(fig, path, caption)
 
 
-def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, floor=None, percent=True,
-              ylabel=None):
+def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, floor=None, percent=True, ylabel=None):
     """A bar per row: `metric_mean` with ± `metric_std` error bars (e.g. `seed_summary` rows).
 
     Args:
@@ -152,9 +163,13 @@ def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, f
         raise ValueError(f"`metric` must be a metric name; got {metric!r}")
     if label_fields is None:
         label_fields = [
-            k for k, v in rows[0].items()
-            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and not k.endswith(("_mean", "_std"))
-            and k not in ("n_seeds", "n") and len({repr(r.get(k)) for r in rows}) > 1
+            k
+            for k, v in rows[0].items()
+            if isinstance(v, (str, int, float))
+            and not isinstance(v, bool)
+            and not k.endswith(("_mean", "_std"))
+            and k not in ("n_seeds", "n")
+            and len({repr(r.get(k)) for r in rows}) > 1
         ]
     elif isinstance(label_fields, str):
         label_fields = [label_fields]
@@ -173,8 +188,9 @@ def plot_bars(rows, metric, path, label_fields=None, title=None, caption=None, f
     if floor is True:
         floors = [scale * _number(r, f"floor_{metric}_mean", "plot_bars(floor=True)") for r in rows]
         for i, f in enumerate(floors):
-            ax.hlines(f, i - 0.4, i + 0.4, colors="tab:red", linestyles="--",
-                      label="untrained floor" if i == 0 else None)
+            ax.hlines(
+                f, i - 0.4, i + 0.4, colors="tab:red", linestyles="--", label="untrained floor" if i == 0 else None
+            )
     elif floor is not None:
         if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor):
             raise ValueError(f"`floor` must be None, True or a finite number; got {floor!r}")

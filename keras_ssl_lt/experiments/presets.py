@@ -21,8 +21,14 @@ __all__ = ["PRESETS", "get_preset"]
 _CPU_METHODS = {
     "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 512, "temperature": 0.2},
     "simsiam": {"lr": 0.06, "projection_dim": 512, "projection_hidden_dim": 512, "prediction_hidden_dim": 128},
-    "moco_v2": {"lr": 0.06, "projection_dim": 128, "projection_hidden_dim": 512, "queue_size": 4096,
-                "temperature": 0.2, "momentum": 0.99},
+    "moco_v2": {
+        "lr": 0.06,
+        "projection_dim": 128,
+        "projection_hidden_dim": 512,
+        "queue_size": 4096,
+        "temperature": 0.2,
+        "momentum": 0.99,
+    },
     "byol": {"lr": 0.1, "projection_dim": 128, "projection_hidden_dim": 512, "prediction_hidden_dim": 512},
     "supervised": {"lr": 0.1},
 }
@@ -31,8 +37,14 @@ _PAPER_METHODS = {
     # SimSiam CIFAR [code]: projector 512-2048-2048, predictor 2048-512-2048, lr 0.06 at batch 512.
     "simsiam": {"lr": 0.06, "projection_dim": 2048, "projection_hidden_dim": 2048, "prediction_hidden_dim": 512},
     # MoCo v2: dim 128, MLP head, temperature 0.2; queue and momentum as the CIFAR variants use.
-    "moco_v2": {"lr": 0.06, "projection_dim": 128, "projection_hidden_dim": 2048, "queue_size": 4096,
-                "temperature": 0.2, "momentum": 0.99},
+    "moco_v2": {
+        "lr": 0.06,
+        "projection_dim": 128,
+        "projection_hidden_dim": 2048,
+        "queue_size": 4096,
+        "temperature": 0.2,
+        "momentum": 0.99,
+    },
     "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 2048, "temperature": 0.5},
     "byol": {"lr": 0.1, "projection_dim": 256, "projection_hidden_dim": 4096, "prediction_hidden_dim": 4096},
     "supervised": {"lr": 0.1},
@@ -54,8 +66,14 @@ PRESETS = {
         "eval": dict(DEFAULT_EVAL),
         # Seconds per image-epoch and per evaluation on the 2-core CPU with JAX (docs/reproducing.md), for the
         # dry run's estimates and the ETA.
-        "cost": {"simclr": 1.8e-3, "simsiam": 1.8e-3, "moco_v2": 1.9e-3, "byol": 2.0e-3, "supervised": 1.1e-3,
-                 "eval": 30.0},
+        "cost": {
+            "simclr": 1.8e-3,
+            "simsiam": 1.8e-3,
+            "moco_v2": 1.9e-3,
+            "byol": 2.0e-3,
+            "supervised": 1.1e-3,
+            "eval": 30.0,
+        },
     },
     # One GPU, under an hour for a reduced grid: ResNet-18 at 32x32, 200 epochs.
     "gpu": {

@@ -77,8 +77,14 @@ def smoke_config():
         "methods": {
             "simsiam": {"lr": 0.05, "projection_dim": 32, "projection_hidden_dim": 32, "prediction_hidden_dim": 16},
             "simclr": {"lr": 0.3, "projection_dim": 16, "projection_hidden_dim": 32, "temperature": 0.2},
-            "moco_v2": {"lr": 0.06, "projection_dim": 16, "projection_hidden_dim": 32, "queue_size": 64,
-                        "temperature": 0.2, "momentum": 0.99},
+            "moco_v2": {
+                "lr": 0.06,
+                "projection_dim": 16,
+                "projection_hidden_dim": 32,
+                "queue_size": 64,
+                "temperature": 0.2,
+                "momentum": 0.99,
+            },
             "byol": {"lr": 0.1, "projection_dim": 16, "projection_hidden_dim": 32, "prediction_hidden_dim": 32},
             "supervised": {"lr": 0.1},
         },
@@ -118,8 +124,12 @@ class EvalData:
             if bank_per_class is not None:
                 raise ValueError("give `bank_per_class` or `bank_index`, not both")
             self.bank_index = np.sort(np.asarray(bank_index, dtype=np.int64))
-            if self.bank_index.ndim != 1 or not self.bank_index.size or self.bank_index.min() < 0 or (
-                    self.bank_index.max() >= labels.size):
+            if (
+                self.bank_index.ndim != 1
+                or not self.bank_index.size
+                or self.bank_index.min() < 0
+                or (self.bank_index.max() >= labels.size)
+            ):
                 raise ValueError(f"`bank_index` must be a non-empty 1-D array of positions in [0, {labels.size})")
         else:
             self.bank_index = balanced_positions(labels, bank_per_class, bank_seed)
@@ -128,8 +138,11 @@ class EvalData:
         if ood is not None:
             if not isinstance(ood, dict) or not {"train", "test"} <= set(ood):
                 raise ValueError("`ood` must be None or a dict with 'train' and 'test' (images, labels) pairs")
-            ood = {"name": ood.get("name", "ood"), "train": as_arrays(ood["train"], name="ood train"),
-                   "test": as_arrays(ood["test"], name="ood test")}
+            ood = {
+                "name": ood.get("name", "ood"),
+                "train": as_arrays(ood["train"], name="ood train"),
+                "test": as_arrays(ood["test"], name="ood test"),
+            }
         self.ood = ood
 
     @classmethod
@@ -141,11 +154,16 @@ class EvalData:
 
     def describe(self):
         """Sizes of every part, for records."""
-        out = {"dataset": self.name, "train": len(self.source), "bank": int(len(self.bank[1])),
-               "test": int(len(self.test[1]))}
+        out = {
+            "dataset": self.name,
+            "train": len(self.source),
+            "bank": int(len(self.bank[1])),
+            "test": int(len(self.test[1])),
+        }
         if self.ood is not None:
-            out.update(ood=self.ood["name"], ood_train=int(len(self.ood["train"][1])),
-                       ood_test=int(len(self.ood["test"][1])))
+            out.update(
+                ood=self.ood["name"], ood_train=int(len(self.ood["train"][1])), ood_test=int(len(self.ood["test"][1]))
+            )
         return out
 
 
@@ -166,8 +184,9 @@ def balanced_positions(labels, per_class, seed=0):
     if per_class > smallest:
         raise ValueError(f"`bank_per_class`={per_class} exceeds the smallest class ({smallest} examples)")
     rng = np.random.default_rng([seed, 7])
-    return np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-                                   for c in np.unique(labels)]))
+    return np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in np.unique(labels)])
+    )
 
 
 def draw_subset(labels, spec, cfg):
@@ -283,8 +302,9 @@ def regularizer(model, source, subset, cfg, sharpness="none"):
 
     if sharpness not in SHARPNESS:
         raise ValueError(f"`sharpness` must be one of {SHARPNESS}; got {sharpness!r}")
-    sc = dict({"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0},
-              **cfg.get("sharpness", {}))
+    sc = dict(
+        {"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0}, **cfg.get("sharpness", {})
+    )
     if sharpness == "none":
         return None, []
     if sharpness == "sam":
@@ -292,12 +312,14 @@ def regularizer(model, source, subset, cfg, sharpness="none"):
     if sharpness == "asam":
         return ksl.SAM(rho=float(sc["rho"]), adaptive=True), []
     if sharpness == "rwsam_rank":
-        weights = ksl.weighting.class_rank_weights(source.labels, base=float(sc["rank_base"]),
-                                                   class_counts=subset.counts)
+        weights = ksl.weighting.class_rank_weights(
+            source.labels, base=float(sc["rank_base"]), class_counts=subset.counts
+        )
         return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True, weights=weights), []
     index = np.asarray(subset.indices)
-    cb = ksl.callbacks.KDEReweighting(source.images(index), index, every_n_epochs=int(sc["kde_every"]),
-                                      power=float(sc["kde_power"]), at_start=True)
+    cb = ksl.callbacks.KDEReweighting(
+        source.images(index), index, every_n_epochs=int(sc["kde_every"]), power=float(sc["kde_power"]), at_start=True
+    )
     return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True), [cb]
 
 
@@ -320,8 +342,12 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     opt = dict(cfg.get("optimizer", {}))
     lr = keras.optimizers.schedules.CosineDecay(float(hp["lr"]), decay_steps=max(1, steps * epochs))
     reg, reg_callbacks = regularizer(model, source, subset, cfg, sharpness)
-    model.compile(optimizer=keras.optimizers.SGD(lr, momentum=opt.get("momentum", 0.9),
-                                                 weight_decay=opt.get("weight_decay", 5e-4)), sharpness=reg)
+    model.compile(
+        optimizer=keras.optimizers.SGD(
+            lr, momentum=opt.get("momentum", 0.9), weight_decay=opt.get("weight_decay", 5e-4)
+        ),
+        sharpness=reg,
+    )
     ds = ssl_dataset(source, subset, batch_size=batch, seed=int(seed), backend=cfg.get("pipeline", "auto"))
     start = time.perf_counter()
     history = model.fit(ds, epochs=epochs, verbose=verbose, callbacks=reg_callbacks + list(callbacks or []))
@@ -344,11 +370,26 @@ def evaluate_encoder(model, data, cfg, class_groups=None):
     feats = lambda x: np.asarray(evaluation.extract_features(model, x, batch_size=fb))  # noqa: E731
     bank_f, test_f = feats(data.bank[0]), feats(data.test[0])
     out = {}
-    knn = evaluation.knn_features(bank_f, data.bank[1], test_f, data.test[1], k=int(ev["knn_k"]),
-                                  temperature=float(ev["knn_temperature"]), class_groups=class_groups,
-                                  num_classes=data.num_classes)
-    probe = evaluation.probe_features(bank_f, data.bank[1], test_f, data.test[1], num_classes=data.num_classes,
-                                      class_groups=class_groups, protocol=ev["probe"], l2=float(ev["probe_l2"]))
+    knn = evaluation.knn_features(
+        bank_f,
+        data.bank[1],
+        test_f,
+        data.test[1],
+        k=int(ev["knn_k"]),
+        temperature=float(ev["knn_temperature"]),
+        class_groups=class_groups,
+        num_classes=data.num_classes,
+    )
+    probe = evaluation.probe_features(
+        bank_f,
+        data.bank[1],
+        test_f,
+        data.test[1],
+        num_classes=data.num_classes,
+        class_groups=class_groups,
+        protocol=ev["probe"],
+        l2=float(ev["probe_l2"]),
+    )
     for prefix, res in (("knn", knn), ("probe", probe)):
         for k, v in res.items():
             if k == "acc" or k.startswith("acc_"):
@@ -377,10 +418,14 @@ def generalization_gap_metrics(model, data, subset, cfg):
     labels = np.asarray(data.source.labels)
     idx = np.asarray(subset.indices)
     take = np.concatenate([rng.permutation(idx[labels[idx] == c])[:per_class] for c in np.unique(labels[idx])])
-    g = evaluation.generalization_gap_from_model(model, data.source.images(take), labels[take], data.test[0],
-                                                 data.test[1], class_groups=subset.groups)
-    return {("gen_gap" if k == "all" else f"gen_gap_{k}"): float(v) for k, v in g.items()
-            if isinstance(v, (int, float, np.floating))}
+    g = evaluation.generalization_gap_from_model(
+        model, data.source.images(take), labels[take], data.test[0], data.test[1], class_groups=subset.groups
+    )
+    return {
+        ("gen_gap" if k == "all" else f"gen_gap_{k}"): float(v)
+        for k, v in g.items()
+        if isinstance(v, (int, float, np.floating))
+    }
 
 
 _FLOOR_CACHE = {}
@@ -390,8 +435,18 @@ def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
     """Metrics of the untrained encoder built from `seed` (cached per architecture, evaluation, data and seed)."""
     import json
 
-    key = json.dumps([cfg["backbone"], cfg["input_size"], cfg.get("eval", {}), id(data), int(seed),
-                      {k: np.asarray(v).tolist() for k, v in (class_groups or {}).items()}], sort_keys=True, default=str)
+    key = json.dumps(
+        [
+            cfg["backbone"],
+            cfg["input_size"],
+            cfg.get("eval", {}),
+            id(data),
+            int(seed),
+            {k: np.asarray(v).tolist() for k, v in (class_groups or {}).items()},
+        ],
+        sort_keys=True,
+        default=str,
+    )
     if key not in _FLOOR_CACHE:
         model = build_pretrainer(method, cfg, data.num_classes, seed=seed)
         _FLOOR_CACHE[key] = evaluate_encoder(model, data, cfg, class_groups)
@@ -420,8 +475,17 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
     t_floor = time.perf_counter() - t0
     sharpness = dict(spec.extra).get("sharpness", "none")
     model = build_pretrainer(spec.method, cfg, data.num_classes, num_examples=len(data.source), seed=spec.seed)
-    history, train_seconds = pretrain(model, spec.method, data.source, subset, cfg, seed=spec.seed, verbose=verbose,
-                                      callbacks=callbacks, sharpness=sharpness)
+    history, train_seconds = pretrain(
+        model,
+        spec.method,
+        data.source,
+        subset,
+        cfg,
+        seed=spec.seed,
+        verbose=verbose,
+        callbacks=callbacks,
+        sharpness=sharpness,
+    )
     t1 = time.perf_counter()
     metrics = evaluate_encoder(model, data, cfg, groups)
     if cfg.get("eval", {}).get("generalization_gap"):

@@ -63,8 +63,7 @@ def _freeze_value(key, value):
     if isinstance(value, (list, tuple)):
         return tuple(_freeze_value(key, v) for v in value)
     raise ValueError(
-        f"`extra[{key!r}]` must be a str, int, float, bool, None or a list/tuple of those; "
-        f"got {type(value).__name__}"
+        f"`extra[{key!r}]` must be a str, int, float, bool, None or a list/tuple of those; got {type(value).__name__}"
     )
 
 
@@ -77,9 +76,7 @@ def _freeze_extra(extra):
         items = []
         for item in extra:
             if not isinstance(item, (list, tuple)) or len(item) != 2:
-                raise ValueError(
-                    f"`extra` must be a mapping or a sequence of (key, value) pairs; got item {item!r}"
-                )
+                raise ValueError(f"`extra` must be a mapping or a sequence of (key, value) pairs; got item {item!r}")
             items.append(tuple(item))
     else:
         raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)

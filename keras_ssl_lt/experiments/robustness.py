@@ -34,8 +34,7 @@ GAP_METRICS = (
 )
 
 
-def gap_grid(methods, profiles=("exp",), ratios=(0.01,), samplings=(1.0,), seeds=(0,), preset="cpu",
-             dataset="cifar10"):
+def gap_grid(methods, profiles=("exp",), ratios=(0.01,), samplings=(1.0,), seeds=(0,), preset="cpu", dataset="cifar10"):
     """The runs of a gap study: for each method, profile, r < 1, sampling and seed, the long-tailed run and
     its balanced counterpart (ratio 1.0, `extra={"counterpart_of": r}`), so each pair shares n.
 
@@ -54,8 +53,14 @@ def gap_grid(methods, profiles=("exp",), ratios=(0.01,), samplings=(1.0,), seeds
             for profile in profiles:
                 for r in ratios:
                     for method in methods:
-                        common = dict(method=method, dataset=dataset, profile=profile, sampling=float(sampling),
-                                      seed=int(seed), preset=preset)
+                        common = dict(
+                            method=method,
+                            dataset=dataset,
+                            profile=profile,
+                            sampling=float(sampling),
+                            seed=int(seed),
+                            preset=preset,
+                        )
                         specs.append(RunSpec(ratio=1.0, extra={"counterpart_of": r}, **common))
                         specs.append(RunSpec(ratio=r, **common))
     return list(dict.fromkeys(specs))
@@ -164,13 +169,20 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
             margin = float(floor_margin.get(m, 0.0)) if isinstance(floor_margin, dict) else float(floor_margin)
             if diff is not None and (not row[f"{m}_clears_floor"] or diff <= margin):
                 row[f"{m}_cell"] += " ⚠"
-                flags.append(f"{row['method']} r={row['ratio']:g} (n={row.get('n', 0):.0f}): {m} "
-                             f"{_pct(row[f'{m}_mean'])}% does not clear its floor {_pct(row[f'floor_{m}_mean'])}% "
-                             f"by more than {100 * margin:g} points and twice the seeds' spread")
-    lines += ["## Accuracy beside the untrained floor", "",
-              "Mean ± std over seeds (%). The floor is the same architecture's untrained encoder, same seed, "
-              "evaluated the same way. ⚠ marks a result that does not clear its floor.", "",
-              to_markdown(rows, cols, headers=heads, percent=False), ""]
+                flags.append(
+                    f"{row['method']} r={row['ratio']:g} (n={row.get('n', 0):.0f}): {m} "
+                    f"{_pct(row[f'{m}_mean'])}% does not clear its floor {_pct(row[f'floor_{m}_mean'])}% "
+                    f"by more than {100 * margin:g} points and twice the seeds' spread"
+                )
+    lines += [
+        "## Accuracy beside the untrained floor",
+        "",
+        "Mean ± std over seeds (%). The floor is the same architecture's untrained encoder, same seed, "
+        "evaluated the same way. ⚠ marks a result that does not clear its floor.",
+        "",
+        to_markdown(rows, cols, headers=heads, percent=False),
+        "",
+    ]
     if flags:
         lines += ["**Not findings** (below or too close to the floor):", ""] + [f"- {f}" for f in flags] + [""]
     else:
@@ -189,12 +201,43 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
             g["gap_cell"] = fmt_mean_std(g["gap_mean"], g["gap_std"])
             g["rel_gap_cell"] = fmt_mean_std(g["rel_gap_mean"], g["rel_gap_std"])
             g["floor_cell"] = _pct(g.get("balanced_floor_mean"))
-        lines += [f"## Gap, {label} ({m})", "",
-                  "A(n,1): balanced counterpart; A(n,r): long-tailed; gap and relative gap paired by seed.", "",
-                  to_markdown(gaps, ["method", "profile", "ratio", "sampling", "n", "n_seeds", "balanced_cell",
-                                     "imbalanced_cell", "gap_cell", "rel_gap_cell", "floor_cell"],
-                              headers=["method", "profile", "r", "sampling", "n", "seeds", "A(n,1) (%)", "A(n,r) (%)",
-                                       "gap (points)", "relative gap (%)", "floor (%)"], percent=False), ""]
+        lines += [
+            f"## Gap, {label} ({m})",
+            "",
+            "A(n,1): balanced counterpart; A(n,r): long-tailed; gap and relative gap paired by seed.",
+            "",
+            to_markdown(
+                gaps,
+                [
+                    "method",
+                    "profile",
+                    "ratio",
+                    "sampling",
+                    "n",
+                    "n_seeds",
+                    "balanced_cell",
+                    "imbalanced_cell",
+                    "gap_cell",
+                    "rel_gap_cell",
+                    "floor_cell",
+                ],
+                headers=[
+                    "method",
+                    "profile",
+                    "r",
+                    "sampling",
+                    "n",
+                    "seeds",
+                    "A(n,1) (%)",
+                    "A(n,r) (%)",
+                    "gap (points)",
+                    "relative gap (%)",
+                    "floor (%)",
+                ],
+                percent=False,
+            ),
+            "",
+        ]
         to_csv(gaps, out / f"{stem}_gap_{m}.csv")
         for key in sorted({(g["profile"], g["ratio"], g["sampling"]) for g in gaps}):
             same = [g for g in gaps if (g["profile"], g["ratio"], g["sampling"]) == key]
@@ -203,15 +246,22 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
             if not ssl or not sup:
                 continue
             sup = sup[0]
-            v = {"metric": m, "label": label, "profile": key[0], "ratio": key[1], "sampling": key[2],
-                 "n": sup["n"], "supervised": sup["rel_gap_mean"], "supervised_std": sup["rel_gap_std"],
-                 "ssl": {k: g["rel_gap_mean"] for k, g in ssl.items()},
-                 "ssl_std": {k: g["rel_gap_std"] for k, g in ssl.items()}}
+            v = {
+                "metric": m,
+                "label": label,
+                "profile": key[0],
+                "ratio": key[1],
+                "sampling": key[2],
+                "n": sup["n"],
+                "supervised": sup["rel_gap_mean"],
+                "supervised_std": sup["rel_gap_std"],
+                "ssl": {k: g["rel_gap_mean"] for k, g in ssl.items()},
+                "ssl_std": {k: g["rel_gap_std"] for k, g in ssl.items()},
+            }
             v["n_seeds"] = min(g["n_seeds"] for g in same)
             v["ssl_more_robust"] = all(x < v["supervised"] for x in v["ssl"].values())
             # "clear": the difference exceeds the summed spreads over seeds (a conservative separation).
-            v["clear"] = all(v["supervised"] - x > v["supervised_std"] + v["ssl_std"][k]
-                             for k, x in v["ssl"].items())
+            v["clear"] = all(v["supervised"] - x > v["supervised_std"] + v["ssl_std"][k] for k, x in v["ssl"].items())
             verdicts.append(v)
     if verdicts:
         lines += ["## Verdict: is SSL more robust to imbalance than supervised pre-training?", ""]
@@ -222,9 +272,11 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
                 word += " (one seed: the spread is unknown)"
             elif v["ssl_more_robust"] and not v["clear"]:
                 word += " (within the seeds' spread)"
-            lines.append(f"- {v['label']}, {v['profile']} r={v['ratio']:g}, n={v['n']:.0f}: relative gap SSL "
-                         f"{ssl_txt} vs supervised {100 * v['supervised']:.2f} ± {100 * v['supervised_std']:.2f}% "
-                         f"→ {word}")
+            lines.append(
+                f"- {v['label']}, {v['profile']} r={v['ratio']:g}, n={v['n']:.0f}: relative gap SSL "
+                f"{ssl_txt} vs supervised {100 * v['supervised']:.2f} ± {100 * v['supervised_std']:.2f}% "
+                f"→ {word}"
+            )
         lines.append("")
     paths = {"table": out / f"{stem}.md", "accuracy_csv": out / f"{stem}_accuracy.csv"}
     panels = {}

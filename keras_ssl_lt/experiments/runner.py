@@ -155,8 +155,7 @@ def _print_plan(plan, out, stream):
     print(line, file=stream, flush=True)
 
 
-def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=None, keep_going=False,
-             stream=None):
+def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=None, keep_going=False, stream=None):
     """Run every spec whose record in `out` is not "done", in order, writing one record per run.
 
     Args:
@@ -221,8 +220,11 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
     n_total = len(specs)
     n_todo = n_total - sum(done)
     if verbose:
-        print(f"run_grid: {n_total} runs in {out}: {n_total - n_todo} already done, {n_todo} to run",
-              file=stream, flush=True)
+        print(
+            f"run_grid: {n_total} runs in {out}: {n_total - n_todo} already done, {n_todo} to run",
+            file=stream,
+            flush=True,
+        )
     t_start = _clock()
     env = None
     measured = []  # (wall seconds, estimated seconds) of the runs finished in this call
@@ -234,11 +236,15 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
                 print(f"[skip {i}/{n_total}] {spec.run_id} (done)", file=stream, flush=True)
             records.append(old)
             continue
-        remaining = [c for c, d in zip(costs[i - 1:], done[i - 1:]) if not d]
+        remaining = [c for c, d in zip(costs[i - 1 :], done[i - 1 :]) if not d]
         eta = _eta(remaining, measured)
         if verbose:
-            print(f"[run {i}/{n_total}] {spec.run_id} | elapsed {format_duration(_clock() - t_start)} "
-                  f"| ETA {format_duration(eta, coarse=True)}", file=stream, flush=True)
+            print(
+                f"[run {i}/{n_total}] {spec.run_id} | elapsed {format_duration(_clock() - t_start)} "
+                f"| ETA {format_duration(eta, coarse=True)}",
+                file=stream,
+                flush=True,
+            )
         if env is None:
             env = environment()
         started = _now()
@@ -252,12 +258,21 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
             tb = traceback.format_exc()
             failures.append(spec.run_id)
             if verbose:
-                print(f"[run {i}/{n_total}] {spec.run_id} FAILED after {format_duration(wall)}: "
-                      f"{type(e).__name__}: {e}", file=stream, flush=True)
+                print(
+                    f"[run {i}/{n_total}] {spec.run_id} FAILED after {format_duration(wall)}: {type(e).__name__}: {e}",
+                    file=stream,
+                    flush=True,
+                )
             record = {
-                "spec": spec.to_dict(), "status": "failed", "run_id": spec.run_id, "environment": env,
-                "started": started, "finished": _now(), "wall_seconds": wall,
-                "error": f"{type(e).__name__}: {e}", "traceback": tb,
+                "spec": spec.to_dict(),
+                "status": "failed",
+                "run_id": spec.run_id,
+                "environment": env,
+                "started": started,
+                "finished": _now(),
+                "wall_seconds": wall,
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": tb,
             }
             if config is not None:
                 record["config"] = to_jsonable(config)
@@ -267,8 +282,13 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
         wall = _clock() - t0
         measured.append((wall, costs[i - 1]))
         record = {
-            "spec": spec.to_dict(), "status": "done", "run_id": spec.run_id, "environment": env,
-            "started": started, "finished": _now(), "wall_seconds": wall,
+            "spec": spec.to_dict(),
+            "status": "done",
+            "run_id": spec.run_id,
+            "environment": env,
+            "started": started,
+            "finished": _now(),
+            "wall_seconds": wall,
         }
         if config is not None or "config" in result:
             merged = dict(config or {})

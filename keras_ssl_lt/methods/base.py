@@ -334,9 +334,7 @@ class Pretrainer(BackendStep, keras.Model):
             return self.make_views(images, training=True)
         variables = self.augmenter.non_trainable_variables
         if self._eval_view_state is None or len(self._eval_view_state) != len(variables):
-            raise ValueError(
-                "the augmenter's state changed since the pre-trainer was compiled; call `compile` again"
-            )
+            raise ValueError("the augmenter's state changed since the pre-trainer was compiled; call `compile` again")
         with self._ksl_no_grad():
             saved = [ops.copy(v.value) for v in variables]
             for v, value in zip(variables, self._eval_view_state):

@@ -32,17 +32,25 @@ class BYOL(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
-    def __init__(self, encoder, augmenter=None, projection_dim=256, projection_hidden_dim=4096,
-                 prediction_hidden_dim=4096, momentum=0.99, total_steps=None, num_examples=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_dim=256,
+        projection_hidden_dim=4096,
+        prediction_hidden_dim=4096,
+        momentum=0.99,
+        total_steps=None,
+        num_examples=None,
+        **kwargs,
+    ):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.total_steps = None if total_steps is None else check_positive_int(total_steps, "total_steps")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
         self.prediction_hidden_dim = check_positive_int(prediction_hidden_dim, "prediction_hidden_dim")
-        self.projector = mlp_head(
-            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector"
-        )
+        self.projector = mlp_head(self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector")
         self.predictor = mlp_head(
             self.projection_dim, [self.prediction_hidden_dim], self.projection_dim, name="predictor"
         )

@@ -8,8 +8,7 @@ from keras_ssl_lt._checks import check_positive_int
 __all__ = ["frozen_copy", "mlp_head", "momentum_update"]
 
 
-def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_norm=False,
-             last_affine=True, name=None):
+def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_norm=False, last_affine=True, name=None):
     """A built functional MLP head: `[Dense -> BN -> ReLU] * len(hidden_dims) -> Dense [-> BN]`.
 
     Dense layers followed by BatchNorm have no bias. `last_batch_norm=True, last_affine=False` gives
@@ -34,9 +33,9 @@ def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_nor
         x = layers.ReLU(name=f"relu_{i}")(x)
     x = layers.Dense(int(output_dim), use_bias=not last_batch_norm, name="dense_out")(x)
     if last_batch_norm:
-        x = layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, center=last_affine, scale=last_affine, name="bn_out"
-        )(x)
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=last_affine, scale=last_affine, name="bn_out")(
+            x
+        )
     return keras.Model(inputs, x, name=name)
 
 

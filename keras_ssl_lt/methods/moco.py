@@ -31,8 +31,18 @@ class MoCoV2(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
-    def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=None,
-                 queue_size=65536, momentum=0.999, temperature=0.2, num_examples=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_dim=128,
+        projection_hidden_dim=None,
+        queue_size=65536,
+        momentum=0.999,
+        temperature=0.2,
+        num_examples=None,
+        **kwargs,
+    ):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
@@ -41,7 +51,10 @@ class MoCoV2(Pretrainer):
         hidden = self.feature_dim if projection_hidden_dim is None else projection_hidden_dim
         self.projection_hidden_dim = check_positive_int(hidden, "projection_hidden_dim")
         self.projector = mlp_head(
-            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, batch_norm=False,
+            self.feature_dim,
+            [self.projection_hidden_dim],
+            self.projection_dim,
+            batch_norm=False,
             name="projector",
         )
         self.key_encoder = frozen_copy(self.encoder, name="key_encoder")

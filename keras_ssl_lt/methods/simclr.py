@@ -28,15 +28,21 @@ class SimCLR(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
-    def __init__(self, encoder, augmenter=None, projection_dim=128, projection_hidden_dim=2048,
-                 temperature=0.5, num_examples=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_dim=128,
+        projection_hidden_dim=2048,
+        temperature=0.5,
+        num_examples=None,
+        **kwargs,
+    ):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
-        self.projector = mlp_head(
-            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector"
-        )
+        self.projector = mlp_head(self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector")
 
     def compute_loss_terms(self, views, labels, training=True):
         x1, x2 = views

@@ -29,16 +29,29 @@ class SimSiam(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
-    def __init__(self, encoder, augmenter=None, projection_dim=2048, projection_hidden_dim=2048,
-                 prediction_hidden_dim=512, projector_layers=2, num_examples=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        augmenter=None,
+        projection_dim=2048,
+        projection_hidden_dim=2048,
+        prediction_hidden_dim=512,
+        projector_layers=2,
+        num_examples=None,
+        **kwargs,
+    ):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.projector_layers = check_positive_int(projector_layers, "projector_layers")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
         self.prediction_hidden_dim = check_positive_int(prediction_hidden_dim, "prediction_hidden_dim")
         self.projector = mlp_head(
-            self.feature_dim, [self.projection_hidden_dim] * (self.projector_layers - 1), self.projection_dim,
-            last_batch_norm=True, last_affine=False, name="projector",
+            self.feature_dim,
+            [self.projection_hidden_dim] * (self.projector_layers - 1),
+            self.projection_dim,
+            last_batch_norm=True,
+            last_affine=False,
+            name="projector",
         )
         self.predictor = mlp_head(
             self.projection_dim, [self.prediction_hidden_dim], self.projection_dim, name="predictor"

@@ -77,20 +77,12 @@ class KDEReweighting(keras.callbacks.Callback):
         super().__init__()
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[0] < 2:
-            raise ValueError(
-                "`images` must be an array (N, H, W, C) with N >= 2; got shape "
-                f"{images.shape}"
-            )
+            raise ValueError(f"`images` must be an array (N, H, W, C) with N >= 2; got shape {images.shape}")
         indices = np.asarray(indices)
         if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
-            raise ValueError(
-                f"`indices` must be a 1-D integer array; got shape {indices.shape}, dtype "
-                f"{indices.dtype}"
-            )
+            raise ValueError(f"`indices` must be a 1-D integer array; got shape {indices.shape}, dtype {indices.dtype}")
         if len(indices) != len(images):
-            raise ValueError(
-                f"`indices` must have one entry per image: {len(indices)} != {len(images)}"
-            )
+            raise ValueError(f"`indices` must have one entry per image: {len(indices)} != {len(images)}")
         if indices.min() < 0 or len(np.unique(indices)) != len(indices):
             raise ValueError("`indices` must be distinct non-negative positions in the source")
         self.images = images
@@ -117,9 +109,7 @@ class KDEReweighting(keras.callbacks.Callback):
                 f"`set_example_weights(weights, indices)` method; got {type(model).__name__}"
             )
         if len(table.shape) != 1:
-            raise ValueError(
-                f"`model.example_weights` must be 1-D; got shape {tuple(table.shape)}"
-            )
+            raise ValueError(f"`model.example_weights` must be 1-D; got shape {tuple(table.shape)}")
         if self.indices.max() >= table.shape[0]:
             raise ValueError(
                 f"`indices` must be < the size of model.example_weights ({table.shape[0]}); "
@@ -139,9 +129,7 @@ class KDEReweighting(keras.callbacks.Callback):
             current = ops.convert_to_numpy(self.model.example_weights)[self.indices]
             logs["kde_weight_min"] = float(np.min(current))
             logs["kde_weight_max"] = float(np.max(current))
-            logs["kde_bandwidth"] = (
-                float("nan") if self.last_bandwidth is None else float(self.last_bandwidth)
-            )
+            logs["kde_bandwidth"] = float("nan") if self.last_bandwidth is None else float(self.last_bandwidth)
 
     # ------------------------------------------------------------------------------------------
     def compute_weights(self):

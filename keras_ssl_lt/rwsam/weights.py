@@ -230,9 +230,7 @@ def class_rank_weights(labels, base=1.2, class_order=None, class_counts=None):
             )
         missing = np.setdiff1d(np.unique(labels), order)
         if missing.size:
-            raise ValueError(
-                f"`class_order` must contain every class in `labels`; missing {missing.tolist()}"
-            )
+            raise ValueError(f"`class_order` must contain every class in `labels`; missing {missing.tolist()}")
         order = order.astype(np.int64)
     else:
         if class_counts is None:
@@ -256,9 +254,7 @@ def class_rank_weights(labels, base=1.2, class_order=None, class_counts=None):
     rank[order] = np.arange(order.size)
     w = np.power(float(base), rank[labels].astype(np.float64))
     if not np.all(np.isfinite(w)) or np.any(w == 0):
-        raise ValueError(
-            f"`base`={base!r} ** rank overflows or underflows for {order.size} classes"
-        )
+        raise ValueError(f"`base`={base!r} ** rank overflows or underflows for {order.size} classes")
     return w.astype(np.float32)
 
 
@@ -324,9 +320,7 @@ def kde_bandwidth(features, rule="scott", normalize=True, max_samples=1000, seed
         x = unit_rows(x, "features")
     n, d = x.shape
     if n < 2:
-        raise ValueError(
-            f"`features` needs at least 2 rows for the {rule!r} bandwidth rule; got {n}"
-        )
+        raise ValueError(f"`features` needs at least 2 rows for the {rule!r} bandwidth rule; got {n}")
     if rule == "median":
         if not is_int(max_samples) or max_samples < 2:
             raise ValueError(f"`max_samples` must be an integer >= 2; got {max_samples!r}")
@@ -402,14 +396,12 @@ def kde_density(
     else:
         if exclude_self:
             raise ValueError(
-                "`exclude_self=True` needs `reference=None` (a point is only left out of its "
-                "own data set)"
+                "`exclude_self=True` needs `reference=None` (a point is only left out of its own data set)"
             )
         r = check_features(reference, "reference")
         if r.shape[1] != x.shape[1]:
             raise ValueError(
-                f"`reference` must have the same feature dimension as `features`: "
-                f"{r.shape[1]} != {x.shape[1]}"
+                f"`reference` must have the same feature dimension as `features`: {r.shape[1]} != {x.shape[1]}"
             )
     if normalize:
         x = unit_rows(x, "features")

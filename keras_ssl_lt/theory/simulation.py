@@ -10,9 +10,21 @@ from keras_ssl_lt.theory.toy_models import fit_ssl, fit_supervised
 __all__ = ["DEFAULTS", "run_toy"]
 
 DEFAULTS = {
-    "d": 16, "tau": 1.0, "rho": 0.3, "rare_share": 0.0, "n": 2000, "feature_dim": 2,
-    "probe_per_class": 200, "test_per_class": 1000, "sup_steps": 2000, "sup_lr": 0.5, "ssl_steps": 600,
-    "ssl_lr": 0.05, "aug_std": 1.0, "init_scale": 0.01, "l2": 1e-3,
+    "d": 16,
+    "tau": 1.0,
+    "rho": 0.3,
+    "rare_share": 0.0,
+    "n": 2000,
+    "feature_dim": 2,
+    "probe_per_class": 200,
+    "test_per_class": 1000,
+    "sup_steps": 2000,
+    "sup_lr": 0.5,
+    "ssl_steps": 600,
+    "ssl_lr": 0.05,
+    "aug_std": 1.0,
+    "init_scale": 0.01,
+    "l2": 1e-3,
 }
 
 
@@ -48,10 +60,12 @@ def run_toy(seed=0, **settings):
     common = {"init_scale": cfg["init_scale"], "seed": seed}
     # Supervised learning knows only the labels its data hold: a 2-way head when no rare example was drawn.
     num_classes = 3 if np.any(y == RARE) else 2
-    _, w_sup = fit_supervised(x, y, hidden_dim=cfg["feature_dim"], num_classes=num_classes, steps=cfg["sup_steps"],
-                              lr=cfg["sup_lr"], **common)
-    _model, w_ssl = fit_ssl(x, feature_dim=cfg["feature_dim"], steps=cfg["ssl_steps"], lr=cfg["ssl_lr"],
-                           aug_std=cfg["aug_std"], **common)
+    _, w_sup = fit_supervised(
+        x, y, hidden_dim=cfg["feature_dim"], num_classes=num_classes, steps=cfg["sup_steps"], lr=cfg["sup_lr"], **common
+    )
+    _model, w_ssl = fit_ssl(
+        x, feature_dim=cfg["feature_dim"], steps=cfg["ssl_steps"], lr=cfg["ssl_lr"], aug_std=cfg["aug_std"], **common
+    )
     rng = np.random.default_rng([seed, 31])
     w_rand = rng.normal(size=w_ssl.shape) * cfg["init_scale"]
     out = {}

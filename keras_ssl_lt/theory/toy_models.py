@@ -113,8 +113,11 @@ class LinearSSL(keras.Model):
     def get_config(self):
         config = super().get_config()
         config.update(
-            input_dim=self.input_dim, feature_dim=self.feature_dim, aug_std=self.aug_std,
-            init_scale=self.init_scale, seed=self.seed,
+            input_dim=self.input_dim,
+            feature_dim=self.feature_dim,
+            aug_std=self.aug_std,
+            init_scale=self.init_scale,
+            seed=self.seed,
         )
         return config
 

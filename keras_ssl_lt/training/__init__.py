@@ -30,8 +30,7 @@ elif _BACKEND == "torch":
     from keras_ssl_lt.training.torch import BackendStep
 else:  # pragma: no cover - keras refuses unknown backends earlier
     raise ImportError(
-        f"keras_ssl_lt supports the Keras backends 'tensorflow', 'jax' and 'torch'; "
-        f"KERAS_BACKEND is {_BACKEND!r}"
+        f"keras_ssl_lt supports the Keras backends 'tensorflow', 'jax' and 'torch'; KERAS_BACKEND is {_BACKEND!r}"
     )
 
 __all__ = ["BackendStep"]

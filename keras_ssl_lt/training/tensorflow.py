@@ -17,9 +17,7 @@ class BackendStep:
     def _ksl_value_and_grad(self, fn, variables):
         with tf.GradientTape() as tape:
             value, aux = fn()
-        grads = tape.gradient(
-            value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO
-        )
+        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return value, aux, grads
 
     def _ksl_no_grad(self):

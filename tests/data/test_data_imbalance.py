@@ -94,9 +94,7 @@ def test_make_subset_on_cifar10(cifar10):
     assert s.n == 12406 == len(s)
     assert np.bincount(y[s.indices], minlength=10).tolist() == s.counts.tolist()
     assert s.counts.tolist() == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
-    assert {k: v.tolist() for k, v in s.groups.items()} == {
-        "many": [0, 1, 2, 3], "medium": [4, 5, 6], "few": [7, 8, 9]
-    }
+    assert {k: v.tolist() for k, v in s.groups.items()} == {"many": [0, 1, 2, 3], "medium": [4, 5, 6], "few": [7, 8, 9]}
     step = make_subset(y, "step", ratio=0.01)
     assert step.n == 25250
     assert make_subset(y, "exp", ratio=0.1).n == 20431
@@ -195,9 +193,7 @@ def test_fresh_process_same_indices_and_no_tensorflow(tmp_path):
         PYTHONHASHSEED="123",
         KERAS_BACKEND="jax",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     total, tf_imported = out.stdout.split()[-2:]
     assert int(total) == int(here)
@@ -219,8 +215,10 @@ def test_balanced_counterpart():
         assert np.isin(small, big).all()
     assert np.array_equal(s.balanced(y).indices, b.indices)
     with pytest.raises(ValueError, match="more than|only"):
-        balanced_counterpart(np.repeat(np.arange(10), [5000] * 9 + [100]), make_subset(
-            np.repeat(np.arange(10), [5000] * 9 + [100]), "exp", ratio=0.01, max_per_class=5000))
+        balanced_counterpart(
+            np.repeat(np.arange(10), [5000] * 9 + [100]),
+            make_subset(np.repeat(np.arange(10), [5000] * 9 + [100]), "exp", ratio=0.01, max_per_class=5000),
+        )
 
 
 def test_manifest_roundtrip(tmp_path):

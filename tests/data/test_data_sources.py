@@ -54,7 +54,11 @@ def test_npz_source(tmp_path):
     x = rng.integers(0, 256, (8, 4, 4, 3), dtype=np.uint8)
     p = tmp_path / "d.npz"
     np.savez(
-        p, x_train=x, y_train=(np.arange(8) % 2)[:, None], images=x[:3], lab=np.array([2, 0, 1]),
+        p,
+        x_train=x,
+        y_train=(np.arange(8) % 2)[:, None],
+        images=x[:3],
+        lab=np.array([2, 0, 1]),
         class_names=np.array(["cat", "dog"]),
     )
     src = from_npz(p)

@@ -43,8 +43,14 @@ def test_paper_defaults_counts_and_exact_halves(cifar):
 
 def test_manifest_round_trip_and_determinism(cifar, tmp_path):
     train, _ = cifar
-    kw = {"frequent_classes": [2, 7], "rare_classes": [0, 9, 4], "per_frequent": 30, "per_rare": 3, "seed": 5,
-          "blank_value": 128}
+    kw = {
+        "frequent_classes": [2, 7],
+        "rare_classes": [0, 9, 4],
+        "per_frequent": 30,
+        "per_rare": 3,
+        "seed": 5,
+        "blank_value": 128,
+    }
     s = semi_synthetic(train, **kw)
     assert s.labels.tolist() == [0] * 30 + [1] * 30 + [2] * 3 + [3] * 3 + [4] * 3
     assert s.class_names == ["2", "7", "0", "9", "4"]
@@ -126,8 +132,10 @@ def test_odd_width_and_bad_eval_args(cifar):
         semi_synthetic_eval({"format": "x"}, train)
 
 
-@pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "jax",
-                    reason="the recipe's smoke run is backend-neutral code; once (on JAX) is enough")
+@pytest.mark.skipif(
+    os.environ.get("KERAS_BACKEND") != "jax",
+    reason="the recipe's smoke run is backend-neutral code; once (on JAX) is enough",
+)
 def test_recipe_smoke(cifar10, tmp_path):
     import importlib.util
     from pathlib import Path
@@ -138,8 +146,18 @@ def test_recipe_smoke(cifar10, tmp_path):
     spec = importlib.util.spec_from_file_location("semi_synthetic_recipe", path)
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    argv = ["--preset", "smoke", "--seeds", "1", "--data", str(data), "--out", str(tmp_path),
-            "--methods", "simclr,supervised_rare,untrained"]
+    argv = [
+        "--preset",
+        "smoke",
+        "--seeds",
+        "1",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path),
+        "--methods",
+        "simclr,supervised_rare,untrained",
+    ]
     records = recipe.main(argv)
     assert [r["spec"]["method"] for r in records] == ["simclr", "supervised_rare", "untrained"]
     for r in records:
@@ -147,7 +165,9 @@ def test_recipe_smoke(cifar10, tmp_path):
         assert 0.0 <= acc <= 1.0 and r["metrics"]["floor_rare_probe_acc"] == records[-1]["metrics"]["rare_probe_acc"]
     assert records[1]["n"] == 5 * 4  # supervised on the rare examples alone
     assert (tmp_path / "table.md").exists() and (tmp_path / "manifest_pretrain.json").exists()
-    again = SemiSyntheticSource.load(tmp_path / "manifest_pretrain.json", (cifar10["x_train"], cifar10["y_train"].reshape(-1)))
+    again = SemiSyntheticSource.load(
+        tmp_path / "manifest_pretrain.json", (cifar10["x_train"], cifar10["y_train"].reshape(-1))
+    )
     assert len(again) == 5 * 40 + 5 * 4
     with pytest.raises(ValueError, match="--methods"):
         recipe.make_specs(recipe.parse_args(["--methods", "byol"]), recipe.settings(recipe.parse_args([])))

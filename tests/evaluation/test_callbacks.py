@@ -86,8 +86,17 @@ def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
     assert not np.allclose(before.snaps[0][moving_mean], before.snaps[2][moving_mean])
 
     h = hist.history
-    for key in ("probe_acc", "probe_top5", "probe_acc_many", "probe_acc_medium", "probe_acc_few",
-                "knn_acc", "transfer_acc", "transfer_2shot_acc", "transfer_2shot_acc_std"):
+    for key in (
+        "probe_acc",
+        "probe_top5",
+        "probe_acc_many",
+        "probe_acc_medium",
+        "probe_acc_few",
+        "knn_acc",
+        "transfer_acc",
+        "transfer_2shot_acc",
+        "transfer_2shot_acc_std",
+    ):
         assert len(h[key]) == 3, key
     # every_n_epochs=2: epoch 1 skipped (NaN), epoch 2 evaluated, epoch 3 is the last (evaluated).
     assert math.isnan(h["probe_acc"][0]) and math.isnan(h["knn_acc"][0])
@@ -110,10 +119,24 @@ def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
 def test_probe_on_dict_batches_and_paper_protocol():
     x, y = _data(48)
     batches = [{"images": x[i : i + 16], "labels": y[i : i + 16]} for i in range(0, 48, 16)]
-    enc = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(1 / 255.0),
-                            keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
-    probe = LinearProbe(batches, (x, y), protocol="paper", epochs=2, milestones=(1,),
-                        learning_rate=0.1, batch_size=16, feature_batch_size=7)
+    enc = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Rescaling(1 / 255.0),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
+    probe = LinearProbe(
+        batches,
+        (x, y),
+        protocol="paper",
+        epochs=2,
+        milestones=(1,),
+        learning_rate=0.1,
+        batch_size=16,
+        feature_batch_size=7,
+    )
     probe.set_model(enc)
     res = probe.evaluate_now()
     assert set(res) == {"probe_acc", "probe_top5"}

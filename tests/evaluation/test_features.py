@@ -9,8 +9,11 @@ from keras_ssl_lt.evaluation import extract_features, feature_model
 
 def _encoder(seed, dim=3):
     return keras.Sequential(
-        [keras.Input((4, 4, 3)), keras.layers.Flatten(),
-         keras.layers.Dense(dim, kernel_initializer=keras.initializers.RandomNormal(seed=seed))],
+        [
+            keras.Input((4, 4, 3)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(dim, kernel_initializer=keras.initializers.RandomNormal(seed=seed)),
+        ],
         name=f"encoder_{seed}",
     )
 
@@ -58,8 +61,14 @@ def test_features_follow_weight_changes_of_the_same_encoder():
 
 def test_extraction_is_inference_mode_and_changes_nothing():
     x = np.random.default_rng(2).normal(size=(8, 4, 4, 3)).astype("float32")
-    enc = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.BatchNormalization(), keras.layers.Dropout(0.5),
-                            keras.layers.GlobalAveragePooling2D()])
+    enc = keras.Sequential(
+        [
+            keras.Input((4, 4, 3)),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dropout(0.5),
+            keras.layers.GlobalAveragePooling2D(),
+        ]
+    )
     weights = [np.array(w) for w in enc.get_weights()]
     a = extract_features(enc, x, batch_size=3)
     np.testing.assert_allclose(a, extract_features(enc, x), rtol=1e-6)  # no dropout, no batch statistics

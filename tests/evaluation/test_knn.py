@@ -53,8 +53,9 @@ def test_knn_votes_hand_computed():
     # exp(sim / T) divided by exp(max sim / T): the nearest neighbour weighs 1.
     np.testing.assert_allclose(votes[0], [1.0, np.exp((s1 - 1.0) / 0.5)], rtol=1e-5)
     assert pred.tolist() == [0]
-    _, votes = knn_predict(xtr, ytr, np.array([[1.0, 0.0]], "float32"), 2, k=2, weighting="similarity",
-                           return_scores=True)
+    _, votes = knn_predict(
+        xtr, ytr, np.array([[1.0, 0.0]], "float32"), 2, k=2, weighting="similarity", return_scores=True
+    )
     np.testing.assert_allclose(votes[0], [1.0, s1], rtol=1e-5)
 
 

@@ -155,5 +155,9 @@ def test_metrics_reject_bad_values(call, match):
 
 def test_float_labels_with_whole_values_are_accepted():
     got = metrics.per_group_accuracy([0.0, 1.0, 2.0, 3.0], [0, 1, 1, 3.0], GROUPS)
-    assert got == metrics.per_group_accuracy([0, 1, 2, 3], [0, 1, 1, 3], GROUPS) == {"many": 1.0, "medium": 0.0, "few": 1.0}
+    assert (
+        got
+        == metrics.per_group_accuracy([0, 1, 2, 3], [0, 1, 1, 3], GROUPS)
+        == {"many": 1.0, "medium": 0.0, "few": 1.0}
+    )
     np.testing.assert_array_equal(metrics.check_class_groups({"few": [3.0, 4.0]}, 5)["few"], [3, 4])

@@ -21,8 +21,13 @@ GROUPS = {"many": [0, 1], "medium": [2], "few": [3]}
 def _pretrainer_like():
     augmenter = keras.Sequential([keras.layers.Rescaling(1 / 255.0)], name="augmenter")
     encoder = keras.Sequential(
-        [keras.Input((8, 8, 3)), keras.layers.Conv2D(6, 3), keras.layers.BatchNormalization(),
-         keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D()],
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(6, 3),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.GlobalAveragePooling2D(),
+        ],
         name="encoder",
     )
     inp = keras.Input((8, 8, 3))
@@ -36,13 +41,22 @@ def test_fine_tune_clones_and_scales_backbone_lr():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 4, 4, 3)).astype("float32")
     y = (np.arange(32) % 3).astype("int32")
-    enc = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
-                            keras.layers.Dense(5, activation="tanh")])
+    enc = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(), keras.layers.Dense(5, activation="tanh")])
     original = [np.array(w) for w in enc.get_weights()]
     deltas = {}
     for m in (1.0, 0.1):
-        r = fine_tune(enc, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.5,
-                      backbone_lr_multiplier=m, momentum=0.0, batch_size=32, schedule="constant")
+        r = fine_tune(
+            enc,
+            (x, y),
+            (x, y),
+            num_classes=3,
+            epochs=1,
+            head_lr=0.5,
+            backbone_lr_multiplier=m,
+            momentum=0.0,
+            batch_size=32,
+            schedule="constant",
+        )
         backbone = next(l for l in r["model"].layers if isinstance(l, keras.Sequential))
         deltas[m] = [np.array(a) - b for a, b in zip(backbone.get_weights(), original)]
         assert 0.0 <= r["acc"] <= 1.0 and "loss" in r["history"]
@@ -92,8 +106,16 @@ def test_fine_tune_divergence_raises():
     x, y = _data(16)
     enc = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(3)])
     with pytest.raises(FloatingPointError, match="diverged"):
-        fine_tune(enc, (x.astype("float32") * 1e18, y), (x, y), num_classes=4, epochs=1, head_lr=1e3,
-                  batch_size=4, schedule="constant")
+        fine_tune(
+            enc,
+            (x.astype("float32") * 1e18, y),
+            (x, y),
+            num_classes=4,
+            epochs=1,
+            head_lr=1e3,
+            batch_size=4,
+            schedule="constant",
+        )
 
 
 def test_gradient_scale_round_trip_and_validation():

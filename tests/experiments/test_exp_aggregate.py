@@ -19,8 +19,11 @@ from keras_ssl_lt.experiments import (
 
 
 def rec(method="simsiam", ratio=0.01, seed=0, sampling=1.0, n=None, status="done", extra=None, **metrics):
-    r = {"spec": RunSpec(method, ratio=ratio, seed=seed, sampling=sampling, extra=extra).to_dict(),
-         "status": status, "metrics": metrics}
+    r = {
+        "spec": RunSpec(method, ratio=ratio, seed=seed, sampling=sampling, extra=extra).to_dict(),
+        "status": status,
+        "metrics": metrics,
+    }
     r["run_id"] = RunSpec.from_dict(r["spec"]).run_id
     if n is not None:
         r["n"] = n
@@ -28,8 +31,13 @@ def rec(method="simsiam", ratio=0.01, seed=0, sampling=1.0, n=None, status="done
 
 
 def test_seed_summary_mean_and_sample_std():
-    recs = [rec(seed=0, acc=0.5, n=100), rec(seed=1, acc=0.6, n=100), rec(seed=2, acc=0.8, n=100),
-            rec(seed=3, acc=0.1, status="failed"), rec(method="byol", seed=0, acc=0.4, n=50)]
+    recs = [
+        rec(seed=0, acc=0.5, n=100),
+        rec(seed=1, acc=0.6, n=100),
+        rec(seed=2, acc=0.8, n=100),
+        rec(seed=3, acc=0.1, status="failed"),
+        rec(method="byol", seed=0, acc=0.4, n=50),
+    ]
     rows = seed_summary(recs, ["acc"])
     assert [r["method"] for r in rows] == ["byol", "simsiam"]
     byol, simsiam = rows
@@ -40,12 +48,19 @@ def test_seed_summary_mean_and_sample_std():
     assert simsiam["n"] == 100.0
     assert byol["acc_std"] == 0.0 and byol["single_seed"] and byol["n"] == 50.0
     assert {k: simsiam[k] for k in ("dataset", "profile", "ratio", "sampling", "preset")} == {
-        "dataset": "cifar10", "profile": "exp", "ratio": 0.01, "sampling": 1.0, "preset": "cpu"}
+        "dataset": "cifar10",
+        "profile": "exp",
+        "ratio": 0.01,
+        "sampling": 1.0,
+        "preset": "cpu",
+    }
 
 
 def test_seed_summary_groups_by_extra_keys_and_refuses_silent_merges():
-    recs = [rec(seed=s, acc=a, extra=e) for s, a, e in
-            [(0, 0.5, {"sharpness": "sam"}), (1, 0.7, {"sharpness": "sam"}), (0, 0.4, None)]]
+    recs = [
+        rec(seed=s, acc=a, extra=e)
+        for s, a, e in [(0, 0.5, {"sharpness": "sam"}), (1, 0.7, {"sharpness": "sam"}), (0, 0.4, None)]
+    ]
     with pytest.raises(ValueError, match=r"seed 0 .*differ in \['sharpness'\]"):
         seed_summary(recs, "acc")  # SAM and plain runs would be averaged together
     rows = seed_summary(recs, "acc", by=("method", "sharpness"))
@@ -67,11 +82,14 @@ def test_seed_summary_errors():
 def test_floor_clears_rule_and_flags():
     recs = [
         # clears: differences 0.30, 0.32 -> mean 0.31, std 0.01414
-        rec(method="a", seed=0, knn=0.60, floor_knn=0.30), rec(method="a", seed=1, knn=0.60, floor_knn=0.28),
+        rec(method="a", seed=0, knn=0.60, floor_knn=0.30),
+        rec(method="a", seed=1, knn=0.60, floor_knn=0.28),
         # positive but within 2 std: differences 0.05, -0.01 -> mean 0.02, std 0.04243
-        rec(method="b", seed=0, knn=0.35, floor_knn=0.30), rec(method="b", seed=1, knn=0.29, floor_knn=0.30),
+        rec(method="b", seed=0, knn=0.35, floor_knn=0.30),
+        rec(method="b", seed=1, knn=0.29, floor_knn=0.30),
         # below the floor
-        rec(method="c", seed=0, knn=0.25, floor_knn=0.30), rec(method="c", seed=1, knn=0.26, floor_knn=0.30),
+        rec(method="c", seed=0, knn=0.25, floor_knn=0.30),
+        rec(method="c", seed=1, knn=0.26, floor_knn=0.30),
     ]
     rows = {r["method"]: r for r in seed_summary(recs, "knn", by=("method",))}
     a, b, c = rows["a"], rows["b"], rows["c"]
@@ -94,9 +112,11 @@ def test_floor_clears_rule_and_flags():
 
 def test_gap_rows_pair_by_seed():
     recs = [
-        rec(ratio=1.0, seed=0, acc=0.80, n=1000), rec(ratio=1.0, seed=1, acc=0.70, n=1000),
+        rec(ratio=1.0, seed=0, acc=0.80, n=1000),
+        rec(ratio=1.0, seed=1, acc=0.70, n=1000),
         rec(ratio=1.0, seed=2, acc=0.90, n=1000),
-        rec(ratio=0.01, seed=0, acc=0.60, n=1000), rec(ratio=0.01, seed=1, acc=0.63, n=1000),
+        rec(ratio=0.01, seed=0, acc=0.60, n=1000),
+        rec(ratio=0.01, seed=1, acc=0.63, n=1000),
         rec(ratio=0.01, seed=3, acc=0.10, n=1000),  # no balanced partner: left out
         rec(ratio=0.1, seed=2, acc=0.81, n=1000),
     ]
@@ -112,7 +132,12 @@ def test_gap_rows_pair_by_seed():
     assert r1["seeds"] == [2] and r1["single_seed"] and r1["gap_mean"] == pytest.approx(0.09)
     assert r1["rel_gap_mean"] == pytest.approx(0.1) and r1["gap_std"] == 0.0
     assert {k: r01[k] for k in ("method", "dataset", "profile", "sampling", "preset")} == {
-        "method": "simsiam", "dataset": "cifar10", "profile": "exp", "sampling": 1.0, "preset": "cpu"}
+        "method": "simsiam",
+        "dataset": "cifar10",
+        "profile": "exp",
+        "sampling": 1.0,
+        "preset": "cpu",
+    }
 
 
 def test_gap_rows_groups_per_method_and_sampling_with_floors():
@@ -122,11 +147,24 @@ def test_gap_rows_groups_per_method_and_sampling_with_floors():
             for seed in (0, 1):
                 for ratio in (1.0, 0.01):
                     acc = base - (pen if ratio < 1 else 0.0) + 0.01 * seed
-                    recs.append(rec(method, ratio=ratio, seed=seed, sampling=sampling, n=int(1000 * sampling),
-                                    acc=acc, floor_acc=0.2))
+                    recs.append(
+                        rec(
+                            method,
+                            ratio=ratio,
+                            seed=seed,
+                            sampling=sampling,
+                            n=int(1000 * sampling),
+                            acc=acc,
+                            floor_acc=0.2,
+                        )
+                    )
     rows = gap_rows(recs, "acc")
     assert [(r["method"], r["sampling"], r["n"]) for r in rows] == [
-        ("simsiam", 0.5, 500.0), ("simsiam", 1.0, 1000.0), ("supervised", 0.5, 500.0), ("supervised", 1.0, 1000.0)]
+        ("simsiam", 0.5, 500.0),
+        ("simsiam", 1.0, 1000.0),
+        ("supervised", 0.5, 500.0),
+        ("supervised", 1.0, 1000.0),
+    ]
     for r in rows:
         assert r["gap_mean"] == pytest.approx(0.02 if r["method"] == "simsiam" else 0.10)
         assert r["gap_std"] == pytest.approx(0.0, abs=1e-12)
@@ -158,14 +196,20 @@ def test_gap_rows_pair_each_ratio_with_its_own_counterpart():
 
 
 def test_select():
-    recs = [rec(method=m, ratio=r, seed=s, acc=0.5, extra=e)
-            for m in ("simsiam", "supervised") for r in (1.0, 0.01) for s in (0, 1)
-            for e in (None, {"sharpness": "sam"})]
+    recs = [
+        rec(method=m, ratio=r, seed=s, acc=0.5, extra=e)
+        for m in ("simsiam", "supervised")
+        for r in (1.0, 0.01)
+        for s in (0, 1)
+        for e in (None, {"sharpness": "sam"})
+    ]
     recs.append(rec(method="simsiam", ratio=0.01, seed=2, acc=0.1, status="failed"))
     assert len(select(recs)) == 16 and len(select(recs, status=None)) == 17
     got = select(recs, method="simsiam", ratio=0.01, sharpness="sam")
-    assert [(r["spec"]["seed"], r["spec"]["extra"]) for r in got] == [(0, {"sharpness": "sam"}),
-                                                                       (1, {"sharpness": "sam"})]
+    assert [(r["spec"]["seed"], r["spec"]["extra"]) for r in got] == [
+        (0, {"sharpness": "sam"}),
+        (1, {"sharpness": "sam"}),
+    ]
     assert len(select(recs, sharpness=None)) == 8 and len(select(recs, seed=[0, 1], method={"supervised"})) == 8
     assert select(recs, method="byol") == []
 
@@ -194,10 +238,29 @@ def test_fmt_mean_std():
 
 
 def test_to_markdown():
-    rows = [{"method": "simsiam", "ratio": 0.01, "n": 12406.0, "acc_mean": 0.5, "acc_std": 0.02, "ok": True,
-             "loss_mean": 1.25, "loss_std": 0.5, "note": "a|b"},
-            {"method": "supervised", "ratio": 1.0, "n": 12406.0, "acc_mean": 0.4, "acc_std": 0.0, "ok": False,
-             "loss_mean": 2.0, "loss_std": 0.0}]
+    rows = [
+        {
+            "method": "simsiam",
+            "ratio": 0.01,
+            "n": 12406.0,
+            "acc_mean": 0.5,
+            "acc_std": 0.02,
+            "ok": True,
+            "loss_mean": 1.25,
+            "loss_std": 0.5,
+            "note": "a|b",
+        },
+        {
+            "method": "supervised",
+            "ratio": 1.0,
+            "n": 12406.0,
+            "acc_mean": 0.4,
+            "acc_std": 0.0,
+            "ok": False,
+            "loss_mean": 2.0,
+            "loss_std": 0.0,
+        },
+    ]
     text = to_markdown(rows, ["method", "ratio", "n", "acc", "loss", "ok", "note"], percent=["acc"])
     assert text.splitlines() == [
         "| method | ratio | n | acc | loss | ok | note |",
@@ -216,8 +279,10 @@ def test_to_markdown():
 
 
 def test_to_csv(tmp_path):
-    rows = [{"method": "simsiam", "gap_mean": 0.1234567890123, "gap_std": 0.01, "seeds": [0, 1], "n": None},
-            {"method": "byol", "gap_mean": 0.2, "gap_std": 0.0, "seeds": [0], "n": 50.0}]
+    rows = [
+        {"method": "simsiam", "gap_mean": 0.1234567890123, "gap_std": 0.01, "seeds": [0, 1], "n": None},
+        {"method": "byol", "gap_mean": 0.2, "gap_std": 0.0, "seeds": [0], "n": 50.0},
+    ]
     path = to_csv(rows, tmp_path / "sub" / "gaps.csv", ["method", "gap", "seeds", "n"])
     with open(path, newline="") as f:
         got = list(csv.reader(f))
@@ -233,8 +298,13 @@ def test_to_csv(tmp_path):
 
 
 def test_provenance_caption():
-    env = {"backend": "torch", "backend_version": "2.4", "cpu_model": "Xeon", "cpu_count": 2,
-           "accelerators": ["cuda:NVIDIA H100"]}
+    env = {
+        "backend": "torch",
+        "backend_version": "2.4",
+        "cpu_model": "Xeon",
+        "cpu_count": 2,
+        "accelerators": ["cuda:NVIDIA H100"],
+    }
     recs = [dict(rec(seed=s, acc=0.5), environment=env, wall_seconds=60.0 * (s + 1)) for s in (0, 1)]
     recs.append(dict(rec(seed=2, acc=0.5, status="failed"), environment=env, wall_seconds=999.0))
     p = provenance(recs)

@@ -9,8 +9,15 @@ from keras_ssl_lt.experiments import add_common_args, parse_seeds, print_outputs
 
 @pytest.mark.parametrize(
     "text, seeds",
-    [("3", [0, 1, 2]), ("1", [0]), ("0,1,2", [0, 1, 2]), ("4,2,7", [4, 2, 7]), ("7,", [7]), (" 5 , 6 ", [5, 6]),
-     (2, [0, 1])],
+    [
+        ("3", [0, 1, 2]),
+        ("1", [0]),
+        ("0,1,2", [0, 1, 2]),
+        ("4,2,7", [4, 2, 7]),
+        ("7,", [7]),
+        (" 5 , 6 ", [5, 6]),
+        (2, [0, 1]),
+    ],
 )
 def test_parse_seeds(text, seeds):
     assert parse_seeds(text) == seeds
@@ -18,8 +25,16 @@ def test_parse_seeds(text, seeds):
 
 @pytest.mark.parametrize(
     "text, match",
-    [("0", "write '0,'"), ("-2", "count"), ("a,b", "list"), ("", "count"), (",", "no seed"), ("1,1", "repeats"),
-     ("0,-1", "non-negative"), (None, "count")],
+    [
+        ("0", "write '0,'"),
+        ("-2", "count"),
+        ("a,b", "list"),
+        ("", "count"),
+        (",", "no seed"),
+        ("1,1", "repeats"),
+        ("0,-1", "non-negative"),
+        (None, "count"),
+    ],
 )
 def test_parse_seeds_errors(text, match):
     with pytest.raises(ValueError, match=match):
@@ -27,11 +42,17 @@ def test_parse_seeds_errors(text, match):
 
 
 def test_common_args_defaults_and_values():
-    parser = add_common_args(argparse.ArgumentParser(), {"smoke": {}, "cpu": {}, "gpu": {}}, "results/gap",
-                             default_seeds="3")
+    parser = add_common_args(
+        argparse.ArgumentParser(), {"smoke": {}, "cpu": {}, "gpu": {}}, "results/gap", default_seeds="3"
+    )
     args = parser.parse_args([])
-    assert (args.preset, args.data, args.out, args.seeds, args.dry_run) == ("cpu", None, "results/gap", [0, 1, 2],
-                                                                             False)
+    assert (args.preset, args.data, args.out, args.seeds, args.dry_run) == (
+        "cpu",
+        None,
+        "results/gap",
+        [0, 1, 2],
+        False,
+    )
     args = parser.parse_args(["--preset", "smoke", "--data", "c10.npz", "--out", "o", "--seeds", "5,6", "--dry-run"])
     assert (args.preset, args.data, args.out, args.seeds, args.dry_run) == ("smoke", "c10.npz", "o", [5, 6], True)
     first = add_common_args(argparse.ArgumentParser(), ["smoke", "paper"], "out")

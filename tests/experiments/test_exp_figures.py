@@ -17,14 +17,24 @@ def gap_rows():
     rows = []
     for method, g in (("simsiam", 0.05), ("moco_v2", 0.06), ("supervised", 0.2)):
         for n, scale in ((1550, 1.5), (3101, 1.2), (12406, 1.0)):
-            rows.append({"method": method, "profile": "exp", "ratio": 0.01, "n": float(n),
-                         "rel_gap_mean": g * scale, "rel_gap_std": 0.01})
+            rows.append(
+                {
+                    "method": method,
+                    "profile": "exp",
+                    "ratio": 0.01,
+                    "n": float(n),
+                    "rel_gap_mean": g * scale,
+                    "rel_gap_std": 0.01,
+                }
+            )
     return rows
 
 
 def summary_rows():
-    return [{"method": m, "sharpness": s, "n_seeds": 3, "knn_mean": a, "knn_std": 0.01, "floor_knn_mean": 0.27}
-            for m, s, a in (("simsiam", "none", 0.42), ("simsiam", "sam", 0.44), ("simsiam", "rwsam", 0.45))]
+    return [
+        {"method": m, "sharpness": s, "n_seeds": 3, "knn_mean": a, "knn_std": 0.01, "floor_knn_mean": 0.27}
+        for m, s, a in (("simsiam", "none", 0.42), ("simsiam", "sam", 0.44), ("simsiam", "rwsam", 0.45))
+    ]
 
 
 def read_png(path):
@@ -36,8 +46,12 @@ def read_png(path):
 def test_relative_gap_figure_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     ood = [dict(r, rel_gap_mean=2 * r["rel_gap_mean"]) for r in gap_rows()]
-    path = plot_relative_gap({"ID": gap_rows(), "OOD": ood}, tmp_path / "figs" / "gap.png", title="Figure 1",
-                             caption="preset cpu | jax 0.4 | Xeon x 2 CPUs | 36 runs, 1h02m of run time")
+    path = plot_relative_gap(
+        {"ID": gap_rows(), "OOD": ood},
+        tmp_path / "figs" / "gap.png",
+        title="Figure 1",
+        caption="preset cpu | jax 0.4 | Xeon x 2 CPUs | 36 runs, 1h02m of run time",
+    )
     assert Path(path).read_bytes()[:8] == PNG_MAGIC
     image = read_png(path)
     assert image.shape[1] > image.shape[0]  # two panels side by side
@@ -73,8 +87,9 @@ def test_relative_gap_bad_input(tmp_path):
 def test_bar_chart_with_floors(tmp_path):
     pytest.importorskip("matplotlib")
     for floor in (True, 0.27, None):
-        path = plot_bars(summary_rows(), "knn", tmp_path / f"bars_{floor}.png", floor=floor, title="rwSAM",
-                         caption="preset cpu")
+        path = plot_bars(
+            summary_rows(), "knn", tmp_path / f"bars_{floor}.png", floor=floor, title="rwSAM", caption="preset cpu"
+        )
         assert Path(path).read_bytes()[:8] == PNG_MAGIC
         read_png(path)
     with pytest.raises(ValueError, match="floor"):
@@ -104,7 +119,14 @@ def test_package_imports_without_matplotlib():
         "print(experiments.parse_seeds('2'))\n"
     )
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240,
-                         check=False, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == "[0, 1]"

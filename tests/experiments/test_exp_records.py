@@ -51,8 +51,9 @@ def test_runspec_rejects_bad_fields(kwargs, match):
 
 
 def test_runspec_normalises_and_round_trips():
-    spec = RunSpec("simsiam", ratio=1, sampling=np.float32(0.5), seed=np.int64(3),
-                   extra={"widths": [1, 2], "sharpness": "rwsam"})
+    spec = RunSpec(
+        "simsiam", ratio=1, sampling=np.float32(0.5), seed=np.int64(3), extra={"widths": [1, 2], "sharpness": "rwsam"}
+    )
     assert spec.ratio == 1.0 and isinstance(spec.ratio, float)
     assert spec.sampling == 0.5 and isinstance(spec.seed, int)
     assert spec.extra == (("sharpness", "rwsam"), ("widths", (1, 2)))
@@ -61,8 +62,7 @@ def test_runspec_normalises_and_round_trips():
     back = RunSpec.from_dict(json.loads(json.dumps(d)))
     assert back == spec and back.run_id == spec.run_id and hash(back) == hash(spec)
     # extra given as pairs in any order freezes to the same spec
-    assert RunSpec("simsiam", ratio=1, sampling=0.5, seed=3,
-                   extra=[("widths", (1, 2)), ("sharpness", "rwsam")]) == spec
+    assert RunSpec("simsiam", ratio=1, sampling=0.5, seed=3, extra=[("widths", (1, 2)), ("sharpness", "rwsam")]) == spec
     with pytest.raises(ValueError, match="unknown RunSpec fields"):
         RunSpec.from_dict({"method": "x", "lr": 0.1})
 
@@ -75,9 +75,14 @@ def test_run_id_is_readable_safe_and_pinned():
     canonical = json.dumps(spec.to_dict(), sort_keys=True, separators=(",", ":"))
     assert rid.endswith(hashlib.sha1(canonical.encode()).hexdigest()[:10])
     # Pinned: a change of the id scheme would orphan every existing results folder.
-    assert RunSpec("simsiam").run_id == "simsiam-cifar10-exp-r0.01-s1-seed0-cpu-" + hashlib.sha1(
-        b'{"dataset":"cifar10","extra":{},"method":"simsiam","preset":"cpu","profile":"exp",'
-        b'"ratio":0.01,"sampling":1.0,"seed":0}').hexdigest()[:10]
+    assert (
+        RunSpec("simsiam").run_id
+        == "simsiam-cifar10-exp-r0.01-s1-seed0-cpu-"
+        + hashlib.sha1(
+            b'{"dataset":"cifar10","extra":{},"method":"simsiam","preset":"cpu","profile":"exp",'
+            b'"ratio":0.01,"sampling":1.0,"seed":0}'
+        ).hexdigest()[:10]
+    )
     ids = {RunSpec("simsiam", seed=s, extra=e).run_id for s in (0, 1) for e in ({}, {"sharpness": "sam"})}
     assert len(ids) == 4
 
@@ -86,7 +91,13 @@ def test_group_key():
     a, b = RunSpec("byol", seed=0), RunSpec("byol", seed=1)
     assert a.group_key() == b.group_key() and a.group_key(exclude=()) != b.group_key(exclude=())
     assert dict(a.group_key(exclude=("seed", "extra"))) == {
-        "method": "byol", "dataset": "cifar10", "profile": "exp", "ratio": 0.01, "sampling": 1.0, "preset": "cpu"}
+        "method": "byol",
+        "dataset": "cifar10",
+        "profile": "exp",
+        "ratio": 0.01,
+        "sampling": 1.0,
+        "preset": "cpu",
+    }
     with pytest.raises(ValueError, match="exclude"):
         a.group_key(exclude=("lr",))
 
@@ -110,16 +121,29 @@ def test_environment_does_not_import_tensorflow():
         "print(before, 'tensorflow' in sys.modules)\n"
     )
     env = dict(os.environ, KERAS_BACKEND=keras.backend.backend())
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240,
-                         check=False, cwd=Path(__file__).resolve().parents[2])
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     before, after = out.stdout.split()[-2:]
     assert after == before  # environment() itself imported nothing of TensorFlow
 
 
 def test_to_jsonable():
-    data = {"a": np.float32(0.5), "b": (1, np.int64(2)), "c": np.arange(2), "d": Path("x/y"),
-            "e": RunSpec("simclr"), np.int64(3): np.bool_(True)}
+    data = {
+        "a": np.float32(0.5),
+        "b": (1, np.int64(2)),
+        "c": np.arange(2),
+        "d": Path("x/y"),
+        "e": RunSpec("simclr"),
+        np.int64(3): np.bool_(True),
+    }
     out = to_jsonable(data)
     assert out == {"a": 0.5, "b": [1, 2], "c": [0, 1], "d": "x/y", "e": RunSpec("simclr").to_dict(), "3": True}
     with pytest.raises(ValueError, match="JSON"):

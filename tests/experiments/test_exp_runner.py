@@ -27,8 +27,12 @@ class Counter:
         self.calls.append(spec.run_id)
         if self.fail_on is not None and len(self.calls) == self.fail_on:
             raise self.exc(f"simulated crash in {spec.run_id}")
-        return {"metrics": {"acc": 0.5 + 0.01 * spec.seed}, "n": 100, "history": {"loss": [2.0, 1.5]},
-                "manifest_sha256": "ab" * 32}
+        return {
+            "metrics": {"acc": 0.5 + 0.01 * spec.seed},
+            "n": 100,
+            "history": {"loss": [2.0, 1.5]},
+            "manifest_sha256": "ab" * 32,
+        }
 
 
 def specs(k=5):

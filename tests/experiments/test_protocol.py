@@ -86,8 +86,9 @@ def test_cost_estimate_uses_the_measured_table():
 
 def test_one_run_records_metrics_beside_the_floor(tmp_path):
     train, test = _tiny_data()
-    data = protocol.EvalData.from_arrays(train, test, ood={"name": "same", "train": train, "test": test},
-                                         bank_per_class=12)
+    data = protocol.EvalData.from_arrays(
+        train, test, ood={"name": "same", "train": train, "test": test}, bank_per_class=12
+    )
     cfg = get_preset("smoke")
     cfg["eval"]["generalization_gap"] = True
     out = protocol.run(RunSpec("supervised", dataset="tiny", ratio=0.5, seed=0, preset="smoke"), cfg, data)
@@ -99,6 +100,10 @@ def test_one_run_records_metrics_beside_the_floor(tmp_path):
     assert set(out["history"]) >= {"loss"} and len(out["history"]["loss"]) == cfg["epochs"]
     assert len(out["manifest_sha256"]) == 64
     # the floor is cached: the same seed's floor again is identical and costs no new evaluation
-    again = protocol.floor_metrics(cfg, data, 0, class_groups=protocol.draw_subset(
-        data.source.labels, RunSpec("supervised", ratio=0.5), cfg).groups)
-    assert again == {k[len("floor_"):]: v for k, v in m.items() if k.startswith("floor_")}
+    again = protocol.floor_metrics(
+        cfg,
+        data,
+        0,
+        class_groups=protocol.draw_subset(data.source.labels, RunSpec("supervised", ratio=0.5), cfg).groups,
+    )
+    assert again == {k[len("floor_") :]: v for k, v in m.items() if k.startswith("floor_")}

@@ -96,8 +96,10 @@ def test_fit_on_pipeline_with_rwsam_logs(cifar10_small):
     ds = ksl.data.ssl_dataset(source, subset, batch_size=32, seed=0)
     model = make("SimSiam", encoder="small_resnet", num_examples=len(source))
     weights = ksl.weighting.class_rank_weights(source.labels, base=1.2)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                  sharpness=sharpness.RWSAM(rho=2.0, adaptive=True, weights=weights))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        sharpness=sharpness.RWSAM(rho=2.0, adaptive=True, weights=weights),
+    )
     history = model.fit(ds, epochs=1, verbose=0)
     for key in ("loss", "z_std", "perturbed_loss", "weighted_loss"):
         assert np.isfinite(history.history[key][0]), key
@@ -155,8 +157,11 @@ def test_byol_ema_exact(cifar10_small):
 @pytest.mark.parametrize("name, augmenter", [("SimSiam", "default"), ("MoCoV2", None)])
 def test_keras_save_load_round_trip(name, augmenter, cifar10_small, tmp_path):
     model = make(name, augmenter=augmenter, num_examples=100)
-    model.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
-                  sharpness=sharpness.RWSAM(rho=1.0, adaptive=True, weights=np.linspace(1, 2, 100)), **EAGER)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        sharpness=sharpness.RWSAM(rho=1.0, adaptive=True, weights=np.linspace(1, 2, 100)),
+        **EAGER,
+    )
     batch = batch_of(cifar10_small, 16)
     if augmenter is None:
         batch["images"] = batch["images"].astype("float32") / 255.0
@@ -211,8 +216,9 @@ def test_evaluate_is_reproducible_and_leaves_training_state_alone(cifar10_small)
     # training mode still draws fresh views: the training random state moved
     assert any(not np.array_equal(to_numpy(v), s) for v, s in zip(model.augmenter.non_trainable_variables, seeds))
     # and per-example losses are reproducible too
-    np.testing.assert_array_equal(model.per_example_losses(batch["images"][:8]),
-                                  model.per_example_losses(batch["images"][:8]))
+    np.testing.assert_array_equal(
+        model.per_example_losses(batch["images"][:8]), model.per_example_losses(batch["images"][:8])
+    )
 
 
 class _HiddenBatchNorm(keras.layers.Layer):
@@ -231,8 +237,13 @@ def test_batchnorm_walk_is_public_and_refuses_hidden_statistics():
     model = make("SimSiam", augmenter=None)
     found = {id(v) for v in batchnorm_variables(model)}
     # every BatchNormalization of the encoder and the heads, reached through Model.layers
-    expected = [v for m in (model.encoder, model.projector, model.predictor) for layer in m.layers
-                if isinstance(layer, keras.layers.BatchNormalization) for v in layer.non_trainable_variables]
+    expected = [
+        v
+        for m in (model.encoder, model.projector, model.predictor)
+        for layer in m.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+        for v in layer.non_trainable_variables
+    ]
     assert expected and found == {id(v) for v in expected}
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))

@@ -68,22 +68,47 @@ def test_robustness_gap_dry_run_lists_the_grid(tmp_path, capsys):
 def test_robustness_gap_smoke_with_a_second_ratio(tiny_npz, tmp_path):
     out = tmp_path / "rg"
     records, verdicts = _load("robustness_gap").main(
-        ["--preset", "smoke", "--data", tiny_npz, "--no-ood", "--out", str(out), "--seeds", "1", "--verbose", "0",
-         "--methods", "simclr,supervised", "--ratios", "0.5,0.2"])
+        [
+            "--preset",
+            "smoke",
+            "--data",
+            tiny_npz,
+            "--no-ood",
+            "--out",
+            str(out),
+            "--seeds",
+            "1",
+            "--verbose",
+            "0",
+            "--methods",
+            "simclr,supervised",
+            "--ratios",
+            "0.5,0.2",
+        ]
+    )
     assert len(records) == 8
     assert sorted({(v["metric"], v["ratio"]) for v in verdicts}) == [
-        ("knn_acc", 0.2), ("knn_acc", 0.5), ("probe_acc", 0.2), ("probe_acc", 0.5)]
+        ("knn_acc", 0.2),
+        ("knn_acc", 0.5),
+        ("probe_acc", 0.2),
+        ("probe_acc", 0.5),
+    ]
     rows = (out / "results_gap_knn_acc.csv").read_text().splitlines()
     assert len(rows) == 1 + 4  # header + 2 methods x 2 ratios
 
 
 def test_rwsam_smoke(tiny_npz, tmp_path):
     out = tmp_path / "rw"
-    records = _load("rwsam").main(["--preset", "smoke", "--data", tiny_npz, "--no-ood", "--out", str(out),
-                                   "--seeds", "1", "--verbose", "0"])
+    records = _load("rwsam").main(
+        ["--preset", "smoke", "--data", tiny_npz, "--no-ood", "--out", str(out), "--seeds", "1", "--verbose", "0"]
+    )
     assert len(records) == 4
-    sharp = sorted(json.loads(json.dumps(r["spec"]["extra"]))["sharpness"] if isinstance(r["spec"]["extra"], dict)
-                   else dict(r["spec"]["extra"])["sharpness"] for r in records)
+    sharp = sorted(
+        json.loads(json.dumps(r["spec"]["extra"]))["sharpness"]
+        if isinstance(r["spec"]["extra"], dict)
+        else dict(r["spec"]["extra"])["sharpness"]
+        for r in records
+    )
     assert sharp == ["none", "none", "rwsam_kde", "rwsam_rank"]
     assert all("gen_gap" in r["metrics"] for r in records)
     assert "regulariser" in (out / "rwsam.md").read_text()

@@ -96,9 +96,7 @@ def _fit(model, source, indices, callbacks, epochs):
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss=_weighted_loss, metrics=[w_sq])
     x = {"image": source[indices], "index": indices.astype("int32")}
     y = np.zeros((len(indices), 1), np.float32)
-    return model.fit(
-        x, y, batch_size=8, epochs=epochs, shuffle=True, callbacks=callbacks, verbose=0
-    )
+    return model.fit(x, y, batch_size=8, epochs=epochs, shuffle=True, callbacks=callbacks, verbose=0)
 
 
 KDE = {"bandwidth": "median", "power": 1.0, "clip": (0.2, 5.0)}
@@ -107,9 +105,7 @@ KDE = {"bandwidth": "median", "power": 1.0, "clip": (0.2, 5.0)}
 def test_refresh_every_two_epochs_without_start(data):
     source, indices = data
     model = StandIn(NUM_SOURCE)
-    cb = KDEReweighting(
-        source[indices], indices, every_n_epochs=2, at_start=False, batch_size=64, **KDE
-    )
+    cb = KDEReweighting(source[indices], indices, every_n_epochs=2, at_start=False, batch_size=64, **KDE)
     rec = TableRecorder(source[indices], **KDE)
     hist = _fit(model, source, indices, [cb, rec], epochs=4)
 
@@ -147,9 +143,7 @@ def test_refresh_every_two_epochs_without_start(data):
 def test_refresh_at_start(data):
     source, indices = data
     model = StandIn(NUM_SOURCE)
-    cb = KDEReweighting(
-        source[indices], indices, every_n_epochs=3, at_start=True, batch_size=64, **KDE
-    )
+    cb = KDEReweighting(source[indices], indices, every_n_epochs=3, at_start=True, batch_size=64, **KDE)
     rec = TableRecorder(source[indices], **KDE)
     hist = _fit(model, source, indices, [cb, rec], epochs=2)
     assert cb.refreshes == [(0, "begin")]

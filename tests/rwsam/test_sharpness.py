@@ -79,8 +79,7 @@ def _one_step(model, x, y, index, sharp):
 
 @pytest.mark.parametrize(
     "kind, rho, adaptive",
-    [("plain", None, False), ("sam", 0.05, False), ("asam", 0.5, True), ("rwsam", 0.05, False),
-     ("rwasam", 0.5, True)],
+    [("plain", None, False), ("sam", 0.05, False), ("asam", 0.5, True), ("rwsam", 0.05, False), ("rwasam", 0.5, True)],
 )
 def test_step_matches_numpy(kind, rho, adaptive):
     x, y, index, W, b, table = _data()
@@ -250,8 +249,12 @@ def test_index_checked_for_tf_data_and_several_steps_per_execution():
     steps = 1 if keras.backend.backend() == "torch" else 2
     model = _model(W, b, table)
     jit = keras.backend.backend() != "torch"  # XLA on TensorFlow too: it would drop an in-graph assertion
-    model.compile(optimizer=keras.optimizers.SGD(LR), sharpness=sharpness.RWSAM(rho=0.5), steps_per_execution=steps,
-                  jit_compile=jit)
+    model.compile(
+        optimizer=keras.optimizers.SGD(LR),
+        sharpness=sharpness.RWSAM(rho=0.5),
+        steps_per_execution=steps,
+        jit_compile=jit,
+    )
     before = _state(model)
     bad_index = index.copy()
     bad_index[0] = 100

@@ -54,14 +54,10 @@ def test_class_rank_weights_cifar10_lt_like():
 def test_inverse_frequency_weights_hand_computed():
     labels = np.array([0, 0, 0, 1, 2, 2])
     # n^-1: 1/3, 1/3, 1/3, 1, 1/2, 1/2 ; mean = 3/6 ... = (1 + 1 + 1) / 6 = 0.5
-    np.testing.assert_allclose(
-        inverse_frequency_weights(labels), [2 / 3, 2 / 3, 2 / 3, 2, 1, 1], rtol=1e-6
-    )
+    np.testing.assert_allclose(inverse_frequency_weights(labels), [2 / 3, 2 / 3, 2 / 3, 2, 1, 1], rtol=1e-6)
     # power 0.5: 3^-.5, 1, 2^-.5, normalised by their mean
     raw = np.array([3**-0.5] * 3 + [1.0] + [2**-0.5] * 2)
-    np.testing.assert_allclose(
-        inverse_frequency_weights(labels, power=0.5), raw / raw.mean(), rtol=1e-6
-    )
+    np.testing.assert_allclose(inverse_frequency_weights(labels, power=0.5), raw / raw.mean(), rtol=1e-6)
     np.testing.assert_array_equal(inverse_frequency_weights(labels, power=0.0), np.ones(6))
 
 
@@ -110,9 +106,7 @@ def test_kde_density_matches_sklearn(feats, normalize, chunk_size):
     p = kde_density(feats, bandwidth="scott", normalize=normalize, chunk_size=chunk_size)
     ref = np.exp(_sk_log_density(feats, h, normalize=normalize))
     np.testing.assert_allclose(p, ref, rtol=1e-4)
-    logp = kde_density(
-        feats, bandwidth=h, normalize=normalize, chunk_size=chunk_size, return_log=True
-    )
+    logp = kde_density(feats, bandwidth=h, normalize=normalize, chunk_size=chunk_size, return_log=True)
     np.testing.assert_allclose(logp, np.log(ref), atol=1e-4, rtol=0)
 
 
@@ -122,9 +116,7 @@ def test_kde_density_with_reference_set(feats):
     ref = (rng.normal(size=(300, 8)) * 1.5 + 0.3).astype(np.float32)
     h = 0.8
     p = kde_density(feats[:250], bandwidth=h, reference=ref, normalize=False, chunk_size=64)
-    np.testing.assert_allclose(
-        p, np.exp(_sk_log_density(feats[:250], h, ref, normalize=False)), rtol=1e-4
-    )
+    np.testing.assert_allclose(p, np.exp(_sk_log_density(feats[:250], h, ref, normalize=False)), rtol=1e-4)
     # a named rule is computed on the reference set
     p = kde_density(feats, bandwidth="silverman", reference=ref, normalize=True, chunk_size=64)
     h = kde_bandwidth(ref, "silverman", normalize=True)
@@ -157,9 +149,7 @@ def test_bandwidth_rules_formulas(feats):
     n, d = x.shape
     sigma = np.mean(np.std(x.astype(np.float64), axis=0, ddof=1))
     assert kde_bandwidth(feats, "scott") == pytest.approx(sigma * n ** (-1 / (d + 4)), rel=1e-6)
-    assert kde_bandwidth(feats, "silverman") == pytest.approx(
-        sigma * (n * (d + 2) / 4) ** (-1 / (d + 4)), rel=1e-6
-    )
+    assert kde_bandwidth(feats, "silverman") == pytest.approx(sigma * (n * (d + 2) / 4) ** (-1 / (d + 4)), rel=1e-6)
     dist = np.linalg.norm(x[:, None, :].astype(np.float64) - x[None, :, :], axis=-1)
     med = np.median(dist[np.triu_indices(n, 1)])
     assert kde_bandwidth(feats, "median") == pytest.approx(med, rel=1e-6)

@@ -45,10 +45,17 @@ def test_second_moment_closed_form_matches_a_large_sample():
     np.testing.assert_allclose(emp, toy_second_moment(4, 1.5, 0.4, 0.1), atol=0.02)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n": 10, "d": 1}, "`d`"), ({"n": 10, "rho": -1.0}, "`rho`"), ({"n": 10, "rare_share": 1.5}, "`rare_share`"),
-    ({"n": 0}, "`n`"), ({"n": 10, "tau": True}, "`tau`"), ({"n": 10, "seed": -2}, "`seed`"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 10, "d": 1}, "`d`"),
+        ({"n": 10, "rho": -1.0}, "`rho`"),
+        ({"n": 10, "rare_share": 1.5}, "`rare_share`"),
+        ({"n": 0}, "`n`"),
+        ({"n": 10, "tau": True}, "`tau`"),
+        ({"n": 10, "seed": -2}, "`seed`"),
+    ],
+)
 def test_sample_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sample_toy(**kwargs)
@@ -58,8 +65,11 @@ def test_ssl_objective_matches_numpy():
     rng = np.random.default_rng(0)
     za, zb, k = rng.normal(size=(5, 3)), rng.normal(size=(5, 3)), rng.normal(size=(4, 3))
     expected = -np.mean(np.sum(za * zb, axis=1)) + 0.5 * np.sum((k @ k.T) ** 2)
-    got = float(keras.ops.convert_to_numpy(ssl_objective(*(keras.ops.convert_to_tensor(a.astype("float32"))
-                                                             for a in (za, zb, k)))))
+    got = float(
+        keras.ops.convert_to_numpy(
+            ssl_objective(*(keras.ops.convert_to_tensor(a.astype("float32")) for a in (za, zb, k)))
+        )
+    )
     assert got == pytest.approx(expected, rel=1e-5)
 
 
@@ -73,8 +83,7 @@ def test_ssl_fit_reaches_the_eigendecomposition_minimiser():
     vals, vecs = np.linalg.eigh(target)
     top = vecs[:, np.argsort(vals)[::-1][:2]]
     # the learned row space is the span of the top two eigenvectors
-    np.testing.assert_allclose(np.linalg.svd(w @ top, compute_uv=False), np.linalg.svd(w, compute_uv=False),
-                               rtol=1e-3)
+    np.testing.assert_allclose(np.linalg.svd(w @ top, compute_uv=False), np.linalg.svd(w, compute_uv=False), rtol=1e-3)
 
 
 def test_ssl_fit_with_positive_pair_noise_matches_the_population_closed_form():

@@ -46,9 +46,7 @@ class EvaluationCallback(keras.callbacks.Callback):
         if not isinstance(prefix, str) or not prefix:
             raise ValueError(f"`prefix` must be a non-empty string; got {prefix!r}")
         if not isinstance(feature_batch_size, int) or feature_batch_size < 1:
-            raise ValueError(
-                f"`feature_batch_size` must be a positive integer; got {feature_batch_size!r}"
-            )
+            raise ValueError(f"`feature_batch_size` must be a positive integer; got {feature_batch_size!r}")
         self.x_train, self.y_train = as_arrays(train_data, "train_data")
         self.x_test, self.y_test = as_arrays(test_data, "test_data")
         resolve_num_classes(num_classes, self.y_train, self.y_test)

@@ -51,8 +51,7 @@ class KNNMonitor(EvaluationCallback):
         super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size, num_classes)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(self.y_train):
             raise ValueError(
-                f"`k` must be an integer in [1, number of training examples = {len(self.y_train)}]; "
-                f"got {k!r}"
+                f"`k` must be an integer in [1, number of training examples = {len(self.y_train)}]; got {k!r}"
             )
         self.weighting = check_choice(weighting, "weighting", WEIGHTINGS)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)

@@ -75,14 +75,25 @@ class TransferProbe(EvaluationCallback):
         if not self.few_shot_only:
             out.update(
                 probe_features(
-                    train_features, self.y_train, test_features, self.y_test,
-                    **common, **self.solver_kwargs,
+                    train_features,
+                    self.y_train,
+                    test_features,
+                    self.y_test,
+                    **common,
+                    **self.solver_kwargs,
                 )
             )
         for k in self.few_shot:
             r = few_shot_features(
-                train_features, self.y_train, test_features, self.y_test, shots=k,
-                num_draws=self.num_draws, seed=self.seed, **common, **self.solver_kwargs,
+                train_features,
+                self.y_train,
+                test_features,
+                self.y_test,
+                shots=k,
+                num_draws=self.num_draws,
+                seed=self.seed,
+                **common,
+                **self.solver_kwargs,
             )
             out[f"{k}shot_acc"] = r["acc"]
             out[f"{k}shot_acc_std"] = r["acc_std"]
