@@ -45,9 +45,10 @@ import _common as C
 FULL = {"batch_size": 512, "steps": 20, "warmup": 3, "repeats": 5, "width": 1.0, "proj": 2048, "pred": 512,
         "n_eval_train": None, "n_eval_test": None, "k": 200, "eval_batch": 1024, "eval_budget_s": 60,
         "precision": "mixed_bfloat16"}
-# --tiny defaults to float32: PyTorch's bf16 CPU kernels without oneDNN take seconds per tiny step. The
-# mixed_bfloat16 path runs on a CPU too (pass --precision mixed_bfloat16), only slowly.
-TINY = {"batch_size": 16, "steps": 2, "warmup": 1, "repeats": 3, "width": 0.125, "proj": 64, "pred": 16,
+# --tiny defaults to float32 and one step per block: PyTorch's CPU convolutions without oneDNN (off, see
+# docs/performance.md) take seconds per step even for this narrow network, in bf16 far more. The mixed_bfloat16
+# path runs on a CPU too (pass --precision mixed_bfloat16), only slowly.
+TINY = {"batch_size": 16, "steps": 1, "warmup": 1, "repeats": 3, "width": 0.125, "proj": 64, "pred": 16,
         "n_eval_train": 500, "n_eval_test": 100, "k": 20, "eval_batch": 250, "eval_budget_s": 30,
         "precision": "float32"}
 TARGETS = {"fit": ("fit / plain-PyTorch reference (with augmentation), images/s", ">=", 1.15),
