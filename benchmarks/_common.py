@@ -104,8 +104,10 @@ def ratios(numerators, denominators):
 def fmt(stat, unit="", digits=1):
     """`median [q1..q3 | min..max]` of a `summarize` result."""
     f = f"{{:,.{digits}f}}"
-    return (f"{f.format(stat['median'])}{unit} [IQR {f.format(stat['q1'])}..{f.format(stat['q3'])} | "
-            f"range {f.format(stat['min'])}..{f.format(stat['max'])}]")
+    return (
+        f"{f.format(stat['median'])}{unit} [IQR {f.format(stat['q1'])}..{f.format(stat['q3'])} | "
+        f"range {f.format(stat['min'])}..{f.format(stat['max'])}]"
+    )
 
 
 def verdict(stat, unit="", digits=1, sam_ratio=None):
@@ -202,8 +204,13 @@ def gpu_names():
     if not exe:
         return []
     try:
-        out = subprocess.run([exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                             check=False, capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
@@ -258,8 +265,9 @@ class Worker:
         full_env.update(env or {})
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the worker
         cmd = [sys.executable, str(script), "--worker"] + [str(a) for a in args]
-        self.proc = subprocess.Popen(cmd, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self.log, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1
+        )
         self.ready = self._receive()
 
     def _receive(self):
@@ -277,7 +285,7 @@ class Worker:
                     self.proc.wait()
                     return {"error": f"worker exited with {self.proc.returncode}\n{self.stderr_tail()}"}
                 if line.startswith(MARK):
-                    return json.loads(line[len(MARK):])
+                    return json.loads(line[len(MARK) :])
         finally:
             sel.close()
 
@@ -358,4 +366,3 @@ def write_json(path, payload):
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
         json.dump(payload, f, indent=2, default=str)
-

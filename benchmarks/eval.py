@@ -105,8 +105,9 @@ def bench_knn(a, xtr, ytr, xte, yte, dim):
     if not a.skip_sklearn:
         from sklearn.neighbors import KNeighborsClassifier
 
-        sk = KNeighborsClassifier(n_neighbors=a.k, metric="cosine", algorithm="brute",
-                                  weights=lambda d: np.exp((1.0 - d) / a.temperature))
+        sk = KNeighborsClassifier(
+            n_neighbors=a.k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1.0 - d) / a.temperature)
+        )
 
         def sklearn():
             out["sklearn"] = sk.fit(bank, lab).predict(queries)
@@ -119,14 +120,19 @@ def bench_knn(a, xtr, ytr, xte, yte, dim):
         print(f"  {name:14s} {C.verdict(C.summarize(v), ' s', 3)}")
     r = C.summarize(C.ratios(times["ours"], times["numpy floor"]))
     flag = C.verdict(r, "x", 2)
-    met = "" if flag.startswith(C.NOT_TRUSTWORTHY) else (" (target met)" if r["median"] <= KNN_TARGET else
-                                                         " (target NOT met)")
+    met = (
+        ""
+        if flag.startswith(C.NOT_TRUSTWORTHY)
+        else (" (target met)" if r["median"] <= KNN_TARGET else " (target NOT met)")
+    )
     print(f"  ours / numpy floor: {flag}; target <= {KNN_TARGET}x{met}")
     if "sklearn" in out:
-        print(f"  scikit-learn / ours: {C.verdict(C.summarize(C.ratios(times['scikit-learn'], times['ours'])), 'x', 2)}"
-              f"; predictions agree on {np.mean(out['sklearn'] == out['ours']) * 100:.2f}% of {len(queries)}; "
-              f"accuracy ours {np.mean(out['ours'] == yte[: a.n_query]) * 100:.2f}%, scikit-learn "
-              f"{np.mean(out['sklearn'] == yte[: a.n_query]) * 100:.2f}%")
+        print(
+            f"  scikit-learn / ours: {C.verdict(C.summarize(C.ratios(times['scikit-learn'], times['ours'])), 'x', 2)}"
+            f"; predictions agree on {np.mean(out['sklearn'] == out['ours']) * 100:.2f}% of {len(queries)}; "
+            f"accuracy ours {np.mean(out['ours'] == yte[: a.n_query]) * 100:.2f}%, scikit-learn "
+            f"{np.mean(out['sklearn'] == yte[: a.n_query]) * 100:.2f}%"
+        )
 
 
 def bench_probe(a, xtr, ytr, xte, yte):
@@ -159,12 +165,16 @@ def bench_probe(a, xtr, ytr, xte, yte):
     print(f"\nlinear probe: {len(x)} x {x.shape[1]}, {num_classes} classes, l2 = {a.l2}; seconds, median [IQR | range]")
     print(f"  ours          {C.verdict(C.summarize(times['ours']), ' s', 2)}; iterations, converged: {out['iters']}")
     if "sklearn" in out:
-        print(f"  scikit-learn  {C.verdict(C.summarize(times['scikit-learn']), ' s', 2)}; "
-              f"{out['sk_iters']} lbfgs iterations")
+        print(
+            f"  scikit-learn  {C.verdict(C.summarize(times['scikit-learn']), ' s', 2)}; "
+            f"{out['sk_iters']} lbfgs iterations"
+        )
         r = C.summarize(C.ratios(times["scikit-learn"], times["ours"]))
-        print(f"  scikit-learn / ours: {C.verdict(r, 'x', 2)}; test predictions agree on "
-              f"{np.mean(out['sklearn'] == out['ours']) * 100:.2f}%; top-1 ours "
-              f"{np.mean(out['ours'] == yte) * 100:.2f}%, scikit-learn {np.mean(out['sklearn'] == yte) * 100:.2f}%")
+        print(
+            f"  scikit-learn / ours: {C.verdict(r, 'x', 2)}; test predictions agree on "
+            f"{np.mean(out['sklearn'] == out['ours']) * 100:.2f}%; top-1 ours "
+            f"{np.mean(out['ours'] == yte) * 100:.2f}%, scikit-learn {np.mean(out['sklearn'] == yte) * 100:.2f}%"
+        )
 
 
 def _timed(fn):
@@ -172,6 +182,7 @@ def _timed(fn):
         t = time.perf_counter()
         fn()
         return time.perf_counter() - t
+
     return run
 
 
@@ -198,8 +209,10 @@ def main(argv=None):
 
     threads = C.apply_thread_settings(torch_mkldnn=False if keras.backend.backend() == "torch" else None)
     xtr, ytr, xte, yte = load_features(a.data)
-    print(f"evaluation speed, backend {keras.backend.backend()}; {C.hardware()}; load average "
-          f"{C.load_average()[0]:.1f}; {a.repeats} interleaved rounds; threads: {C.describe_threads(threads)}")
+    print(
+        f"evaluation speed, backend {keras.backend.backend()}; {C.hardware()}; load average "
+        f"{C.load_average()[0]:.1f}; {a.repeats} interleaved rounds; threads: {C.describe_threads(threads)}"
+    )
     if not a.skip_knn:
         for dim in (int(d) for d in a.dims.split(",")):
             bench_knn(a, xtr, ytr, xte, yte, dim)

@@ -42,19 +42,45 @@ sys.path.insert(0, str(HERE))
 import _common as C
 
 # eval_budget_s: the probe/kNN section runs the rounds (up to --repeats) that fit in this many seconds.
-FULL = {"batch_size": 512, "steps": 20, "warmup": 3, "repeats": 5, "width": 1.0, "proj": 2048, "pred": 512,
-        "n_eval_train": None, "n_eval_test": None, "k": 200, "eval_batch": 1024, "eval_budget_s": 60,
-        "precision": "mixed_bfloat16"}
+FULL = {
+    "batch_size": 512,
+    "steps": 20,
+    "warmup": 3,
+    "repeats": 5,
+    "width": 1.0,
+    "proj": 2048,
+    "pred": 512,
+    "n_eval_train": None,
+    "n_eval_test": None,
+    "k": 200,
+    "eval_batch": 1024,
+    "eval_budget_s": 60,
+    "precision": "mixed_bfloat16",
+}
 # --tiny defaults to float32 and one step per block: PyTorch's CPU convolutions without oneDNN (off, see
 # docs/performance.md) take seconds per step even for this narrow network, in bf16 far more. The mixed_bfloat16
 # path runs on a CPU too (pass --precision mixed_bfloat16), only slowly.
-TINY = {"batch_size": 16, "steps": 1, "warmup": 1, "repeats": 3, "width": 0.125, "proj": 64, "pred": 16,
-        "n_eval_train": 500, "n_eval_test": 100, "k": 20, "eval_batch": 250, "eval_budget_s": 30,
-        "precision": "float32"}
-TARGETS = {"fit": ("fit / plain-PyTorch reference (with augmentation), images/s", ">=", 1.15),
-           "rwsam": ("rwSAM step / plain step", "<=", 2.05),
-           "probe": ("scikit-learn time / ours, linear probe", ">=", 10.0),
-           "knn": ("scikit-learn time / ours, kNN monitor", ">=", 20.0)}
+TINY = {
+    "batch_size": 16,
+    "steps": 1,
+    "warmup": 1,
+    "repeats": 3,
+    "width": 0.125,
+    "proj": 64,
+    "pred": 16,
+    "n_eval_train": 500,
+    "n_eval_test": 100,
+    "k": 20,
+    "eval_batch": 250,
+    "eval_budget_s": 30,
+    "precision": "float32",
+}
+TARGETS = {
+    "fit": ("fit / plain-PyTorch reference (with augmentation), images/s", ">=", 1.15),
+    "rwsam": ("rwSAM step / plain step", "<=", 2.05),
+    "probe": ("scikit-learn time / ours, linear probe", ">=", 10.0),
+    "knn": ("scikit-learn time / ours, kNN monitor", ">=", 20.0),
+}
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -94,8 +120,14 @@ def ref_setup(a):
     # bf16 autocast on the GPU; on a CPU (--tiny smoke test only) PyTorch's bf16 kernels without oneDNN are so
     # slow that the smoke test would not fit in its two minutes, so float32 is used there and reported.
     bf16 = device == "cuda"
-    common = {"proj": a.proj, "pred_hidden": a.pred, "bf16": bf16, "channels_last": True, "device": device,
-              "width": a.width}
+    common = {
+        "proj": a.proj,
+        "pred_hidden": a.pred,
+        "bf16": bf16,
+        "channels_last": True,
+        "device": device,
+        "width": a.width,
+    }
     steps = {
         "aug": make_step("resnet18_cifar", a.batch_size, images=images, augment=True, **common),
         "views": make_step("resnet18_cifar", a.batch_size, augment=False, **common),
@@ -113,12 +145,18 @@ def ref_setup(a):
                 step()
             sync()
             return time.perf_counter() - t
+
         return run
 
-    info = {"device": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({C.cpu_name()})",
-            "torch": torch.__version__, "cudnn": torch.backends.cudnn.version() if device == "cuda" else None,
-            "threads": threads, "precision": "bf16 autocast" if bf16 else "float32", "channels_last": True,
-            "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+    info = {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({C.cpu_name()})",
+        "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version() if device == "cuda" else None,
+        "threads": threads,
+        "precision": "bf16 autocast" if bf16 else "float32",
+        "channels_last": True,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
     return {name: block(*s) for name, s in steps.items()}, info
 
 
@@ -131,11 +169,20 @@ class Report:
         self.meta = meta
         self.rows = []
 
-    def add(self, section, figure, device, stat, unit, baseline=None, ratio=None, target=None, sam_ratio=None,
-            extra=None):
+    def add(
+        self, section, figure, device, stat, unit, baseline=None, ratio=None, target=None, sam_ratio=None, extra=None
+    ):
         problems = C.trust_problems(stat, sam_ratio)
-        row = {"section": section, "figure": figure, "device": device, "unit": unit, "stat": stat,
-               "baseline": baseline, "trust_problems": problems, "trustworthy": not problems}
+        row = {
+            "section": section,
+            "figure": figure,
+            "device": device,
+            "unit": unit,
+            "stat": stat,
+            "baseline": baseline,
+            "trust_problems": problems,
+            "trustworthy": not problems,
+        }
         if ratio is not None:
             rstat = C.summarize(ratio)
             row["ratio"] = rstat
@@ -157,22 +204,33 @@ class Report:
     def write(self):
         payload = dict(self.meta, rows=self.rows, tensorflow_imported="tensorflow" in sys.modules)
         C.write_json(self.out / f"gpu_check_{self.backend}.json", payload)
-        lines = [f"# gpu_check, Keras backend `{self.backend}`", "",
-                 f"- machine: {self.meta['hardware']}",
-                 f"- command: `{self.meta['command']}`",
-                 f"- settings: {self.meta['settings']}",
-                 f"- threads: {C.describe_threads(self.meta['threads'])}",
-                 f"- reference worker: {self.meta.get('reference', {})}",
-                 (f"- first `fit` of each model (XLA/cuDNN set-up and warm-up steps included), s: "
-                  f"{self.meta.get('first_fit_s', {})}"),
-                 (f"- feature extraction for the probe and kNN (train + test), s: "
-                  f"{self.meta.get('feature_extraction_s', 'not reached')}"),
-                 f"- whole run, s: {self.meta.get('total_s', 'not finished')}", ""]
+        lines = [
+            f"# gpu_check, Keras backend `{self.backend}`",
+            "",
+            f"- machine: {self.meta['hardware']}",
+            f"- command: `{self.meta['command']}`",
+            f"- settings: {self.meta['settings']}",
+            f"- threads: {C.describe_threads(self.meta['threads'])}",
+            f"- reference worker: {self.meta.get('reference', {})}",
+            (
+                f"- first `fit` of each model (XLA/cuDNN set-up and warm-up steps included), s: "
+                f"{self.meta.get('first_fit_s', {})}"
+            ),
+            (
+                f"- feature extraction for the probe and kNN (train + test), s: "
+                f"{self.meta.get('feature_extraction_s', 'not reached')}"
+            ),
+            f"- whole run, s: {self.meta.get('total_s', 'not finished')}",
+            "",
+        ]
         if self.meta.get("tiny"):
             lines += ["**--tiny: a smoke test of the code paths on a small network; these are not results.**", ""]
         lines += [
-"Median [IQR | range] of the rounds; ratio = median of the per-round ratios to the in-run baseline.",
-                 "", "| figure | device | value | baseline | ratio | target | trust |", "|---|---|---|---|---|---|---|"]
+            "Median [IQR | range] of the rounds; ratio = median of the per-round ratios to the in-run baseline.",
+            "",
+            "| figure | device | value | baseline | ratio | target | trust |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in self.rows:
             digits = 3 if r["unit"] == "s" else 1
             value = C.fmt(r["stat"], f" {r['unit']}", digits)
@@ -187,9 +245,11 @@ class Report:
             lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
         for r in self.rows:
             if "agreement" in r:
-                lines.append(f"\n{r['figure']}: predictions agree with scikit-learn on {r['agreement'] * 100:.2f}% "
-                             f"of {r['n_test']} test examples; accuracy ours {r['acc_ours'] * 100:.2f}%, "
-                             f"scikit-learn {r['acc_sklearn'] * 100:.2f}%.")
+                lines.append(
+                    f"\n{r['figure']}: predictions agree with scikit-learn on {r['agreement'] * 100:.2f}% "
+                    f"of {r['n_test']} test examples; accuracy ours {r['acc_ours'] * 100:.2f}%, "
+                    f"scikit-learn {r['acc_sklearn'] * 100:.2f}%."
+                )
         (self.out / f"gpu_check_{self.backend}.md").write_text("\n".join(lines) + "\n")
 
 
@@ -203,8 +263,13 @@ def api():
         knn_predict,
     )
 
-    return {"ksl": ksl, "RWSAM": ksl.RWSAM, "extract_features": extract_features, "knn_predict": knn_predict,
-            "fit_logistic_regression": fit_logistic_regression}
+    return {
+        "ksl": ksl,
+        "RWSAM": ksl.RWSAM,
+        "extract_features": extract_features,
+        "knn_predict": knn_predict,
+        "fit_logistic_regression": fit_logistic_regression,
+    }
 
 
 def backend_device(backend):
@@ -231,9 +296,13 @@ def parse(argv=None):
     p.add_argument("--temperature", type=float, default=0.1)
     types = {"width": float, "eval_budget_s": float, "precision": str}
     for k, full in FULL.items():
-        p.add_argument(f"--{k.replace('_', '-')}", type=types.get(k, int), default=None,
-                       choices=["mixed_bfloat16", "float32"] if k == "precision" else None,
-                       help=f"default {full} (tiny: {TINY[k]})")
+        p.add_argument(
+            f"--{k.replace('_', '-')}",
+            type=types.get(k, int),
+            default=None,
+            choices=["mixed_bfloat16", "float32"] if k == "precision" else None,
+            help=f"default {full} (tiny: {TINY[k]})",
+        )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     base = TINY if a.tiny else FULL
@@ -248,8 +317,23 @@ def parse(argv=None):
 
 
 def worker_args(a):
-    return [a.data, "--seed", a.seed, "--batch-size", a.batch_size, "--steps", a.steps, "--warmup", a.warmup,
-            "--width", a.width, "--proj", a.proj, "--pred", a.pred] + (["--tiny"] if a.tiny else [])
+    return [
+        a.data,
+        "--seed",
+        a.seed,
+        "--batch-size",
+        a.batch_size,
+        "--steps",
+        a.steps,
+        "--warmup",
+        a.warmup,
+        "--width",
+        a.width,
+        "--proj",
+        a.proj,
+        "--pred",
+        a.pred,
+    ] + (["--tiny"] if a.tiny else [])
 
 
 def main(argv=None):
@@ -273,13 +357,26 @@ def main(argv=None):
     device = backend_device(backend)
     fns = api()
     ksl = fns["ksl"]
-    settings = (f"SimSiam resnet18_cifar width {a.width}, batch {a.batch_size}, {a.steps} steps per block, "
-                f"{a.warmup} warm-up steps, {a.repeats} rounds, precision {a.precision}, on-device augmentation "
-                f"simsiam_cifar; reference: plain PyTorch, bf16 autocast (float32 on a CPU), channels-last")
-    meta = {"backend": backend, "device": device, "hardware": C.hardware(), "gpus": C.gpu_names(),
-            "keras": keras.__version__, "command": " ".join([f"KERAS_BACKEND={backend}", "python"] + sys.argv),
-            "settings": settings, "threads": threads, "reference": ref.ready, "data": str(a.data),
-            "n_train": len(y_train), "n_test": len(y_test), "tiny": a.tiny}
+    settings = (
+        f"SimSiam resnet18_cifar width {a.width}, batch {a.batch_size}, {a.steps} steps per block, "
+        f"{a.warmup} warm-up steps, {a.repeats} rounds, precision {a.precision}, on-device augmentation "
+        f"simsiam_cifar; reference: plain PyTorch, bf16 autocast (float32 on a CPU), channels-last"
+    )
+    meta = {
+        "backend": backend,
+        "device": device,
+        "hardware": C.hardware(),
+        "gpus": C.gpu_names(),
+        "keras": keras.__version__,
+        "command": " ".join([f"KERAS_BACKEND={backend}", "python"] + sys.argv),
+        "settings": settings,
+        "threads": threads,
+        "reference": ref.ready,
+        "data": str(a.data),
+        "n_train": len(y_train),
+        "n_test": len(y_test),
+        "tiny": a.tiny,
+    }
     report = Report(a.out, backend, meta)
     print(f"keras {keras.__version__} on {device}; threads: {C.describe_threads(threads)}", flush=True)
 
@@ -295,10 +392,14 @@ def main(argv=None):
         # Not keras.utils.set_random_seed: it imports TensorFlow whenever TF is installed. Weights start
         # unseeded; the augmenter is seeded (timings do not depend on either).
         np.random.seed(a.seed)
-        model = ksl.SimSiam(ksl.backbones.resnet18_cifar(width=a.width),
-                            augmenter=ksl.augment.simsiam_cifar(seed=a.seed),
-                            projection_dim=a.proj, projection_hidden_dim=a.proj, prediction_hidden_dim=a.pred,
-                            num_examples=n_fit)
+        model = ksl.SimSiam(
+            ksl.backbones.resnet18_cifar(width=a.width),
+            augmenter=ksl.augment.simsiam_cifar(seed=a.seed),
+            projection_dim=a.proj,
+            projection_hidden_dim=a.proj,
+            prediction_hidden_dim=a.pred,
+            num_examples=n_fit,
+        )
         model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4), sharpness=sharpness)
         t = time.perf_counter()
         model.fit(warm, batch_size=a.batch_size, epochs=1, verbose=0, shuffle=False)
@@ -310,6 +411,7 @@ def main(argv=None):
             hist = model.fit(data, batch_size=a.batch_size, epochs=1, verbose=0, shuffle=False)
             float(hist.history["loss"][-1])  # the step's results are on the host: the work is done
             return time.perf_counter() - t
+
         return run
 
     plain, compile_plain = build(None)
@@ -324,17 +426,40 @@ def main(argv=None):
     times = C.interleave(contenders, a.repeats)
     ips = {k: [n_fit / s for s in v] for k, v in times.items()}
     if "ref_aug" in ips:
-        report.add("fit", f"keras_ssl_lt fit ({backend}, {a.precision}, aug on device)", device,
-                   C.summarize(ips["keras"]), "img/s", f"plain PyTorch {ref_prec} channels-last, its own on-device aug",
-                   C.ratios(ips["keras"], ips["ref_aug"]), target="fit")
-        report.add("fit", f"plain PyTorch reference ({ref_prec}, channels-last, aug on device)", ref_dev,
-                   C.summarize(ips["ref_aug"]), "img/s")
-        report.add("fit", f"plain PyTorch reference ({ref_prec}, channels-last, pre-made views)", ref_dev,
-                   C.summarize(ips["ref_views"]), "img/s", "keras_ssl_lt fit",
-                   C.ratios(ips["ref_views"], ips["keras"]))
+        report.add(
+            "fit",
+            f"keras_ssl_lt fit ({backend}, {a.precision}, aug on device)",
+            device,
+            C.summarize(ips["keras"]),
+            "img/s",
+            f"plain PyTorch {ref_prec} channels-last, its own on-device aug",
+            C.ratios(ips["keras"], ips["ref_aug"]),
+            target="fit",
+        )
+        report.add(
+            "fit",
+            f"plain PyTorch reference ({ref_prec}, channels-last, aug on device)",
+            ref_dev,
+            C.summarize(ips["ref_aug"]),
+            "img/s",
+        )
+        report.add(
+            "fit",
+            f"plain PyTorch reference ({ref_prec}, channels-last, pre-made views)",
+            ref_dev,
+            C.summarize(ips["ref_views"]),
+            "img/s",
+            "keras_ssl_lt fit",
+            C.ratios(ips["ref_views"], ips["keras"]),
+        )
     else:
-        report.add("fit", f"keras_ssl_lt fit ({backend}, {a.precision}, aug on device)", device,
-                   C.summarize(ips["keras"]), "img/s")
+        report.add(
+            "fit",
+            f"keras_ssl_lt fit ({backend}, {a.precision}, aug on device)",
+            device,
+            C.summarize(ips["keras"]),
+            "img/s",
+        )
     ref.close()
 
     # ------------------------------------------------------------------ 2. probe and kNN vs scikit-learn
@@ -361,8 +486,17 @@ def main(argv=None):
     step = {k: [s / a.steps for s in v] for k, v in times.items()}
     rw_ratio = C.ratios(step["rwsam"], step["plain"])
     report.add("rwsam", f"plain step ({backend})", device, C.summarize(step["plain"]), "s")
-    report.add("rwsam", f"rwSAM step ({backend}, adaptive, rho 2)", device, C.summarize(step["rwsam"]), "s",
-               "plain step", rw_ratio, target="rwsam", sam_ratio=float(np.median(rw_ratio)))
+    report.add(
+        "rwsam",
+        f"rwSAM step ({backend}, adaptive, rho 2)",
+        device,
+        C.summarize(step["rwsam"]),
+        "s",
+        "plain step",
+        rw_ratio,
+        target="rwsam",
+        sam_ratio=float(np.median(rw_ratio)),
+    )
     del rw
 
     report.meta["total_s"] = time.perf_counter() - t_start
@@ -386,17 +520,23 @@ def eval_sklearn(a, report, fns, device, ftr, ytr, fte, yte, num_classes, budget
             t = time.perf_counter()
             preds[name] = fn()
             return time.perf_counter() - t
+
         return run
 
-    sk_knn = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute",
-                                  weights=lambda d: np.exp((1.0 - d) / temp))
-    knn_c = {"ours": timed("knn_ours", lambda: knn(ftr, ytr, fte, num_classes, k=k, temperature=temp)),
-             "sklearn": timed("knn_sk", lambda: sk_knn.fit(ftr, ytr).predict(fte))}
+    sk_knn = KNeighborsClassifier(
+        n_neighbors=k, metric="cosine", algorithm="brute", weights=lambda d: np.exp((1.0 - d) / temp)
+    )
+    knn_c = {
+        "ours": timed("knn_ours", lambda: knn(ftr, ytr, fte, num_classes, k=k, temperature=temp)),
+        "sklearn": timed("knn_sk", lambda: sk_knn.fit(ftr, ytr).predict(fte)),
+    }
     mu, sd = ftr.mean(0), ftr.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     sk_lr = LogisticRegression(C=1.0 / (a.l2 * len(ftr)), max_iter=1000)
-    lr_c = {"ours": timed("lr_ours", lambda: fit_lr(ftr, ytr, num_classes, l2=a.l2).predict(fte)),
-            "sklearn": timed("lr_sk", lambda: sk_lr.fit((ftr - mu) / sd, ytr).predict((fte - mu) / sd))}
+    lr_c = {
+        "ours": timed("lr_ours", lambda: fit_lr(ftr, ytr, num_classes, l2=a.l2).predict(fte)),
+        "sklearn": timed("lr_sk", lambda: sk_lr.fit((ftr - mu) / sd, ytr).predict((fte - mu) / sd)),
+    }
     # Warm-up with the timed shapes (JAX compiles once per shape); scikit-learn needs none.
     knn_c["ours"]()
     lr_c["ours"]()
@@ -413,12 +553,28 @@ def eval_sklearn(a, report, fns, device, ftr, ytr, fte, yte, num_classes, budget
         speedup = C.ratios(times["sklearn"], times["ours"])
         p_ours = np.asarray(preds[f"{'knn' if name == 'knn' else 'lr'}_ours"])
         p_sk = np.asarray(preds[f"{'knn' if name == 'knn' else 'lr'}_sk"])
-        extra = {"agreement": float(np.mean(p_ours == p_sk)), "n_test": len(yte),
-                 "acc_ours": float(np.mean(p_ours == yte)), "acc_sklearn": float(np.mean(p_sk == yte))}
-        what = (f"kNN monitor (k={k}, {len(ftr)} x {ftr.shape[1]} bank, {len(fte)} queries)" if name == "knn"
-                else f"linear probe (l2={a.l2}, {len(ftr)} x {ftr.shape[1]}, {num_classes} classes)")
-        report.add(name, f"{what}, keras_ssl_lt", device, C.summarize(times["ours"]), "s",
-                   "scikit-learn on the CPU", speedup, target=name, extra=extra)
+        extra = {
+            "agreement": float(np.mean(p_ours == p_sk)),
+            "n_test": len(yte),
+            "acc_ours": float(np.mean(p_ours == yte)),
+            "acc_sklearn": float(np.mean(p_sk == yte)),
+        }
+        what = (
+            f"kNN monitor (k={k}, {len(ftr)} x {ftr.shape[1]} bank, {len(fte)} queries)"
+            if name == "knn"
+            else f"linear probe (l2={a.l2}, {len(ftr)} x {ftr.shape[1]}, {num_classes} classes)"
+        )
+        report.add(
+            name,
+            f"{what}, keras_ssl_lt",
+            device,
+            C.summarize(times["ours"]),
+            "s",
+            "scikit-learn on the CPU",
+            speedup,
+            target=name,
+            extra=extra,
+        )
         report.add(name, f"{what}, scikit-learn", cpu, C.summarize(times["sklearn"]), "s")
 
 

@@ -139,7 +139,7 @@ def _worker(args):
 
     t_kde, t_gram = [], []
     for r in range(args.repeats):
-        for name in (("kde", "gram") if r % 2 == 0 else ("gram", "kde")):
+        for name in ("kde", "gram") if r % 2 == 0 else ("gram", "kde"):
             t0 = time.perf_counter()
             if name == "kde":
                 kde_weights(x, **kw)
@@ -186,9 +186,9 @@ def _bandwidth_demo(seed=0):
     d, counts = 512, [1000, 400, 160, 64, 26, 10]
     centres = rng.standard_normal((len(counts), d))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    x = np.concatenate(
-        [c + 0.7 * rng.standard_normal((n, d)) / np.sqrt(d) for c, n in zip(centres, counts)]
-    ).astype(np.float32)
+    x = np.concatenate([c + 0.7 * rng.standard_normal((n, d)) / np.sqrt(d) for c, n in zip(centres, counts)]).astype(
+        np.float32
+    )
     lab = np.repeat(np.arange(len(counts)), counts)
     print(f"bandwidth demo: clusters of sizes {counts} in {d}-d, clip (0.1, 10), power 1")
     for rule in ("scott", "silverman", "median", 0.3, 0.5, 0.8):
@@ -196,8 +196,9 @@ def _bandwidth_demo(seed=0):
         w = kde_weights(x, bandwidth=rule, clip=(0.1, 10.0), chunk_size=512)
         per = " ".join(f"{w[lab == c].mean():.3f}" for c in range(len(counts)))
         clipped = np.mean((w <= np.float32(0.1)) | (w >= np.float32(10.0)))
-        print(f"  {rule!s:<10} h={h:.4f}  mean weight per cluster (largest first): {per}  "
-              f"clipped: {100 * clipped:.1f}%")
+        print(
+            f"  {rule!s:<10} h={h:.4f}  mean weight per cluster (largest first): {per}  clipped: {100 * clipped:.1f}%"
+        )
 
 
 def main():
@@ -208,8 +209,9 @@ def main():
     p.add_argument("--backends", nargs="+", default=[os.environ.get("KERAS_BACKEND", "jax")])
     p.add_argument("--repeats", type=int, default=C.DEFAULT_REPEATS, help="timed rounds after the first refresh")
     p.add_argument("--threads", type=int, default=None, help="threads for every configuration (default: all)")
-    p.add_argument("--bandwidth-demo", action="store_true",
-                   help="only print how the bandwidth rules weight a clustered 512-d set")
+    p.add_argument(
+        "--bandwidth-demo", action="store_true", help="only print how the bandwidth rules weight a clustered 512-d set"
+    )
     p.add_argument("--chunk", type=int, help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -222,15 +224,28 @@ def main():
     C.pin_threads(args.threads)
     feat_mb = args.n * args.d * 4 / MB
     full_mb = args.n * args.n * 4 / MB
-    print(f"N={args.n} D={args.d}: features (float32) {feat_mb:.1f} MiB; the N x N float32 matrix it avoids would "
-          f"be {full_mb:.0f} MiB; {C.hardware()}; load average {C.load_average()[0]:.1f}; {args.repeats} rounds")
+    print(
+        f"N={args.n} D={args.d}: features (float32) {feat_mb:.1f} MiB; the N x N float32 matrix it avoids would "
+        f"be {full_mb:.0f} MiB; {C.hardware()}; load average {C.load_average()[0]:.1f}; {args.repeats} rounds"
+    )
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for backend in args.backends:
         for chunk in args.chunks:
             env = dict(os.environ, KERAS_BACKEND=backend)
             env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-            cmd = [sys.executable, os.path.abspath(__file__), "--worker", "--n", str(args.n),
-                   "--d", str(args.d), "--chunk", str(chunk), "--repeats", str(args.repeats)]
+            cmd = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--worker",
+                "--n",
+                str(args.n),
+                "--d",
+                str(args.d),
+                "--chunk",
+                str(chunk),
+                "--repeats",
+                str(args.repeats),
+            ]
             res = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True)
             line = [x for x in res.stdout.splitlines() if x.startswith("{")]
             if res.returncode != 0 or not line:
@@ -241,15 +256,21 @@ def main():
             dev = "n/a (cpu)" if dev is None else (f"{dev:.0f} MiB" if isinstance(dev, float) else dev)
             kde, gram = C.summarize(r["kde_s"]), C.summarize(r["gram_s"])
             ratio = C.summarize(C.ratios(r["kde_s"], r["gram_s"]))
-            print(f"\n{backend} on {r['device']}, chunk {chunk} ({chunk * args.n * 4 / MB:.0f} MiB per chunk x N "
-                  f"block); threads: {C.describe_threads(r['threads'])}")
-            print(f"  refresh (kde_weights)        {C.verdict(kde, ' s', 2)}; first, untimed: "
-                  f"{r['first_refresh_s']:.2f} s")
+            print(
+                f"\n{backend} on {r['device']}, chunk {chunk} ({chunk * args.n * 4 / MB:.0f} MiB per chunk x N "
+                f"block); threads: {C.describe_threads(r['threads'])}"
+            )
+            print(
+                f"  refresh (kde_weights)        {C.verdict(kde, ' s', 2)}; first, untimed: "
+                f"{r['first_refresh_s']:.2f} s"
+            )
             print(f"  floor (chunked Gram + max)   {C.verdict(gram, ' s', 2)}")
             print(f"  refresh / floor              {C.verdict(ratio, 'x', 2)}; target <= 1.5x")
-            print(f"  memory over the first refresh: RSS before {r['rss_before_mb']:.0f} MiB, peak "
-                  f"{r['peak_rss_mb']:.0f} MiB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f}); tracemalloc peak "
-                  f"{r['tracemalloc_peak_mb']:.1f} MiB; device peak {dev}")
+            print(
+                f"  memory over the first refresh: RSS before {r['rss_before_mb']:.0f} MiB, peak "
+                f"{r['peak_rss_mb']:.0f} MiB (+{r['peak_rss_mb'] - r['rss_before_mb']:.0f}); tracemalloc peak "
+                f"{r['tracemalloc_peak_mb']:.1f} MiB; device peak {dev}"
+            )
             print(f"  weights min {r['w_min']:.3f} max {r['w_max']:.3f} mean {r['w_mean']:.6f}")
             sys.stdout.flush()
 

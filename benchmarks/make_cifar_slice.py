@@ -40,8 +40,12 @@ def main(argv=None):
     with np.load(a.src) as f:
         ytr, yte = f["y_train"].reshape(-1), f["y_test"].reshape(-1)
         itr, ite = balanced(ytr, a.n_train, rng), balanced(yte, a.n_test, rng)
-        out = {"x_train": f["x_train"][itr], "y_train": ytr[itr].astype("int32"),
-               "x_test": f["x_test"][ite], "y_test": yte[ite].astype("int32")}
+        out = {
+            "x_train": f["x_train"][itr],
+            "y_train": ytr[itr].astype("int32"),
+            "x_test": f["x_test"][ite],
+            "y_test": yte[ite].astype("int32"),
+        }
     Path(a.dst).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(a.dst, **out)
     size = Path(a.dst).stat().st_size / 2**20

@@ -33,7 +33,7 @@ def main(argv=None):
     if "--modes" in argv:
         i = argv.index("--modes")
         modes = argv[i + 1]
-        del argv[i: i + 2]
+        del argv[i : i + 2]
     bad = [m for m in modes.split(",") if m not in train_step.MODES[1:]]
     if bad:
         raise ValueError(f"--modes must be a comma list of sam, asam, rwsam; got {bad}")
@@ -53,8 +53,10 @@ def main(argv=None):
     finally:
         for w in workers:
             w.close()
-    print(f"\nseconds per step, median [IQR | range] of {a.repeats} rounds; ratio = median of per-round "
-          f"(regularised step / plain step) of the same backend; target <= {TARGET}x, floor {C.SAM_FLOOR}x")
+    print(
+        f"\nseconds per step, median [IQR | range] of {a.repeats} rounds; ratio = median of per-round "
+        f"(regularised step / plain step) of the same backend; target <= {TARGET}x, floor {C.SAM_FLOOR}x"
+    )
     for backend in a.backends.split(","):
         step = {}
         for label, rs in res.items():
@@ -73,8 +75,11 @@ def main(argv=None):
             med = float(np.median(r))
             rstat = C.summarize(r)
             flag = C.verdict(rstat, "x", 2, sam_ratio=med)
-            target = "" if flag.startswith(C.NOT_TRUSTWORTHY) else (" (target met)" if med <= TARGET else
-                                                                    " (target NOT met)")
+            target = (
+                ""
+                if flag.startswith(C.NOT_TRUSTWORTHY)
+                else (" (target met)" if med <= TARGET else " (target NOT met)")
+            )
             print(f"{'':11s} {name.split('-')[1]:6s} {C.verdict(C.summarize(v), ' s', 4)}  ratio {flag}{target}")
 
 

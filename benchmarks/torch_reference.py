@@ -64,6 +64,7 @@ class CifarResNet(nn.Module):
 
 def encoder(name, width=1.0):
     """The CIFAR ResNet named as in `keras_ssl_lt.backbones` (`resnet18_cifar` or `small_resnet`)."""
+
     def ch(c):
         return max(1, round(c * width))
 
@@ -80,11 +81,16 @@ class SimSiam(nn.Module):
         self.encoder = encoder(backbone, width)
         d = self.encoder.dim
         self.projector = nn.Sequential(
-            nn.Linear(d, proj, bias=False), nn.BatchNorm1d(proj), nn.ReLU(),
-            nn.Linear(proj, proj, bias=False), nn.BatchNorm1d(proj, affine=False),
+            nn.Linear(d, proj, bias=False),
+            nn.BatchNorm1d(proj),
+            nn.ReLU(),
+            nn.Linear(proj, proj, bias=False),
+            nn.BatchNorm1d(proj, affine=False),
         )
         self.predictor = nn.Sequential(
-            nn.Linear(proj, pred_hidden, bias=False), nn.BatchNorm1d(pred_hidden), nn.ReLU(),
+            nn.Linear(proj, pred_hidden, bias=False),
+            nn.BatchNorm1d(pred_hidden),
+            nn.ReLU(),
             nn.Linear(pred_hidden, proj),
         )
 
@@ -113,16 +119,27 @@ def _hsv_to_rgb(x):
     f = h * 6.0 - i
     i = i.long() % 6
     p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    choices = torch.stack([
-        torch.stack([v, q, p, p, t, v], 1),
-        torch.stack([t, v, v, q, p, p], 1),
-        torch.stack([p, p, t, v, v, q], 1),
-    ], 1)  # (B, 3, 6, H, W)
+    choices = torch.stack(
+        [
+            torch.stack([v, q, p, p, t, v], 1),
+            torch.stack([t, v, v, q, p, p], 1),
+            torch.stack([p, p, t, v, v, q], 1),
+        ],
+        1,
+    )  # (B, 3, 6, H, W)
     return torch.gather(choices, 2, i[:, None, None].expand(-1, 3, 1, -1, -1)).squeeze(2)
 
 
-def augment_views(images_u8, generator=None, size=32, scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3),
-                  jitter=(0.4, 0.4, 0.4, 0.1), jitter_p=0.8, gray_p=0.2):
+def augment_views(
+    images_u8,
+    generator=None,
+    size=32,
+    scale=(0.2, 1.0),
+    ratio=(3 / 4, 4 / 3),
+    jitter=(0.4, 0.4, 0.4, 0.1),
+    jitter_p=0.8,
+    gray_p=0.2,
+):
     """One random SimSiam CIFAR view per image, per-example parameters, all on the images' device.
 
     `images_u8`: uint8 (B, H, W, 3). Returns normalised float32 (B, 3, size, size).
@@ -169,8 +186,20 @@ def augment_views(images_u8, generator=None, size=32, scale=(0.2, 1.0), ratio=(3
 
 
 # ---------------------------------------------------------------------------------------------- the step
-def make_step(backbone, batch_size, proj=2048, pred_hidden=512, bf16=False, channels_last=False,
-              device="cpu", lr=0.06, width=1.0, images=None, augment=False, seed=0):
+def make_step(
+    backbone,
+    batch_size,
+    proj=2048,
+    pred_hidden=512,
+    bf16=False,
+    channels_last=False,
+    device="cpu",
+    lr=0.06,
+    width=1.0,
+    images=None,
+    augment=False,
+    seed=0,
+):
     """Returns `(step, sync)`: `step()` runs one SimSiam SGD step, `sync()` waits for the device.
 
     With `augment=True`, `images` (uint8 (N, H, W, 3), N a multiple of `batch_size`, numpy or tensor) are put
@@ -191,17 +220,18 @@ def make_step(backbone, batch_size, proj=2048, pred_hidden=512, bf16=False, chan
             raise ValueError("`images` are required with augment=True")
         data = torch.as_tensor(images).to(device)
         if data.dtype != torch.uint8 or data.ndim != 4 or len(data) < batch_size:
-            raise ValueError(f"`images` must be uint8 (N >= batch_size, H, W, 3); got {tuple(data.shape)} "
-                             f"{data.dtype}")
+            raise ValueError(f"`images` must be uint8 (N >= batch_size, H, W, 3); got {tuple(data.shape)} {data.dtype}")
         n_batches = len(data) // batch_size
         state = {"i": 0}
 
         def views():
             s = (state["i"] % n_batches) * batch_size
             state["i"] += 1
-            batch = data[s: s + batch_size]
-            return (augment_views(batch, gen).contiguous(memory_format=fmt),
-                    augment_views(batch, gen).contiguous(memory_format=fmt))
+            batch = data[s : s + batch_size]
+            return (
+                augment_views(batch, gen).contiguous(memory_format=fmt),
+                augment_views(batch, gen).contiguous(memory_format=fmt),
+            )
     else:
         g = torch.Generator().manual_seed(seed)
         x1 = torch.randn(batch_size, 3, 32, 32, generator=g).to(device).contiguous(memory_format=fmt)

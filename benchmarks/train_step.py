@@ -55,14 +55,22 @@ def keras_setup(a):
         model = ksl.SimSiam(
             getattr(ksl.backbones, a.backbone)(width=a.width),
             augmenter=ksl.augment.simsiam_cifar(seed=0) if aug == "aug" else None,
-            projection_dim=proj, projection_hidden_dim=proj, prediction_hidden_dim=pred, num_examples=n,
+            projection_dim=proj,
+            projection_hidden_dim=proj,
+            prediction_hidden_dim=pred,
+            num_examples=n,
         )
-        sharp = {"none": None,
-                 "sam": lambda: ksl.SAM(rho=0.05),
-                 "asam": lambda: ksl.SAM(rho=2.0, adaptive=True),
-                 "rwsam": lambda: ksl.RWSAM(rho=2.0, adaptive=True, weights=np.linspace(0.5, 2.0, n))}[mode]
-        model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4),
-                      sharpness=sharp() if sharp else None, jit_compile=a.jit)
+        sharp = {
+            "none": None,
+            "sam": lambda: ksl.SAM(rho=0.05),
+            "asam": lambda: ksl.SAM(rho=2.0, adaptive=True),
+            "rwsam": lambda: ksl.RWSAM(rho=2.0, adaptive=True, weights=np.linspace(0.5, 2.0, n)),
+        }[mode]
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4),
+            sharpness=sharp() if sharp else None,
+            jit_compile=a.jit,
+        )
         images = x if aug == "aug" else ((x.astype("float32") / 255.0) - 0.45) / 0.25
         data = {"images": images, "index": np.arange(n, dtype="int32")}
         w = a.batch_size * a.warmup
@@ -70,8 +78,13 @@ def keras_setup(a):
         model.fit({k: v[:w] for k, v in data.items()}, batch_size=a.batch_size, epochs=1, verbose=0, shuffle=False)
         first_fit[name] = time.perf_counter() - t
         contenders[name] = _fit_block(model, data, a.batch_size)
-    info = {"threads": threads, "first_fit_s": first_fit, "data": data_name, "keras": keras.__version__,
-            "backend": keras.backend.backend()}
+    info = {
+        "threads": threads,
+        "first_fit_s": first_fit,
+        "data": data_name,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
     return contenders, info
 
 
@@ -81,6 +94,7 @@ def _fit_block(model, data, batch_size):
         hist = model.fit(data, batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
         float(hist.history["loss"][-1])  # results on the host: the steps have run
         return time.perf_counter() - t
+
     return run
 
 
@@ -93,10 +107,18 @@ def torch_setup(a):
     proj, pred = HEADS[a.backbone]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     x, _, data_name = C.cifar_batches(a.batch_size * a.steps, a.data)
-    common = {"proj": proj, "pred_hidden": pred, "bf16": a.precision != "float32", "width": a.width,
-              "channels_last": a.channels_last, "device": device}
-    steps = {"ref-aug": make_step(a.backbone, a.batch_size, images=x, augment=True, **common),
-             "ref-views": make_step(a.backbone, a.batch_size, augment=False, **common)}
+    common = {
+        "proj": proj,
+        "pred_hidden": pred,
+        "bf16": a.precision != "float32",
+        "width": a.width,
+        "channels_last": a.channels_last,
+        "device": device,
+    }
+    steps = {
+        "ref-aug": make_step(a.backbone, a.batch_size, images=x, augment=True, **common),
+        "ref-views": make_step(a.backbone, a.batch_size, augment=False, **common),
+    }
     contenders = {}
     for name, (step, sync) in steps.items():
         for _ in range(a.warmup):
@@ -113,6 +135,7 @@ def _torch_block(step, sync, steps):
             step()
         sync()
         return time.perf_counter() - t
+
     return run
 
 
@@ -134,8 +157,12 @@ def parse(argv=None):
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format in the reference")
     p.add_argument("--jit", default="auto", type=lambda s: {"true": True, "false": False}.get(s.lower(), s))
     p.add_argument("--threads", type=int, default=None, help="threads for every contender (default: all CPUs)")
-    p.add_argument("--torch-mkldnn", default="off", choices=["off", "on", "default"],
-                   help="PyTorch oneDNN for every PyTorch contender (off: avoids the CPU hang in docs/performance.md)")
+    p.add_argument(
+        "--torch-mkldnn",
+        default="off",
+        choices=["off", "on", "default"],
+        help="PyTorch oneDNN for every PyTorch contender (off: avoids the CPU hang in docs/performance.md)",
+    )
     p.add_argument("--data", default=None, help="CIFAR-10 .npz (default ../shared/data/cifar10.npz)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     a = p.parse_args(argv)
@@ -145,8 +172,16 @@ def parse(argv=None):
 
 
 def common_args(a, **over):
-    d = {"backbone": a.backbone, "width": a.width, "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup,
-         "jit": a.jit, "data": a.data, "torch_mkldnn": a.torch_mkldnn}
+    d = {
+        "backbone": a.backbone,
+        "width": a.width,
+        "batch_size": a.batch_size,
+        "steps": a.steps,
+        "warmup": a.warmup,
+        "jit": a.jit,
+        "data": a.data,
+        "torch_mkldnn": a.torch_mkldnn,
+    }
     d.update(over)
     out = []
     for k, v in d.items():
@@ -168,25 +203,34 @@ def start_workers(a, keras_contenders, with_reference, log=print):
                 log(f"plain PyTorch reference ({precision}) ready: {C.describe_threads(w.ready['threads'])}")
                 slots += [(f"torch-ref {precision} {n[4:]}", w, n) for n in w.ready["contenders"]]
         for backend in a.backends.split(","):
-            w = C.Worker(HERE / "train_step.py",
-                         common_args(a, precision=precision, contenders=",".join(keras_contenders)), backend=backend)
+            w = C.Worker(
+                HERE / "train_step.py",
+                common_args(a, precision=precision, contenders=",".join(keras_contenders)),
+                backend=backend,
+            )
             workers.append(w)
             if "error" in w.ready:
                 log(f"{backend} {precision} failed: {w.ready['error'][-600:]}")
                 continue
-            log(f"{backend} {precision} ready: first fit (compile + {a.warmup} steps) "
+            log(
+                f"{backend} {precision} ready: first fit (compile + {a.warmup} steps) "
                 + ", ".join(f"{k} {v:.1f} s" for k, v in w.ready["first_fit_s"].items())
-                + f"; {C.describe_threads(w.ready['threads'])}")
+                + f"; {C.describe_threads(w.ready['threads'])}"
+            )
             slots += [(f"{backend} {precision} {n}", w, n) for n in w.ready["contenders"]]
     return slots, workers
 
 
 def header(a, what):
     C.pin_threads(a.threads)
-    print(f"{what}: {a.backbone} (width {a.width}), batch {a.batch_size}, {a.steps} steps per block, "
-          f"{a.repeats} interleaved rounds; {C.hardware()}; load average {C.load_average()[0]:.1f}")
-    print(f"thread settings for every contender: {a.threads or len(os.sched_getaffinity(0))} threads, same CPU set; "
-          f"PyTorch oneDNN (mkldnn): {a.torch_mkldnn}")
+    print(
+        f"{what}: {a.backbone} (width {a.width}), batch {a.batch_size}, {a.steps} steps per block, "
+        f"{a.repeats} interleaved rounds; {C.hardware()}; load average {C.load_average()[0]:.1f}"
+    )
+    print(
+        f"thread settings for every contender: {a.threads or len(os.sched_getaffinity(0))} threads, same CPU set; "
+        f"PyTorch oneDNN (mkldnn): {a.torch_mkldnn}"
+    )
 
 
 def main(argv=None):
@@ -203,8 +247,10 @@ def main(argv=None):
             w.close()
     n_img = a.batch_size * a.steps
     ips = {label: [n_img / r["seconds"] for r in rs if "seconds" in r] for label, rs in res.items()}
-    print(f"\nimages/s, median [IQR | range] of {a.repeats} rounds; ratio = median of per-round ratios to the "
-          "plain-PyTorch reference of the same kind in the same rounds")
+    print(
+        f"\nimages/s, median [IQR | range] of {a.repeats} rounds; ratio = median of per-round ratios to the "
+        "plain-PyTorch reference of the same kind in the same rounds"
+    )
     rows = []
     for label, v in ips.items():
         if not v:
@@ -223,8 +269,15 @@ def main(argv=None):
         rows.append(row)
         print(line)
     if a.json:
-        C.write_json(a.json, {"command": " ".join(sys.argv), "hardware": C.hardware(), "rows": rows,
-                              "workers": [w.ready for w in workers]})
+        C.write_json(
+            a.json,
+            {
+                "command": " ".join(sys.argv),
+                "hardware": C.hardware(),
+                "rows": rows,
+                "workers": [w.ready for w in workers],
+            },
+        )
 
 
 if __name__ == "__main__":
