@@ -284,7 +284,7 @@ def build_pretrainer(method, cfg, num_classes, num_examples=None, seed=0):
 SHARPNESS = ("none", "sam", "asam", "rwsam_rank", "rwsam_kde")
 
 
-def regularizer(model, source, subset, cfg, sharpness="none"):
+def regularizer(source, subset, cfg, sharpness="none"):
     """The `(sharpness, callbacks)` of a run: None / SAM / ASAM / rwSAM with class-rank or KDE weights.
 
     `cfg["sharpness"]` holds the settings: `rho` (ASAM radius for "asam" and the rwSAM variants, the authors'
@@ -294,7 +294,7 @@ def regularizer(model, source, subset, cfg, sharpness="none"):
 
     Example:
 
-    >>> reg, cbs = regularizer(None, None, None, {}, "none")
+    >>> reg, cbs = regularizer(None, None, {}, "none")
     >>> reg is None and cbs == []
     True
     """
@@ -341,7 +341,7 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     steps = subset.n // batch
     opt = dict(cfg.get("optimizer", {}))
     lr = keras.optimizers.schedules.CosineDecay(float(hp["lr"]), decay_steps=max(1, steps * epochs))
-    reg, reg_callbacks = regularizer(model, source, subset, cfg, sharpness)
+    reg, reg_callbacks = regularizer(source, subset, cfg, sharpness)
     model.compile(
         optimizer=keras.optimizers.SGD(
             lr, momentum=opt.get("momentum", 0.9), weight_decay=opt.get("weight_decay", 5e-4)

@@ -48,7 +48,7 @@ def test_bad_names_raise_clear_errors():
     with pytest.raises(ValueError, match="`method` must be one of"):
         protocol.build_pretrainer("swav", cfg, num_classes=4)
     with pytest.raises(ValueError, match="`sharpness` must be one of"):
-        protocol.regularizer(None, None, None, cfg, "sam2")
+        protocol.regularizer(None, None, cfg, "sam2")
     with pytest.raises(ValueError, match="`preset` must be one of"):
         get_preset("laptop")
     with pytest.raises(ValueError, match="unknown config key"):
@@ -65,14 +65,14 @@ def test_rank_weights_follow_the_long_tailed_counts():
     labels = np.repeat(np.arange(10), 50)
     src = ksl.data.from_arrays(np.zeros((500, 8, 8, 3), "uint8"), labels)
     lt = protocol.draw_subset(labels, RunSpec("simclr", ratio=0.1), {})
-    reg, callbacks = protocol.regularizer(None, src, lt, {"sharpness": {"rank_base": 2.0, "rho": 3.0}}, "rwsam_rank")
+    reg, callbacks = protocol.regularizer(src, lt, {"sharpness": {"rank_base": 2.0, "rho": 3.0}}, "rwsam_rank")
     assert isinstance(reg, ksl.RWSAM) and reg.adaptive and reg.rho == 3.0 and callbacks == []
     # class 0 is the most frequent (rank 0, weight 1), class 9 the rarest (rank 9, weight 2**9)
     assert reg.weights[labels == 0][0] == 1.0 and reg.weights[labels == 9][0] == 2.0**9
-    reg, callbacks = protocol.regularizer(None, src, lt, {}, "rwsam_kde")
+    reg, callbacks = protocol.regularizer(src, lt, {}, "rwsam_kde")
     assert isinstance(reg, ksl.RWSAM) and len(callbacks) == 1
     assert isinstance(callbacks[0], ksl.callbacks.KDEReweighting)
-    assert type(protocol.regularizer(None, src, lt, {}, "sam")[0]) is ksl.SAM
+    assert type(protocol.regularizer(src, lt, {}, "sam")[0]) is ksl.SAM
 
 
 def test_cost_estimate_uses_the_measured_table():
