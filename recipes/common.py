@@ -1,8 +1,9 @@
 """Command-line plumbing shared by the recipes (the convention: --preset --data --out --seeds --dry-run)."""
 
 import time
+from pathlib import Path
 
-__all__ = ["add_args", "split_list", "load_eval_data", "run_gap_study"]
+__all__ = ["add_args", "dataset_name", "load_eval_data", "run_gap_study", "run_protocol_grid", "split_list"]
 
 
 def add_args(parser, presets, default_out, default_seeds="3"):
@@ -35,6 +36,11 @@ def split_list(text, name):
     return items
 
 
+def dataset_name(args, default="cifar10"):
+    """The `dataset` field of a recipe's runs: the tensorflow-datasets name, or `npz:<file name>` for --data."""
+    return default if args.data is None else "npz:" + Path(args.data).name
+
+
 def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
     """The `EvalData` of a recipe: --data (else tfds `dataset`), and --ood-data (else tfds `ood_dataset`)."""
     from keras_ssl_lt.experiments.protocol import EvalData
@@ -52,15 +58,37 @@ def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
     return EvalData(train, test, bank_per_class=cfg.get("bank_per_class"), ood=ood, name=args.data or dataset)
 
 
+def run_protocol_grid(args, specs, cfg, cost=None):
+    """Run `specs` with the paper's protocol (`protocol.run`), resumably; with --dry-run print the plan instead.
+
+    Returns the records, or None for a dry run.
+    """
+    from keras_ssl_lt.experiments import protocol
+    from keras_ssl_lt.experiments.runner import run_grid
+    from keras_ssl_lt.training.runtime import configure_runtime
+
+    if args.dry_run:
+        run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost)
+        return None
+    runtime = configure_runtime()
+    data = load_eval_data(args, cfg)
+    print(f"data: {data.describe()}", flush=True)
+    return run_grid(
+        specs,
+        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose),
+        args.out,
+        cost_fn=cost,
+        config={"runtime": runtime},
+    )
+
+
 def run_gap_study(args, grid, title, stem="results"):
     """Build the grid, run it (resumable), write and print the report; returns (records, verdicts)."""
     import keras
 
-    from keras_ssl_lt.experiments import protocol, robustness
+    from keras_ssl_lt.experiments import robustness
     from keras_ssl_lt.experiments.cli import print_outputs
     from keras_ssl_lt.experiments.presets import get_preset
-    from keras_ssl_lt.experiments.runner import run_grid
-    from keras_ssl_lt.training.runtime import configure_runtime
 
     t0 = time.time()
     cfg = get_preset(args.preset)
@@ -73,26 +101,16 @@ def run_gap_study(args, grid, title, stem="results"):
         grid["samplings"],
         args.seeds,
         preset=args.preset,
-        dataset="cifar10" if args.data is None else "npz:" + args.data.rsplit("/", 1)[-1],
+        dataset=dataset_name(args),
     )
     cost = robustness.cost_estimate(cfg)
     print(
         f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {args.out}/",
         flush=True,
     )
-    if args.dry_run:
-        run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost)
+    records = run_protocol_grid(args, specs, cfg, cost)
+    if records is None:
         return [], []
-    runtime = configure_runtime()
-    data = load_eval_data(args, cfg)
-    print(f"data: {data.describe()}", flush=True)
-    records = run_grid(
-        specs,
-        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose),
-        args.out,
-        cost_fn=cost,
-        config={"runtime": runtime},
-    )
     text, paths, verdicts = robustness.report(
         records, args.out, title=title, stem=stem, floor_margin=grid.get("floor_margin", 0.0)
     )

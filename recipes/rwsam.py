@@ -137,12 +137,9 @@ def report(records, out):
 def main(argv=None):
     import keras
 
-    from keras_ssl_lt.experiments import protocol
     from keras_ssl_lt.experiments.cli import print_outputs
     from keras_ssl_lt.experiments.presets import get_preset
     from keras_ssl_lt.experiments.robustness import cost_estimate
-    from keras_ssl_lt.experiments.runner import run_grid
-    from keras_ssl_lt.training.runtime import configure_runtime
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_args(p, presets=GRIDS, default_out="results/rwsam", default_seeds="3")
@@ -162,8 +159,7 @@ def main(argv=None):
     cfg["eval"]["generalization_gap"] = True
     if args.epochs is not None:
         cfg["epochs"] = int(args.epochs)
-    dataset = "cifar10" if args.data is None else "npz:" + args.data.rsplit("/", 1)[-1]
-    specs = grid_specs(grid, args.seeds, args.preset, dataset)
+    specs = grid_specs(grid, args.seeds, args.preset, common.dataset_name(args))
     base_cost = cost_estimate(cfg)
 
     def sam_cost(spec):  # a SAM step is two passes
@@ -172,17 +168,9 @@ def main(argv=None):
     cost = None if base_cost is None else sam_cost
 
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {args.out}/")
-    if args.dry_run:
-        return run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost)
-    runtime = configure_runtime()
-    data = common.load_eval_data(args, cfg)
-    records = run_grid(
-        specs,
-        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose),
-        args.out,
-        cost_fn=cost,
-        config={"runtime": runtime},
-    )
+    records = common.run_protocol_grid(args, specs, cfg, cost)
+    if records is None:
+        return []
     text, paths = report(records, args.out)
     print("\n" + text)
     print(f"total time of this invocation: {time.time() - t0:.0f} s")

@@ -323,6 +323,7 @@ def main(argv=None):
 
     from keras_ssl_lt.experiments import run_grid
     from keras_ssl_lt.experiments.cli import print_outputs
+    from keras_ssl_lt.training.runtime import configure_runtime
 
     t0 = time.time()
     out = Path(args.out)
@@ -330,11 +331,7 @@ def main(argv=None):
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {out}/", flush=True)
     if args.dry_run:
         return run_grid(specs, lambda spec: None, out / "records", dry_run=True)
-    if keras.backend.backend() == "torch":
-        import torch
-
-        if not torch.cuda.is_available():
-            torch.backends.mkldnn.enabled = False  # oneDNN hang with two OpenMP runtimes: docs/performance.md
+    configure_runtime()  # JAX compile cache; PyTorch CPU without oneDNN (docs/performance.md)
     exp = Experiment(args, s)
     print(exp.describe(), flush=True)
     exp.pretrain.save(out / "manifest_pretrain.json")
