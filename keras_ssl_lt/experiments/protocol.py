@@ -144,6 +144,7 @@ class EvalData:
                 "test": as_arrays(ood["test"], name="ood test"),
             }
         self.ood = ood
+        self.floor_cache = {}  # floor_metrics: the untrained encoders' metrics on this data, per config and seed
 
     @classmethod
     def from_arrays(cls, train, test, ood=None, bank_per_class=None, bank_seed=0, name="arrays"):
@@ -428,11 +429,8 @@ def generalization_gap_metrics(model, data, subset, cfg):
     }
 
 
-_FLOOR_CACHE = {}
-
-
 def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
-    """Metrics of the untrained encoder built from `seed` (cached per architecture, evaluation, data and seed)."""
+    """Metrics of the untrained encoder built from `seed`, cached on `data` per architecture, evaluation and seed."""
     import json
 
     key = json.dumps(
@@ -440,17 +438,16 @@ def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
             cfg["backbone"],
             cfg["input_size"],
             cfg.get("eval", {}),
-            id(data),
             int(seed),
             {k: np.asarray(v).tolist() for k, v in (class_groups or {}).items()},
         ],
         sort_keys=True,
         default=str,
     )
-    if key not in _FLOOR_CACHE:
+    if key not in data.floor_cache:
         model = build_pretrainer(method, cfg, data.num_classes, seed=seed)
-        _FLOOR_CACHE[key] = evaluate_encoder(model, data, cfg, class_groups)
-    return dict(_FLOOR_CACHE[key])
+        data.floor_cache[key] = evaluate_encoder(model, data, cfg, class_groups)
+    return dict(data.floor_cache[key])
 
 
 def run(spec, cfg, data, verbose=0, callbacks=None):

@@ -107,3 +107,15 @@ def test_one_run_records_metrics_beside_the_floor(tmp_path):
         class_groups=protocol.draw_subset(data.source.labels, RunSpec("supervised", ratio=0.5), cfg).groups,
     )
     assert again == {k[len("floor_") :]: v for k, v in m.items() if k.startswith("floor_")}
+
+
+def test_floor_cache_belongs_to_its_data():
+    cfg = get_preset("smoke")
+    train, test = _tiny_data(seed=1)
+    with_ood = protocol.EvalData.from_arrays(train, test, ood={"train": train, "test": test})
+    without = protocol.EvalData.from_arrays(train, test)
+    a = protocol.floor_metrics(cfg, with_ood, seed=0)
+    b = protocol.floor_metrics(cfg, without, seed=0)
+    assert "ood_probe_acc" in a and "ood_probe_acc" not in b
+    assert a["knn_acc"] == b["knn_acc"]  # same encoder, same in-domain data
+    assert len(with_ood.floor_cache) == 1 and len(without.floor_cache) == 1
