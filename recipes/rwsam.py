@@ -25,7 +25,7 @@ import common  # noqa: E402
 VARIANTS = ("none", "sam", "rwsam_rank", "rwsam_kde")
 GRIDS = {
     "smoke": dict(method="simclr", profiles=["exp"], ratio=0.1, variants=["none", "rwsam_rank", "rwsam_kde"]),
-    "cpu": dict(method="simclr", profiles=["exp"], ratio=0.01, variants=["none", "rwsam_rank", "rwsam_kde"]),
+    "cpu": dict(method="simclr", profiles=["exp"], ratio=0.01, variants=list(VARIANTS)),
     "gpu": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
     "paper": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
 }
