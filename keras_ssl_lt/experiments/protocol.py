@@ -351,7 +351,11 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     )
     ds = ssl_dataset(source, subset, batch_size=batch, seed=int(seed), backend=cfg.get("pipeline", "auto"))
     start = time.perf_counter()
-    history = model.fit(ds, epochs=epochs, verbose=verbose, callbacks=reg_callbacks + list(callbacks or []))
+    # The pipeline shuffles (seeded, per epoch); `shuffle=False` says so to Keras, which otherwise warns that
+    # it ignores its default `shuffle=True` on a dataset.
+    history = model.fit(
+        ds, epochs=epochs, shuffle=False, verbose=verbose, callbacks=reg_callbacks + list(callbacks or [])
+    )
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, time.perf_counter() - start
 
 

@@ -132,10 +132,6 @@ def test_odd_width_and_bad_eval_args(cifar):
         semi_synthetic_eval({"format": "x"}, train)
 
 
-@pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND") != "jax",
-    reason="the recipe's smoke run is backend-neutral code; once (on JAX) is enough",
-)
 def test_recipe_smoke(cifar10, tmp_path):
     import importlib.util
     from pathlib import Path
