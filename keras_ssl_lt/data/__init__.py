@@ -1,7 +1,8 @@
 """Data builders: sources, long-tailed subsets and byte-moving pipelines.
 
 `keras_ssl_lt.data.imbalance` and `keras_ssl_lt.data.sources` import without TensorFlow;
-`keras_ssl_lt.data.pipeline` uses tf.data when TensorFlow imports and falls back to a
+`keras_ssl_lt.data.pipeline` (in memory) and `keras_ssl_lt.data.streaming` (decoded per batch, for
+datasets larger than memory) use tf.data when TensorFlow imports and fall back to a
 `keras.utils.PyDataset` otherwise.
 """
 
@@ -28,4 +29,13 @@ from keras_ssl_lt.data.sources import (
     from_npz,
     from_tfds,
     load_source,
+)
+from keras_ssl_lt.data.streaming import (
+    SplitFileSource,
+    StreamBatches,
+    decode_image,
+    from_split_file,
+    read_split_file,
+    stream_dataset,
+    stream_order,
 )

@@ -4,7 +4,8 @@ The pipeline moves bytes only: it gathers the subset's images once (`source.imag
 epoch shuffles, gathers and batches them. No augmentation happens here; it runs on the device
 inside the model. Two interchangeable paths yield the same batches in the same order:
 
-- `backend="tf"`: a `tf.data.Dataset` (gather in a parallel `map`, then `prefetch`);
+- `backend="tf"`: a `tf.data.Dataset` (each epoch's order as one tensor, batched, gathered in a
+  parallel `map`, then `prefetch`);
 - `backend="numpy"`: a `keras.utils.PyDataset` (no TensorFlow needed);
 - `backend="auto"` (default): tf.data when TensorFlow imports, else numpy.
 
@@ -15,7 +16,8 @@ where `index` is the example's position in the source (for per-example weights).
 Epoch `e` of the stream uses the order `default_rng([seed, 2, e]).permutation(n)` (no shuffle:
 `0..n-1`). The numpy path advances `e` in `on_epoch_end` (called by `fit`, or at the end of a
 `for batch in ds` loop); the tf.data path advances it every time an iterator is created (each
-epoch of `fit`, each `for` loop).
+epoch of `fit`, each `for` loop). The tf.data path runs no Python per batch: each epoch's order is
+one tensor (one Python call per epoch computes it), batched and gathered in a parallel `map`.
 """
 
 import math
@@ -82,8 +84,8 @@ class BatchPlan:
         return [order[k * B : (k + 1) * B] for k in range(len(self))]
 
 
-def _gather(source, subset):
-    src = load_source(source) if not isinstance(source, Source) else source
+def _positions(src, subset):
+    """The source positions a `subset` (Subset, 1-D integer array or None) selects, as int64."""
     if subset is None:
         idx = np.arange(len(src), dtype=np.int64)
     elif isinstance(subset, Subset):
@@ -101,11 +103,27 @@ def _gather(source, subset):
                 f"got shape {idx.shape}, dtype {idx.dtype}"
             )
         idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(src)):
+            raise ValueError(f"`subset` positions must be in 0..{len(src) - 1}; got {idx.min()}..{idx.max()}")
     if idx.size and idx.max() >= 2**31:
         raise ValueError("`index` is int32: sources with more than 2**31 examples are not supported")
+    return np.asarray(idx, dtype=np.int64)
+
+
+def _gather(source, subset):
+    src = load_source(source) if not isinstance(source, Source) else source
+    idx = _positions(src, subset)
     images = src.images(idx)
     labels = src.labels[idx].astype(np.int32)
     return images, labels, idx.astype(np.int32)
+
+
+def _check_prefetch(prefetch):
+    if not (
+        prefetch == "auto"
+        or (isinstance(prefetch, (int, np.integer)) and not isinstance(prefetch, bool) and prefetch >= 0)
+    ):
+        raise ValueError(f"`prefetch` must be 'auto' or a non-negative integer; got {prefetch!r}")
 
 
 def _batch_dict(images, labels, index, pos):
@@ -159,41 +177,66 @@ class ArrayBatches(_make_pyd_base()):
         self.on_epoch_end()
 
 
+def _epoch_orders(plan, tf):
+    """A dataset of one element per iterator: that epoch's order, from one Python call per epoch.
+
+    The epoch counter advances each time an iterator is created (each epoch of `fit`, each `for`
+    loop), as the numpy path's `on_epoch_end` does. The order is computed by `BatchPlan.order`
+    (numpy), so both paths yield the same batches; no Python runs per batch.
+    """
+    state = {"epoch": 0}
+
+    def next_order():
+        epoch = state["epoch"]
+        state["epoch"] += 1
+        return plan.order(epoch).astype(np.int64)
+
+    if not plan.shuffle:  # a constant order: no Python at all
+        return tf.data.Dataset.from_tensors(tf.range(plan.n, dtype=tf.int64))
+    ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
+    return ds.map(lambda _: tf.ensure_shape(tf.numpy_function(next_order, [], tf.int64, stateful=True), (plan.n,)))
+
+
 def _tf_dataset(images, labels, index, plan, prefetch):
     import tensorflow as tf
 
-    state = {"epoch": 0}
-
-    def batches():
-        epoch = state["epoch"]
-        state["epoch"] += 1
-        yield from plan.batches(epoch)
-
-    B = plan.batch_size if plan.drop_remainder else None
-    ds = tf.data.Dataset.from_generator(batches, output_signature=tf.TensorSpec(shape=(B,), dtype=tf.int64))
-    ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
     with tf.device("/CPU:0"):
         x = tf.constant(images)
         y = tf.constant(labels)
         i = tf.constant(index)
+    B = plan.batch_size
+    # Per epoch: the order as one tensor, sliced into batches of positions, gathered in a parallel map.
+    ds = _epoch_orders(plan, tf).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(B, drop_remainder=plan.drop_remainder)
+    )
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
 
     def gather(pos):
         return {"images": tf.gather(x, pos), "labels": tf.gather(y, pos), "index": tf.gather(i, pos)}
 
-    ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(gather, num_parallel_calls=_PARALLEL_GATHERS, deterministic=True)
+    return _finish_tf(ds, prefetch, tf)
+
+
+# A gather is cheap: a fixed, small parallelism with autotuning off costs less per batch than AUTOTUNE
+# (measured in docs/data.md, "Performance").
+_PARALLEL_GATHERS = 2
+_AUTO_PREFETCH = 2
+
+
+def _finish_tf(ds, prefetch, tf):
+    """Prefetch (`"auto"`: 2 batches) and turn tf.data's autotuner off (fixed parallelism instead)."""
     if prefetch:
-        ds = ds.prefetch(tf.data.AUTOTUNE if prefetch == "auto" else int(prefetch))
-    return ds
+        ds = ds.prefetch(_AUTO_PREFETCH if prefetch == "auto" else int(prefetch))
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _dataset(source, subset, batch_size, shuffle, drop_remainder, seed, backend, prefetch, workers):
     if backend not in BACKENDS:
         raise ValueError(f"`backend` must be one of {BACKENDS}; got {backend!r}")
-    if not (
-        prefetch == "auto"
-        or (isinstance(prefetch, (int, np.integer)) and not isinstance(prefetch, bool) and prefetch >= 0)
-    ):
-        raise ValueError(f"`prefetch` must be 'auto' or a non-negative integer; got {prefetch!r}")
+    _check_prefetch(prefetch)
     if backend == "auto":
         backend = "tf" if _tf_available() else "numpy"
     images, labels, index = _gather(source, subset)
@@ -224,7 +267,7 @@ def ssl_dataset(
         drop_remainder: drop the last partial batch (contrastive losses want full batches).
         seed: non-negative integer.
         backend: "auto", "tf" (tf.data) or "numpy" (`keras.utils.PyDataset`).
-        prefetch: tf.data prefetch depth ("auto" = AUTOTUNE, 0 = none).
+        prefetch: tf.data prefetch depth in batches ("auto" = 2, 0 = none).
         workers: threads for the numpy path's `PyDataset` (1 = none).
 
     Returns:

@@ -409,7 +409,8 @@ def from_tfds(name, split="train", data_dir=None, **kwargs):
 
 def load_source(spec, split="train", **kwargs):
     """Make a Source from a spec: a Source (returned as is), an `(images, labels)` pair, a path
-    to a `.npz` file, a directory of class sub-folders, or a TFDS name (optionally `"tfds:name"`).
+    to a `.npz` file, a directory of class sub-folders, an ImageNet-LT-style split file (`.txt`,
+    paths relative to `root=`, default the file's folder), or a TFDS name (optionally `"tfds:name"`).
 
     Example:
 
@@ -427,10 +428,16 @@ def load_source(spec, split="train", **kwargs):
             return from_tfds(s[5:], split=split, **kwargs)
         if s.lower().endswith(".npz"):
             return from_npz(s, split=split, **kwargs)
+        if s.lower().endswith(".txt") and os.path.isfile(s):
+            from keras_ssl_lt.data.streaming import from_split_file
+
+            kwargs.setdefault("root", os.path.dirname(os.path.abspath(s)))
+            return from_split_file(kwargs.pop("root"), s, **kwargs)
         if os.path.isdir(s):
             return from_folder(s, **kwargs)
         if os.sep not in s and not os.path.exists(s):
             return from_tfds(s, split=split, **kwargs)
     raise ValueError(
-        f"`spec` must be a Source, an (images, labels) pair, a .npz path, an image folder or a TFDS name; got {spec!r}"
+        "`spec` must be a Source, an (images, labels) pair, a .npz path, an image folder, a .txt split file "
+        f"or a TFDS name; got {spec!r}"
     )
