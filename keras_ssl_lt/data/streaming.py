@@ -51,6 +51,7 @@ __all__ = [
     "stream_order",
     "stream_dataset",
     "StreamBatches",
+    "write_image_folder",
 ]
 
 SHUFFLES = ("global", "shard", "buffer", "none")
@@ -233,6 +234,62 @@ def from_split_file(root, split_file, image_size=None, **kwargs):
     return SplitFileSource(root, split_file, image_size=image_size, **kwargs)
 
 
+def write_image_folder(
+    root,
+    num_classes=4,
+    per_class=8,
+    size_range=(12, 20),
+    formats=("JPEG", "png"),
+    split_name="train",
+    split_file="ImageNet_LT_train.txt",
+    counts=None,
+    seed=0,
+):
+    """Write a small synthetic image folder in ImageNet-LT's layout, plus its split file; returns the split path.
+
+    Images go to `root/<split_name>/<wnid>/<wnid>_<k>.<ext>` (wnids `n00000000`, `n00000001`, ...), with
+    random heights and widths in `size_range`, the formats cycling through `formats`; each class has its
+    own mean colour and stripe orientation plus noise, so classes are learnable. The split file
+    `root/<split_file>` lists `split_name/<wnid>/<file> <label>` lines, the layout of ImageNet-LT's
+    `ImageNet_LT_train.txt`. `counts` (one per class) overrides `per_class`. For tests, smoke runs and
+    benchmarks.
+
+    Example:
+
+    >>> import tempfile
+    >>> p = write_image_folder(tempfile.mkdtemp(), num_classes=2, per_class=3)
+    >>> src = SplitFileSource(os.path.dirname(p), p, image_size=8)
+    >>> src.labels.tolist(), src.images([0, 5]).shape
+    ([0, 0, 0, 1, 1, 1], (2, 8, 8, 3))
+    """
+    from PIL import Image
+
+    root = os.fspath(root)
+    counts = [int(per_class)] * int(num_classes) if counts is None else [int(c) for c in counts]
+    rng = np.random.default_rng([seed, 17])
+    colours = rng.uniform(40, 215, size=(len(counts), 3))
+    lines = []
+    for c, count in enumerate(counts):
+        wnid = f"n{c:08d}"
+        os.makedirs(os.path.join(root, split_name, wnid), exist_ok=True)
+        angle = np.pi * c / max(1, len(counts))
+        for k in range(count):
+            h, w = (int(v) for v in rng.integers(size_range[0], size_range[1] + 1, size=2))
+            yy, xx = np.mgrid[0:h, 0:w].astype("float32")
+            stripes = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 1.3 + rng.uniform(0, 6.3))
+            img = colours[c] + 40 * stripes[..., None] + rng.normal(0, 12, (h, w, 3))
+            ext = formats[(c + k) % len(formats)]
+            name = f"{wnid}_{k}.{ext}"
+            Image.fromarray(np.clip(img, 0, 255).astype("uint8")).save(
+                os.path.join(root, split_name, wnid, name), format="JPEG" if ext.lower() in ("jpg", "jpeg") else None
+            )
+            lines.append(f"{split_name}/{wnid}/{name} {c}\n")
+    path = os.path.join(root, split_file)
+    with open(path, "w") as f:
+        f.writelines(lines)
+    return path
+
+
 # ----------------------------------------------------------------------------------- orders
 
 
@@ -360,9 +417,7 @@ class StreamBatches(_make_pyd_base()):
             imgs = [self._decode(j) for j in pos.tolist()]
         shapes = {im.shape for im in imgs}
         if len(shapes) > 1:
-            raise ValueError(
-                f"batch {i} holds images of different sizes {sorted(shapes)[:4]}; pass `image_size`"
-            )
+            raise ValueError(f"batch {i} holds images of different sizes {sorted(shapes)[:4]}; pass `image_size`")
         return {
             "images": np.stack(imgs),
             "labels": self._labels[pos].astype(np.int32),
@@ -565,7 +620,11 @@ def stream_dataset(
         raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}")
     if parallel_decodes is None:
         parallel_decodes = os.cpu_count() or 1
-    if isinstance(parallel_decodes, bool) or not isinstance(parallel_decodes, (int, np.integer)) or parallel_decodes < 1:
+    if (
+        isinstance(parallel_decodes, bool)
+        or not isinstance(parallel_decodes, (int, np.integer))
+        or parallel_decodes < 1
+    ):
         raise ValueError(f"`parallel_decodes` must be None or a positive integer; got {parallel_decodes!r}")
     size = _check_size(image_size if image_size is not None else getattr(src, "image_size", None))
     resize = _check_choice(resize or getattr(src, "resize", "stretch"), "resize", RESIZES)
