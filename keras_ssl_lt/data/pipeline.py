@@ -205,10 +205,16 @@ def _tf_dataset(images, labels, index, plan, prefetch):
         y = tf.constant(labels)
         i = tf.constant(index)
     B = plan.batch_size
-    # Per epoch: the order as one tensor, sliced into batches of positions, gathered in a parallel map.
-    ds = _epoch_orders(plan, tf).flat_map(
-        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(B, drop_remainder=plan.drop_remainder)
-    )
+    full, tail = plan.n // B, (0 if plan.drop_remainder else plan.n % B)
+
+    def rows(order):  # one element per batch (not per example): the order reshaped to (steps, B)
+        ds = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full * B], (full, B)))
+        if tail:
+            ds = ds.concatenate(tf.data.Dataset.from_tensors(order[full * B :]))
+        return ds
+
+    # Per epoch: the order as one tensor, cut into batches of positions, gathered in a parallel map.
+    ds = _epoch_orders(plan, tf).flat_map(rows)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
 
     def gather(pos):
