@@ -100,7 +100,7 @@ def byol_loss(p, z):
     return 2.0 - 2.0 * _cosine(p, z)
 
 
-def nt_xent(z1, z2, temperature=0.5):
+def nt_xent(z1, z2, temperature=0.5, global_z1=None, global_z2=None, offset=0, num_groups=1):
     """SimCLR NT-Xent loss per example, shape `(B,)`.
 
     `z1[i]` and `z2[i]` are the two views of example `i`. Both are L2-normalised inside. Over the
@@ -108,6 +108,16 @@ def nt_xent(z1, z2, temperature=0.5):
     itself excluded): `l_a = logsumexp_{c != a}(s_ac / T) - s_a,partner / T` with cosine `s`.
     Example `i` gets `(l_i + l_{i+B}) / 2`, so the mean of the result equals the usual NT-Xent
     (the mean of `l` over all `2B` views).
+
+    Data-parallel training (docs/scaling.md) uses the optional arguments:
+
+    - `global_z1`, `global_z2`: the views of the whole global batch `(N, D)` (gathered over replicas),
+      of which `z1`, `z2` are rows `offset .. offset + B`. The `B` local examples are then the anchors
+      and all `2N - 1` other views of the global batch their candidates, as multi-GPU SimCLR does; with
+      the gradient flowing through the gather, the replicas' losses sum to the single-device loss;
+    - `num_groups`: splits the batch into that many equal consecutive blocks and takes negatives only
+      from the anchor's own block (per-replica negatives when the whole batch is one program, as
+      under JAX's `keras.distribution.DataParallel`). `1` (default) uses the whole batch.
 
     Example:
 
@@ -117,18 +127,48 @@ def nt_xent(z1, z2, temperature=0.5):
     (4,)
     """
     _check_temperature(temperature)
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
+        raise ValueError(f"`num_groups` must be a positive integer; got {num_groups!r}")
+    if (global_z1 is None) != (global_z2 is None):
+        raise ValueError("`global_z1` and `global_z2` must be given together (the two views of the global batch)")
+    if global_z1 is not None and num_groups != 1:
+        raise ValueError(f"`num_groups` must be 1 when `global_z1`/`global_z2` are given; got {num_groups}")
     z1 = l2_normalize(z1)
     z2 = l2_normalize(z2)
     _check_rank(z1, 2, "z1")
     _check_rank(z2, 2, "z2")
     if tuple(z1.shape) != tuple(z2.shape):
         raise ValueError(f"`z1` and `z2` must have the same shape; got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    z = ops.concatenate([z1, z2], axis=0)  # (2B, D)
-    sim = ops.matmul(z, ops.transpose(z)) / float(temperature)  # (2B, 2B)
-    n2 = ops.shape(sim)[0]
-    eye = ops.eye(n2, dtype="float32")
-    logits = sim * (1.0 - eye) + _MASK_VALUE * eye
-    # Positive of view a is its partner: a + B for the first half, a - B for the second.
+    if global_z1 is None:
+        g1, g2 = z1, z2
+    else:
+        g1, g2 = l2_normalize(global_z1), l2_normalize(global_z2)
+        _check_rank(g1, 2, "global_z1")
+        _check_rank(g2, 2, "global_z2")
+        if g1.shape[-1] != z1.shape[-1] or g2.shape[-1] != z1.shape[-1]:
+            raise ValueError(
+                f"`global_z1` and `global_z2` must have shape (N, {z1.shape[-1]}); got {tuple(g1.shape)} and "
+                f"{tuple(g2.shape)}"
+            )
+    b = ops.shape(z1)[0]
+    n = ops.shape(g1)[0]
+    anchors = ops.concatenate([z1, z2], axis=0)  # (2B, D)
+    candidates = ops.concatenate([g1, g2], axis=0)  # (2N, D)
+    sim = ops.matmul(anchors, ops.transpose(candidates)) / float(temperature)  # (2B, 2N)
+    rows = ops.arange(b, dtype="int32") + ops.cast(offset, "int32")  # local examples' rows in the global batch
+    own = ops.concatenate([rows, rows + n], axis=0)  # each view's own column
+    columns = ops.arange(2 * n, dtype="int32")
+    masked = ops.equal(ops.expand_dims(own, 1), ops.expand_dims(columns, 0))
+    if num_groups > 1:
+        size = n // num_groups
+        anchor_group = ops.concatenate([rows, rows], axis=0) // size
+        column_group = ops.mod(columns, n) // size
+        masked = ops.logical_or(
+            masked, ops.not_equal(ops.expand_dims(anchor_group, 1), ops.expand_dims(column_group, 0))
+        )
+    mask = ops.cast(masked, "float32")
+    logits = sim * (1.0 - mask) + _MASK_VALUE * mask
+    # Positive of view a is its partner: a + N for the first half, a - N for the second.
     pos = ops.sum(z1 * z2, axis=-1) / float(temperature)  # (B,)
     lse = ops.logsumexp(logits, axis=-1)  # (2B,)
     per_view = lse - ops.concatenate([pos, pos], axis=0)

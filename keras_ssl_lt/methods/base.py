@@ -400,7 +400,8 @@ class Pretrainer(BackendStep, keras.Model):
             with self._ksl_no_grad():
                 saved_bn = [ops.copy(v.value) for v in bn_vars]
                 saved_w = [ops.copy(v.value) for v in variables]
-                eps = sharp.perturbation(grads, saved_w)
+                # Under data parallelism the ascent step uses the global-batch gradient (its norm is global).
+                eps = sharp.perturbation(self._ksl_global_gradients(grads), saved_w)
                 for v, w, e in zip(variables, saved_w, eps):
                     v.assign(w + ops.cast(e, w.dtype))
             perturbed_loss, _, grads = self._ksl_value_and_grad(loss_fn(None), variables)

@@ -19,7 +19,11 @@ class MoCoV2(Pretrainer):
     temperature 0.2, MLP head `D -> D (ReLU) -> 128` (no BatchNorm, as in MoCo v2). The key encoder and
     key projector are non-trainable copies updated by `k <- m k + (1 - m) q` after each optimizer step;
     the batch's keys then replace the oldest entries of the queue. The queue must be at least as long as
-    the batch. Shuffle-BN (a multi-GPU trick) is not used.
+    the (global) batch. Shuffle-BN (a multi-GPU trick) is not used.
+
+    Data-parallel training (docs/scaling.md): the negatives are the queue, and the queue receives the keys
+    of the whole global batch (gathered across replicas under `tf.distribute`; JAX's distributed step
+    sees the global batch), so it is the same on every replica and equal to a single-device run's.
 
     Example:
 
@@ -81,8 +85,12 @@ class MoCoV2(Pretrainer):
     def after_optimizer_step(self, terms):
         momentum_update(self.key_encoder, self.encoder, self.momentum)
         momentum_update(self.key_projector, self.projector, self.momentum)
-        keys = ops.cast(terms["keys"], self.queue.dtype)
+        # The keys of the global batch (gathered over tf.distribute replicas, in replica order), so the queue
+        # stays identical on every replica and equal to a single-device run's, as in MoCo's reference code.
+        keys, _ = self._ksl_all_gather(ops.cast(terms["keys"], self.queue.dtype))
         batch = ops.shape(keys)[0]
+        if isinstance(batch, int) and batch > self.queue_size:
+            raise ValueError(f"the global batch ({batch}) is larger than `queue_size` ({self.queue_size})")
         self.queue.assign(ops.concatenate([keys, self.queue.value[: self.queue_size - batch]], axis=0))
 
     def get_config(self):

@@ -3,9 +3,10 @@
 import keras
 
 from keras_ssl_lt import losses
-from keras_ssl_lt._checks import check_number, check_positive_int
+from keras_ssl_lt._checks import check_bool, check_number, check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import mlp_head
+from keras_ssl_lt.training.distributed import num_replicas
 
 __all__ = ["SimCLR"]
 
@@ -17,6 +18,12 @@ class SimCLR(Pretrainer):
     The per-example loss averages the two directions (view 1 as anchor, view 2 as anchor), so its batch
     mean is the usual NT-Xent over 2B anchors. `temperature` defaults to 0.5 (the common CIFAR value; the
     paper's semi-synthetic experiment does not state one).
+
+    Data-parallel training (docs/scaling.md): with `global_negatives=True` (default) every anchor is
+    contrasted with the views of the whole global batch, gathered across replicas, as multi-GPU SimCLR
+    does, so the loss and its gradient equal the single-device ones on the same global batch. With
+    `False` each replica takes negatives only from its own slice of the batch (cheaper, but the loss then
+    depends on the number of replicas). On one device both are the same.
 
     Example:
 
@@ -35,11 +42,13 @@ class SimCLR(Pretrainer):
         projection_dim=128,
         projection_hidden_dim=2048,
         temperature=0.5,
+        global_negatives=True,
         num_examples=None,
         **kwargs,
     ):
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self.global_negatives = check_bool(global_negatives, "global_negatives")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
         self.projector = mlp_head(self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector")
@@ -48,7 +57,16 @@ class SimCLR(Pretrainer):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)
         z2 = self.projector(self.encoder(x2, training=training), training=training)
-        return {"loss": losses.nt_xent(z1, z2, temperature=self.temperature), "embedding": z1}
+        if self.global_negatives:
+            # Identity on one device and under JAX's keras.distribution (the step sees the global batch).
+            (g1, g2), offset = self._ksl_all_gather([z1, z2])
+            loss = losses.nt_xent(z1, z2, self.temperature, global_z1=g1, global_z2=g2, offset=offset)
+        else:
+            # Per-replica negatives. Under tf.distribute z1, z2 are the replica's slice already; a JAX
+            # distributed step sees the global batch, so the replicas' blocks are masked out instead.
+            groups = num_replicas() if keras.backend.backend() == "jax" else 1
+            loss = losses.nt_xent(z1, z2, self.temperature, num_groups=groups)
+        return {"loss": loss, "embedding": z1}
 
     def get_config(self):
         config = super().get_config()
@@ -56,5 +74,6 @@ class SimCLR(Pretrainer):
             projection_dim=self.projection_dim,
             projection_hidden_dim=self.projection_hidden_dim,
             temperature=self.temperature,
+            global_negatives=self.global_negatives,
         )
         return config

@@ -10,6 +10,10 @@ bases:
 - `_ksl_value_and_grad(fn, variables)`: runs `fn() -> (scalar, aux)` and returns
   `(scalar, aux, gradients w.r.t. variables)`, keeping any variable updates `fn` made (BatchNorm statistics);
 - `_ksl_no_grad()`: a context for direct variable assignments;
+- `_ksl_global_gradients(grads)`: the gradient of the global-batch loss from `_ksl_value_and_grad`'s
+  (an all-reduce over `tf.distribute` replicas; the identity on JAX, whose distributed step is one global
+  program, and on PyTorch); `_ksl_all_gather(x)`: `x` concatenated over replicas and this replica's row
+  offset in it (see `keras_ssl_lt.training.distributed` and docs/scaling.md);
 - `_ksl_guard_train_function(function)`: wraps Keras' `train_function` so that every batch is checked on
   the host (`Pretrainer._ksl_check_batch`: rwSAM's `index` against the example-weight table) before the
   step runs on it; `_ksl_to_numpy(x)`: the host values of a batch entry.

@@ -17,6 +17,7 @@ import contextlib
 
 import jax
 import keras
+import numpy as np
 
 from keras_ssl_lt.training.common import checked_batches
 
@@ -95,6 +96,14 @@ class BackendStep:
     def _ksl_no_grad(self):
         return contextlib.nullcontext()
 
+    def _ksl_global_gradients(self, grads):
+        """The gradient of the global-batch loss: under `keras.distribution` the jitted step is one global program, so `grads` already is."""
+        return grads
+
+    def _ksl_all_gather(self, x):
+        """`(x, 0)`: the step already sees the global batch."""
+        return x, 0
+
     def _ksl_guard_train_function(self, function):
         """Checks each batch on the host before Keras' (jitted) `train_function(state, iterator)` sees it.
 
@@ -118,5 +127,8 @@ class BackendStep:
         return guarded
 
     def _ksl_to_numpy(self, x):
-        """Host values of a batch entry."""
+        """Host values of a batch entry: this process's part of it when the batch spans several hosts."""
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            # Multi-host `keras.distribution`: each process checks the rows it feeds.
+            return np.concatenate([np.asarray(s.data).reshape(-1) for s in x.addressable_shards])
         return keras.ops.convert_to_numpy(x)

@@ -1,10 +1,29 @@
-"""TensorFlow mechanics: `tf.GradientTape`; Keras compiles `train_step` with tf.function (and XLA)."""
+"""TensorFlow mechanics: `tf.GradientTape`; Keras compiles `train_step` with tf.function (and XLA).
+
+Under a `tf.distribute` strategy Keras runs `train_step` once per replica on its slice of the global batch,
+and the optimizer all-reduces (sums) the gradients it is given. So, as Keras' own `compute_loss` does, the
+loss a replica differentiates is its mean loss divided by the number of replicas: the sum over replicas is
+then the gradient of the global-batch mean. The SAM / ASAM / rwSAM perturbation needs that global gradient
+before the optimizer sees any: `_ksl_global_gradients` all-reduces it in the replica context, so every
+replica takes the same ascent step. `_ksl_all_gather` concatenates a tensor over replicas (differentiable:
+TensorFlow's gradient of an all-gather all-reduces and slices), for MoCo's keys and SimCLR's negatives.
+Variable assignments made in the replica context with the same value on every replica (perturbed weights,
+EMA and momentum encoders, MoCo's queue, synchronised BatchNorm statistics) keep the mirrored copies equal.
+"""
 
 import contextlib
 
 import tensorflow as tf
 
 from keras_ssl_lt.training.common import checked_batches
+
+
+def _replica_context():
+    """The replica context of a step running under a strategy with several replicas, else None."""
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context
 
 
 class BackendStep:
@@ -15,10 +34,33 @@ class BackendStep:
         return self._ksl_test_step(data)
 
     def _ksl_value_and_grad(self, fn, variables):
+        context = _replica_context()
         with tf.GradientTape() as tape:
             value, aux = fn()
-        grads = tape.gradient(value, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            scaled = value if context is None else value / tf.cast(context.num_replicas_in_sync, value.dtype)
+        grads = tape.gradient(scaled, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return value, aux, grads
+
+    def _ksl_global_gradients(self, grads):
+        """The gradient of the global-batch loss, the same on every replica (sum of the replicas' parts)."""
+        context = _replica_context()
+        if context is None:
+            return grads
+        return context.all_reduce(tf.distribute.ReduceOp.SUM, list(grads))
+
+    def _ksl_all_gather(self, x):
+        """`(x of all replicas concatenated along axis 0 in replica order, row offset of this replica's x)`.
+
+        `x` is a tensor or a list of tensors with the same number of rows.
+        """
+        context = _replica_context()
+        if context is None:
+            return x, 0
+        gathered = context.all_gather(x, axis=0)
+        # The gather loses the static shape; the trailing dimensions are those of `x`.
+        gathered = tf.nest.map_structure(lambda g, v: tf.reshape(g, [-1, *v.shape[1:]]), gathered, x)
+        offset = tf.cast(context.replica_id_in_sync_group, "int32") * tf.shape(tf.nest.flatten(x)[0])[0]
+        return gathered, offset
 
     def _ksl_no_grad(self):
         return contextlib.nullcontext()

@@ -32,6 +32,14 @@ class BackendStep:
     def _ksl_no_grad(self):
         return torch.no_grad()
 
+    def _ksl_global_gradients(self, grads):
+        """The gradient of the global-batch loss: one device, `grads` already is."""
+        return grads
+
+    def _ksl_all_gather(self, x):
+        """`(x, 0)`: one device holds the whole batch."""
+        return x, 0
+
     def _ksl_guard_train_function(self, function):
         """Checks the batch on the host before Keras' `train_function([batch])` runs the step."""
 

@@ -1,0 +1,172 @@
+"""Data-parallel vs single-device training, run in a fresh process (virtual devices need a fresh runtime).
+
+Usage: `python tests/methods/distributed_check.py CASE [CASE ...]` with `KERAS_BACKEND` set to `jax` or
+`tensorflow`; each CASE is `Method:regulariser[:option]` with Method in SimSiam, SimCLR, MoCoV2, BYOL,
+Supervised, regulariser in `plain`, `sam`, `asam`, `rwsam`, `rwasam`, and option `local` (SimCLR with
+per-replica negatives), `bn` (the encoder has BatchNorm; on TensorFlow it stays per replica unless
+`sync` is also given) or `sync` (TensorFlow: every BatchNorm synchronised over replicas).
+
+The process sets up two devices before the backend starts (JAX: `--xla_force_host_platform_device_count=2`;
+TensorFlow: two logical CPU devices), then for each case trains one model for two steps of `fit` on one
+device and an identical copy for two steps of `fit` on the same global batches under
+`keras.distribution.DataParallel` (JAX) or `tf.distribute.MirroredStrategy` (TensorFlow). It prints one
+JSON line per case: the largest absolute difference of any weight (trainable and non-trainable: BatchNorm
+statistics, momentum encoders, MoCo's queue) between the two runs, the largest change of any weight over
+the two steps (so a difference is judged against a step that did something) and the logged loss of both.
+The pytest side is tests/methods/test_distributed.py.
+"""
+
+import json
+import os
+import sys
+
+NUM_DEVICES = 2
+
+
+def setup_devices(backend):
+    """Two virtual CPU devices for `backend`: must run before the backend starts (so not at import)."""
+    if backend == "jax":
+        flag = f"--xla_force_host_platform_device_count={NUM_DEVICES}"
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        import jax
+
+        # The same persistent compilation cache as tests/conftest.py: later runs reuse the compiled steps.
+        default = os.path.join(os.path.expanduser("~"), ".cache", "keras_ssl_lt_jax")
+        jax.config.update("jax_compilation_cache_dir", os.environ.get("KSL_JAX_CACHE", default))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    elif backend == "tensorflow":
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * NUM_DEVICES)
+    else:
+        raise SystemExit(f"distributed_check.py runs under KERAS_BACKEND=jax or tensorflow; got {backend!r}")
+
+
+GLOBAL_BATCH = 8
+STEPS = 2
+NUM_EXAMPLES = GLOBAL_BATCH * STEPS
+
+SIZES = {
+    "SimSiam": {"projection_dim": 8, "projection_hidden_dim": 16, "prediction_hidden_dim": 8},
+    "SimCLR": {"projection_dim": 8, "projection_hidden_dim": 16},
+    "MoCoV2": {"projection_dim": 8, "queue_size": 16, "momentum": 0.9},
+    "BYOL": {"projection_dim": 8, "projection_hidden_dim": 16, "prediction_hidden_dim": 16, "momentum": 0.9},
+    "Supervised": {"num_classes": 4},
+}
+
+
+def encoder(batch_norm):
+    """A small dense encoder (optionally with one BatchNorm) on 6x6x3 inputs: quick to compile."""
+    import keras
+
+    inputs = keras.Input((6, 6, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(16, use_bias=not batch_norm, name="dense0")(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(momentum=0.9, name="bn0")(x)
+    x = keras.layers.ReLU()(x)
+    return keras.Model(inputs, keras.layers.Dense(12, name="features")(x), name="encoder")
+
+
+def data():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return {
+        "images": rng.uniform(0, 1, (NUM_EXAMPLES, 6, 6, 3)).astype("float32"),
+        "labels": rng.integers(0, 4, NUM_EXAMPLES).astype("int32"),
+        "index": np.arange(NUM_EXAMPLES, dtype="int32"),
+    }
+
+
+def regulariser(name):
+    import numpy as np
+
+    import keras_ssl_lt as ksl
+
+    weights = np.linspace(0.5, 2.0, NUM_EXAMPLES).astype("float32")  # distinct per example: a wrong lookup shows
+    return {
+        "plain": None,
+        "sam": ksl.SAM(rho=0.05),
+        "asam": ksl.SAM(rho=0.5, adaptive=True),
+        "rwsam": ksl.RWSAM(rho=0.05, weights=weights),
+        "rwasam": ksl.RWSAM(rho=0.5, adaptive=True, weights=weights),
+    }[name]
+
+
+def build(method, options, initial=None):
+    import keras
+
+    import keras_ssl_lt as ksl
+    from keras_ssl_lt.training import distributed
+
+    keras.utils.set_random_seed(7)
+    kwargs = dict(SIZES[method])
+    if method == "SimCLR":
+        kwargs["global_negatives"] = "local" not in options
+    model = getattr(ksl, method)(encoder("bn" in options), augmenter=None, num_examples=NUM_EXAMPLES, **kwargs)
+    if "sync" in options:
+        distributed.synchronize_batchnorm(model)
+    if initial is not None:
+        model.set_weights(initial)
+    return model
+
+
+def train(model, reg):
+    import keras
+    import numpy as np
+
+    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), sharpness=regulariser(reg))
+    before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
+    history = model.fit(data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
+    return before, [np.array(w) for w in model.get_weights()], float(history.history["loss"][-1])
+
+
+_STRATEGY = []
+
+
+def strategy_scope():
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return keras.distribution.DataParallel(devices=keras.distribution.list_devices("cpu")[:NUM_DEVICES]).scope()
+    import tensorflow as tf
+
+    if not _STRATEGY:  # one strategy per process: a second one may reuse the first's collective instance keys
+        devices = [d.name for d in tf.config.list_logical_devices("CPU")[:NUM_DEVICES]]
+        _STRATEGY.append(tf.distribute.MirroredStrategy(devices))
+    return _STRATEGY[0].scope()
+
+
+def run_case(case):
+    import numpy as np
+
+    from keras_ssl_lt.training import distributed
+
+    method, reg, *options = case.split(":")
+    single = build(method, options)
+    start = [np.array(w) for w in single.get_weights()]
+    initial, w_single, loss_single = train(single, reg)
+    with strategy_scope():
+        parallel = build(method, options, start)
+        replicas = distributed.num_replicas(parallel)
+        _, w_parallel, loss_parallel = train(parallel, reg)
+    diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel))
+    moved = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, initial))
+    return {
+        "case": case,
+        "replicas": replicas,
+        "max_weight_diff": diff,
+        "max_weight_change": moved,
+        "loss_single": loss_single,
+        "loss_parallel": loss_parallel,
+    }
+
+
+if __name__ == "__main__":
+    setup_devices(os.environ.get("KERAS_BACKEND", "jax"))
+    for arg in sys.argv[1:]:
+        print("RESULT " + json.dumps(run_case(arg)), flush=True)
