@@ -8,6 +8,12 @@ then, in the same run and on the same data:
 - each pipeline path (`tf`: tf.data, batches converted to numpy as `fit` does on JAX / PyTorch;
   `numpy`: the `keras.utils.PyDataset`), iterated for the same number of epochs.
 
+With `--consumer fit` the same contenders are consumed by `model.fit` on the current KERAS_BACKEND (a
+one-weight model that reads every image, so the step costs almost nothing and the figure is the input
+path as `fit` sees it: on TensorFlow `fit` reads tf.data in its graph and a PyDataset through a Python
+generator; on JAX / PyTorch it converts tf.data batches to numpy); the baseline is then `fit` on the
+gathered arrays (Keras' own array path, `shuffle=True`).
+
 Contenders are timed in turns (`--repeats` rounds, order rotated each round, same thread settings)
 and the median of the rounds is printed with its spread (IQR and range): images/s for each and the
 median per-round ratio pipeline / baseline; a figure whose range exceeds its median is printed as
@@ -15,6 +21,7 @@ NOT TRUSTWORTHY (see `_common.py`). One warm-up epoch per contender is not timed
 the machine and its load; quote them with the command and the hardware.
 
     python benchmarks/pipeline.py --data ../shared/data/cifar10.npz --epochs 10 --repeats 5
+    KERAS_BACKEND=jax python benchmarks/pipeline.py --consumer fit --epochs 3 --repeats 3
 """
 
 import argparse
@@ -60,6 +67,36 @@ def pipeline_epochs(ds, backend, epochs):
     return delivered, checksum
 
 
+def _tiny_model():
+    """One weight; reads every image and index of the batch, so the whole batch is delivered to the device."""
+    import keras
+
+    class Tiny(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.w = self.add_weight(shape=(), initializer="zeros")
+
+        def call(self, batch):
+            ops = keras.ops
+            x = ops.mean(ops.cast(batch["images"], "float32")) + 0.0 * ops.mean(ops.cast(batch["index"], "float32"))
+            return x * self.w
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return keras.ops.square(y_pred - 1.0)
+
+    model = Tiny()
+    model.compile(optimizer=keras.optimizers.SGD(1e-6))
+    return model
+
+
+def fit_epochs(ds, model, epochs, batch_size=None):
+    """`model.fit` for `epochs` epochs on a dataset (or, with `batch_size`, on a dict of arrays)."""
+    if batch_size is not None:
+        model.fit(ds, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
+    else:
+        model.fit(ds, epochs=epochs, verbose=0, shuffle=False)
+
+
 def timed(fn, *args):
     t = time.perf_counter()
     out = fn(*args)
@@ -77,6 +114,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=None, help="threads (default: all CPUs)")
     p.add_argument("--paths", nargs="+", default=["tf", "numpy"], choices=["tf", "numpy"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--consumer", default="iterate", choices=["iterate", "fit"], help="iterate batches or model.fit")
     args = p.parse_args(argv)
     if args.repeats < 3:
         p.error("--repeats must be >= 3")
@@ -98,15 +136,31 @@ def main(argv=None):
         f"labels + subset built in {t_subset:.2f} s; cpu count {os.cpu_count()}"
     )
 
-    contenders = {"numpy baseline (perm + fancy index)": None}
+    fit = args.consumer == "fit"
+    base_name = "fit on arrays (Keras, shuffle=True)" if fit else "numpy baseline (perm + fancy index)"
+    contenders = {base_name: None}
+    models = {}
+    steps = sub.n // args.batch_size
     for path in args.paths:
         ds = ssl_dataset(src, sub, batch_size=args.batch_size, seed=args.seed, backend=path)
         contenders[f"ssl_dataset backend={path!r}"] = (ds, path)
+    if fit:
+        import keras
+
+        print(f"consumer: model.fit on the {keras.backend.backend()} backend")
+        models = {name: _tiny_model() for name in contenders}
+        arrays = {"images": images, "labels": labels, "index": index}
 
     def run(name, epochs):
         if contenders[name] is None:
+            if fit:  # Keras keeps the last partial batch: count every image
+                fit_epochs(arrays, models[name], epochs, batch_size=args.batch_size)
+                return len(labels) * epochs
             return baseline_epochs(images, labels, index, args.batch_size, epochs)[0]
         ds, path = contenders[name]
+        if fit:
+            fit_epochs(ds, models[name], epochs)
+            return steps * args.batch_size * epochs
         return pipeline_epochs(ds, path, epochs)[0]
 
     names = list(contenders)
