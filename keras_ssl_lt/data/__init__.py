@@ -36,6 +36,8 @@ from keras_ssl_lt.data.streaming import (
     decode_image,
     from_split_file,
     read_split_file,
+    split_subset,
     stream_dataset,
     stream_order,
+    write_image_folder,
 )

@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from keras_ssl_lt.data.imbalance import check_labels
+from keras_ssl_lt.data.imbalance import Subset, _manifest, check_labels, class_groups
 from keras_ssl_lt.data.pipeline import (
     BACKENDS,
     _check_prefetch,
@@ -52,6 +52,7 @@ __all__ = [
     "stream_dataset",
     "StreamBatches",
     "write_image_folder",
+    "split_subset",
 ]
 
 SHUFFLES = ("global", "shard", "buffer", "none")
@@ -288,6 +289,83 @@ def write_image_folder(
     with open(path, "w") as f:
         f.writelines(lines)
     return path
+
+
+def _key(path):
+    """The last two components of a path (`wnid/file.JPEG`): how split lines are matched to a pool."""
+    parts = os.path.normpath(os.fspath(path)).replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+def split_subset(source, split_file, group_rule="counts", many_threshold=100, few_threshold=20):
+    """The subset of a pool `source` listed by a split file, e.g. ImageNet-LT's `ImageNet_LT_train.txt` within
+    the full ImageNet train set: the published long-tailed split as a `Subset` (labels only, no image decoded).
+
+    `source` is a `SplitFileSource` or `FolderSource` over the pool; split lines are matched to it by their
+    last two path components (`n01440764/n01440764_10026.JPEG`), and each line's label must equal the pool's
+    label there. Groups follow ImageNet-LT's convention by default (many > 100 images, few < 20). The
+    manifest (kind "split_file") records the split file's sha256, so `balanced_counterpart(source.labels,
+    subset)` gives the balanced set of the same n from the same pool.
+
+    Example:
+
+    >>> import tempfile
+    >>> p = write_image_folder(tempfile.mkdtemp(), num_classes=2, per_class=4)
+    >>> pool = SplitFileSource(os.path.dirname(p), p)
+    >>> lt = os.path.join(os.path.dirname(p), "lt.txt")
+    >>> _ = open(lt, "w").write("".join(open(p).readlines()[:5]))  # 4 of class 0, 1 of class 1
+    >>> s = split_subset(pool, lt)
+    >>> s.indices.tolist(), s.counts.tolist(), s.manifest["kind"]
+    ([0, 1, 2, 3, 4], [4, 1], 'split_file')
+    """
+    import hashlib
+
+    if not hasattr(source, "paths"):
+        raise ValueError(f"`source` must list files (a SplitFileSource or FolderSource); got {type(source).__name__}")
+    rel, labels = read_split_file(split_file)
+    where = {}
+    for i, p in enumerate(source.paths):
+        where.setdefault(_key(p), i)
+    pool_labels = np.asarray(source.labels)
+    idx = np.empty(len(rel), np.int64)
+    for k, (p, y) in enumerate(zip(rel, labels)):
+        i = where.get(_key(p))
+        if i is None:
+            raise ValueError(f"`split_file` line {k + 1}: {p!r} is not in the pool `source` ({len(source)} images)")
+        if pool_labels[i] != y:
+            raise ValueError(
+                f"`split_file` line {k + 1}: {p!r} has label {int(y)} but the pool labels it {int(pool_labels[i])}"
+            )
+        idx[k] = i
+    if np.unique(idx).size != idx.size:
+        raise ValueError("`split_file` lists an image twice")
+    idx = np.sort(idx)
+    C = int(source.num_classes)
+    counts = np.bincount(pool_labels[idx], minlength=C).astype(np.int64)
+    order = np.lexsort((np.arange(C), -counts))
+    groups = class_groups(counts, group_rule, many_threshold, few_threshold, class_order=order)
+    with open(os.fspath(split_file), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    present = counts[counts > 0]
+    manifest = _manifest(
+        check_labels(pool_labels, C)[0],
+        kind="split_file",
+        profile="split",
+        ratio=float(present.min() / present.max()),
+        alpha=None,
+        max_per_class=int(counts.max()),
+        sampling=1.0,
+        n_requested=None,
+        seed=0,
+        class_order=order,
+        counts=counts,
+        groups=groups,
+        group_rule=(group_rule, many_threshold, few_threshold),
+        indices=idx,
+        num_classes=C,
+    )
+    manifest["split_file"] = {"name": os.path.basename(os.fspath(split_file)), "sha256": digest}
+    return Subset(idx, counts, groups, manifest)
 
 
 # ----------------------------------------------------------------------------------- orders

@@ -233,11 +233,20 @@ def _encoder(cfg):
     return fn(input_shape=(size, size, 3), **b)
 
 
+# `cfg["augment_preset"]`: the SSL views (`keras_ssl_lt.augment` presets); CIFAR's by default.
+AUGMENT_PRESETS = ("simsiam_cifar", "moco_v2_imagenet")
+
+
 def _augmenter(method, cfg, seed):
     from keras_ssl_lt import augment
 
     size = int(cfg["input_size"])
     overrides = dict(cfg.get("augment", {}).get(method, {}))
+    preset = cfg.get("augment_preset", "simsiam_cifar")
+    if preset not in AUGMENT_PRESETS:
+        raise ValueError(f"config `augment_preset` must be one of {AUGMENT_PRESETS}; got {preset!r}")
+    if method != "supervised" and preset == "moco_v2_imagenet":
+        return augment.moco_v2_imagenet(size=size, seed=seed, **overrides)
     if method == "supervised":
         # Standard supervised views at the run's resolution: random resized crop and flip, no colour.
         base = dict(crop="resized", scale=(0.35, 1.0), jitter=None, jitter_p=0.0, grayscale_p=0.0)
@@ -329,6 +338,8 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
 
     The learning rate is the method's `lr` for `cfg["batch_size"]` (no further scaling); the epochs are the
     method's `epochs` if given, else `cfg["epochs"]`. `sharpness` picks the regulariser (`regularizer`).
+    With `cfg["stream"]` (keyword arguments of `keras_ssl_lt.data.stream_dataset`, e.g. `{"image_size": 256}`)
+    the images are decoded from the source's files per batch instead of gathered in memory.
     """
     import keras
 
@@ -349,7 +360,12 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
         ),
         sharpness=reg,
     )
-    ds = ssl_dataset(source, subset, batch_size=batch, seed=int(seed), backend=cfg.get("pipeline", "auto"))
+    if cfg.get("stream"):  # decoded per batch from files (datasets larger than memory), e.g. {"image_size": 256}
+        from keras_ssl_lt.data import stream_dataset
+
+        ds = stream_dataset(source, subset, batch_size=batch, seed=int(seed), **dict(cfg["stream"]))
+    else:
+        ds = ssl_dataset(source, subset, batch_size=batch, seed=int(seed), backend=cfg.get("pipeline", "auto"))
     start = time.perf_counter()
     # The pipeline shuffles (seeded, per epoch); `shuffle=False` says so to Keras, which otherwise warns that
     # it ignores its default `shuffle=True` on a dataset.

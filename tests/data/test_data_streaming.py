@@ -113,6 +113,30 @@ def test_center_crop_geometry(tmp_path):
     assert not np.array_equal(ref, decode_image(p, (3, 3), resize="stretch"))
 
 
+def test_split_subset_is_the_published_split_within_a_pool(lt_folder, src):
+    """ImageNet-LT's train list as a Subset of a larger pool, then its balanced counterpart: no image decoded."""
+    from keras_ssl_lt.data import balanced_counterpart, split_subset
+
+    root, split = lt_folder
+    lines = open(split).read().splitlines()
+    lt = os.path.join(root, "lt_split.txt")
+    keep = [0, 1, 2, 3, 4, 5, 12, 13, 14, 20, 26]  # 6 / 3 / 1 / 1 of classes 0..3
+    with open(lt, "w") as f:
+        f.write("\n".join(lines[k] for k in keep[::-1]) + "\n")  # any line order
+    sub = split_subset(src, lt)
+    assert sub.indices.tolist() == keep and sub.counts.tolist() == [6, 3, 1, 1]
+    assert sub.manifest["kind"] == "split_file" and len(sub.manifest["split_file"]["sha256"]) == 64
+    folder = FolderSource(os.path.join(root, "train"))  # the same pool as an image folder
+    names = lambda source, idx: sorted(os.path.basename(source.paths[i]) for i in idx)  # noqa: E731
+    assert names(folder, split_subset(folder, lt).indices) == names(src, keep)  # folder order differs
+    bal = balanced_counterpart(src.labels, sub)
+    assert bal.n == sub.n and bal.counts.max() - bal.counts.min() <= 1
+    with open(lt, "a") as f:
+        f.write(lines[6].rsplit(" ", 1)[0] + " 3\n")  # a wrong label
+    with pytest.raises(ValueError, match="label"):
+        split_subset(src, lt)
+
+
 def test_global_order_is_the_in_memory_order(src):
     sub = make_subset(src.labels, "exp", ratio=0.5, max_per_class=8, seed=0)
     mem = ssl_dataset(src, sub, batch_size=4, seed=3, backend="numpy")
