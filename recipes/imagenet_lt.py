@@ -1,0 +1,521 @@
+"""The paper's ImageNet-LT setting: MoCo v2 (or SimSiam) ResNet-50 on the long-tailed split, with rwSAM as an option.
+
+Pre-trains on the long-tailed subset of an ImageNet pool, streamed from the image files (decoded and resized on
+the host per batch, so memory stays bounded), and on its balanced counterpart of the same n; evaluates the
+frozen encoder by kNN and a linear probe fitted on a balanced ImageNet subset (per group: many / medium / few
+classes), and by fine-tuning transfer (`keras_ssl_lt.evaluation.fine_tune`) to any labelled image folder;
+every number beside the untrained encoder's (the floor). Records, a table and a figure go to --out.
+
+Data (paths in the split files are relative to --data, the ImageNet root, as published with ImageNet-LT):
+
+    --pool      split file of the pre-training pool (default <data>/ImageNet_LT_train.txt)
+    --lt-split  the long-tailed subset as a split file within the pool, e.g. ImageNet_LT_train.txt inside a
+                full-ImageNet pool list; without it a Pareto subset (alpha 6, ratio 5/1280) is drawn from the pool
+    --test      split file of the ID test images (default <data>/ImageNet_LT_test.txt)
+    --transfer  a labelled image folder (class sub-folders, or train/ and test/ each with class sub-folders)
+
+    python recipes/imagenet_lt.py --preset smoke                       # generated data, seconds
+    python recipes/imagenet_lt.py --preset gpu --data /data/imagenet --pool ImageNet_train.txt \\
+        --lt-split ImageNet_LT_train.txt --transfer /data/cub200 --seeds 1
+    python recipes/imagenet_lt.py --preset paper ... --method simsiam --rwsam
+
+Resumable: finished runs in --out are skipped.
+"""
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+METHODS = ("moco_v2", "simsiam")
+# rwSAM as the authors ran it on ImageNet-LT [code]: adaptive, radius 2, weights 1.005 ** class rank.
+RWSAM_IMAGENET = {"rho": 2.0, "rank_base": 1.005}
+
+# MoCo v2 on ImageNet-LT [code]: dim 128, MLP head, queue 65536, momentum 0.999, temperature 0.2, batch 128,
+# lr 0.015 cosine, wd 1e-4, blur in the views. SimSiam: its ImageNet heads (2048-2048-2048, predictor 512).
+_PAPER_METHODS = {
+    "moco_v2": {
+        "lr": 0.015,
+        "projection_dim": 128,
+        "projection_hidden_dim": 2048,
+        "queue_size": 65536,
+        "temperature": 0.2,
+        "momentum": 0.999,
+    },
+    "simsiam": {"lr": 0.025, "projection_dim": 2048, "projection_hidden_dim": 2048, "prediction_hidden_dim": 512},
+}
+
+
+def _imagenet_config(epochs, batch_size, lr_scale, probe, bank_per_class, test_per_class, transfer_epochs):
+    methods = copy.deepcopy(_PAPER_METHODS)
+    for hp in methods.values():
+        hp["lr"] *= lr_scale
+    return {
+        "backbone": {"name": "resnet50", "width": 1},
+        "input_size": 224,
+        "augment_preset": "moco_v2_imagenet",
+        # Files are decoded on the host to 256 px (shorter side, centre crop); the device crops 224.
+        "stream": {"image_size": 256, "resize": "center_crop", "shuffle": "global"},
+        "image_size": 256,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "optimizer": {"momentum": 0.9, "weight_decay": 1e-4},
+        "subset_seed": 0,
+        "bank_per_class": bank_per_class,
+        "test_per_class": test_per_class,
+        "methods": methods,
+        "sharpness": dict(RWSAM_IMAGENET),
+        "eval": {
+            "knn_k": 200,
+            "knn_temperature": 0.1,
+            "probe": probe,
+            "probe_l2": 1e-4,
+            "ood": False,
+            "few_shot": None,
+            "feature_batch_size": 256,
+        },
+        # fine-tuning transfer [code: SGD Nesterov, backbone lr 0.1x head lr]
+        "transfer": {"epochs": transfer_epochs, "head_lr": 0.1, "batch_size": 64, "image_size": 256},
+    }
+
+
+def _smoke_config():
+    from keras_ssl_lt.experiments.protocol import smoke_config
+
+    cfg = smoke_config()
+    cfg.update(
+        input_size=16,
+        augment_preset="moco_v2_imagenet",
+        stream={"image_size": 20, "resize": "center_crop", "shuffle": "global"},
+        image_size=20,
+        batch_size=16,
+        bank_per_class=6,
+        test_per_class=4,
+        sharpness=dict(RWSAM_IMAGENET),
+        transfer={"epochs": 1, "head_lr": 0.05, "batch_size": 16, "image_size": 20},
+    )
+    cfg["eval"].update(ood=False, knn_k=5)
+    cfg["methods"]["moco_v2"]["queue_size"] = 32
+    return cfg
+
+
+PRESETS = {
+    # Seconds on a CPU: generated images in ImageNet-LT's layout, a tiny ResNet at 16 px, one epoch.
+    "smoke": _smoke_config,
+    # One GPU: ResNet-50 at 224, batch 256 (lr scaled linearly from the paper's 0.015 at 128), 100 epochs,
+    # a linear probe (L-BFGS logistic regression) on 20 images per class, 20 test images per class.
+    "gpu": lambda: _imagenet_config(100, 256, 2.0, "convex", 20, 20, 30),
+    # The paper's settings: batch 128, lr 0.015, 200 epochs, the SGD probe (lr 30, 100 epochs) on 50 per class.
+    "paper": lambda: _imagenet_config(200, 128, 1.0, "paper", 50, 50, 100),
+}
+SMOKE_DATA = {"classes": 6, "pool_per_class": 24, "test_per_class": 6, "transfer_classes": 3, "transfer_per_class": 12}
+
+
+def get_config(preset, epochs=None):
+    """The config of a preset (a fresh dict), with `epochs` overridden when given.
+
+    >>> get_config("paper")["methods"]["moco_v2"]["queue_size"], get_config("gpu")["batch_size"]
+    (65536, 256)
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"`preset` must be one of {sorted(PRESETS)}; got {preset!r}")
+    cfg = PRESETS[preset]()
+    if epochs is not None:
+        cfg["epochs"] = int(epochs)
+    return cfg
+
+
+# ----------------------------------------------------------------------------------------- data
+
+
+def make_smoke_data(root, seed=0):
+    """Generated data in ImageNet-LT's layout under `root`: a pool and test split files and a transfer folder."""
+    from keras_ssl_lt.data import write_image_folder
+
+    root = Path(root)
+    d = SMOKE_DATA
+    if not (root / "ImageNet_LT_test.txt").exists():
+        write_image_folder(
+            root, d["classes"], d["pool_per_class"], (18, 30), split_name="train", seed=seed
+        )  # -> ImageNet_LT_train.txt
+        write_image_folder(
+            root,
+            d["classes"],
+            d["test_per_class"],
+            (18, 30),
+            split_name="val",
+            split_file="ImageNet_LT_test.txt",
+            seed=seed + 1,
+        )
+        for split, per, s in (("train", d["transfer_per_class"], 2), ("test", d["transfer_per_class"] // 2, 3)):
+            write_image_folder(
+                root / "transfer",
+                d["transfer_classes"],
+                per,
+                (18, 30),
+                split_name=split,
+                split_file=f"{split}.txt",
+                seed=seed + s,
+            )
+    return root
+
+
+def _resolve(data, path, default):
+    p = Path(path) if path else Path(data) / default
+    if not p.is_absolute() and not p.exists():
+        p = Path(data) / p
+    return p
+
+
+def load_transfer(folder, image_size, seed=0, test_fraction=0.3):
+    """`(train, test, num_classes)` arrays of a labelled image folder, decoded at `image_size` (centre crop).
+
+    A folder with `train/` and `test/` sub-folders (each with class sub-folders) uses them; otherwise the
+    class sub-folders are split, per class, `test_fraction` to test (seeded).
+    """
+    import numpy as np
+
+    from keras_ssl_lt.data import FolderSource
+    from keras_ssl_lt.data.streaming import decode_image
+
+    folder = Path(folder)
+
+    def arrays(src, idx):
+        x = np.stack([decode_image(src.paths[i], image_size, 3, "center_crop") for i in idx])
+        return x, src.labels[idx]
+
+    if (folder / "train").is_dir() and (folder / "test").is_dir():
+        tr, te = FolderSource(folder / "train"), FolderSource(folder / "test")
+        if tr.class_names != te.class_names:
+            raise ValueError(f"`--transfer` {folder}: train/ and test/ must have the same class folders")
+        return arrays(tr, np.arange(len(tr))), arrays(te, np.arange(len(te))), tr.num_classes
+    src = FolderSource(folder)
+    rng = np.random.default_rng([seed, 23])
+    test = []
+    for c in range(src.num_classes):
+        pos = rng.permutation(np.flatnonzero(src.labels == c))
+        test += pos[: max(1, int(round(test_fraction * pos.size)))].tolist()
+    test = np.sort(np.asarray(test))
+    train = np.setdiff1d(np.arange(len(src)), test)
+    return arrays(src, train), arrays(src, test), src.num_classes
+
+
+class Data:
+    """Everything a run reads: the pool source and its subsets, the evaluation data, the transfer arrays."""
+
+    def __init__(self, args, cfg):
+        import numpy as np
+
+        from keras_ssl_lt.data import SplitFileSource, make_subset, split_subset
+        from keras_ssl_lt.experiments.protocol import EvalData, balanced_positions
+
+        data = Path(args.data)
+        size = cfg["image_size"]
+        resize = cfg["stream"].get("resize", "center_crop")
+        pool_file = _resolve(data, args.pool, "ImageNet_LT_train.txt")
+        test_file = _resolve(data, args.test, "ImageNet_LT_test.txt")
+        self.pool = SplitFileSource(data, pool_file, image_size=size, resize=resize, num_classes=args.num_classes)
+        C = self.pool.num_classes
+        if args.lt_split:
+            self.lt = split_subset(self.pool, _resolve(data, args.lt_split, args.lt_split))
+            self.profile = "split"
+        else:
+            counts = np.bincount(self.pool.labels, minlength=C)
+            top = int(counts.min())
+            ratio = max(5 / 1280, 1.0 / top)
+            self.lt = make_subset(self.pool.labels, "pareto", ratio=ratio, max_per_class=top, seed=cfg["subset_seed"])
+            self.profile = "pareto"
+        self.ratio = round(float(self.lt.manifest["ratio"]), 6)
+        test_src = SplitFileSource(data, test_file, image_size=size, resize=resize, num_classes=C)
+        per = cfg.get("test_per_class")
+        t_idx = balanced_positions(test_src.labels, per) if per else np.arange(len(test_src))
+        self.eval = EvalData(
+            self.pool,
+            (test_src.images(t_idx), test_src.labels[t_idx]),
+            bank_per_class=cfg.get("bank_per_class"),
+            name=str(pool_file.name),
+        )
+        self.transfer = None
+        if args.transfer and not args.no_transfer:
+            tsize = cfg["transfer"]["image_size"]
+            train, test, k = load_transfer(args.transfer, (tsize, tsize))
+            self.transfer = {"name": Path(args.transfer).name, "train": train, "test": test, "num_classes": k}
+
+    def subset(self, spec):
+        from keras_ssl_lt.data import balanced_counterpart
+
+        return self.lt if spec.ratio < 1.0 else balanced_counterpart(self.pool.labels, self.lt)
+
+    def describe(self):
+        out = dict(self.eval.describe(), lt_profile=self.profile, lt_n=self.lt.n, lt_ratio=self.ratio)
+        if self.transfer:
+            out.update(
+                transfer=self.transfer["name"],
+                transfer_train=len(self.transfer["train"][1]),
+                transfer_test=len(self.transfer["test"][1]),
+            )
+        return out
+
+
+# ----------------------------------------------------------------------------------------- runs
+
+
+def grid_specs(method, profile, ratio, seeds, preset, dataset, rwsam=False, balanced=True):
+    """The runs: the long-tailed subset (plain, and with rwSAM when asked) and its balanced counterpart.
+
+    >>> [s.run_id.split("-")[3] for s in grid_specs("moco_v2", "pareto", 0.004, [0], "smoke", "x", rwsam=True)]
+    ['r1.0', 'r0.004', 'r0.004']
+    """
+    from keras_ssl_lt.experiments import RunSpec
+
+    specs = []
+    for seed in seeds:
+        kw = dict(method=method, dataset=dataset, profile=profile, seed=seed, preset=preset)
+        if balanced:
+            specs.append(RunSpec(ratio=1.0, extra={"counterpart_of": ratio, "sharpness": "none"}, **kw))
+        specs.append(RunSpec(ratio=ratio, extra={"sharpness": "none"}, **kw))
+        if rwsam:
+            specs.append(RunSpec(ratio=ratio, extra={"sharpness": "rwsam_rank"}, **kw))
+    return specs
+
+
+def transfer_metrics(model, data, cfg, seed, verbose=0):
+    """Fine-tuning transfer of `model`'s encoder (a copy) to the transfer folder: `{"transfer_acc": ...}`."""
+    import keras
+
+    from keras_ssl_lt.evaluation import fine_tune
+
+    t = data.transfer
+    if t is None:
+        return {}
+    tc = cfg["transfer"]
+    r = fine_tune(
+        model,
+        t["train"],
+        t["test"],
+        num_classes=t["num_classes"],
+        epochs=int(tc["epochs"]),
+        head_lr=float(tc["head_lr"]),
+        backbone_lr_multiplier=0.1,
+        batch_size=int(tc["batch_size"]),
+        augmentation=keras.layers.RandomFlip("horizontal", seed=seed),
+        seed=seed,
+        verbose=verbose,
+    )
+    return {"transfer_acc": float(r["acc"])}
+
+
+def run_one(spec, cfg, data, verbose=0, floor_cache=None):
+    """One run: subset -> streamed pre-training -> kNN, linear probe and transfer, each beside its floor."""
+    from keras_ssl_lt.experiments import protocol
+
+    floor_cache = {} if floor_cache is None else floor_cache
+    sharpness = dict(spec.extra).get("sharpness", "none")
+    subset = data.subset(spec)
+    groups = data.lt.groups  # the long-tailed subset's groups, for both runs: the same classes compared
+    t0 = time.perf_counter()
+    floor = protocol.floor_metrics(cfg, data.eval, spec.seed, groups, method=spec.method)
+    if data.transfer is not None:
+        key = (spec.method, spec.seed)
+        if key not in floor_cache:
+            untrained = protocol.build_pretrainer(spec.method, cfg, data.eval.num_classes, seed=spec.seed)
+            floor_cache[key] = transfer_metrics(untrained, data, cfg, spec.seed)
+        floor.update(floor_cache[key])
+    t_floor = time.perf_counter() - t0
+    model = protocol.build_pretrainer(
+        spec.method, cfg, data.eval.num_classes, num_examples=len(data.pool), seed=spec.seed
+    )
+    history, train_seconds = protocol.pretrain(
+        model, spec.method, data.pool, subset, cfg, seed=spec.seed, verbose=verbose, sharpness=sharpness
+    )
+    t1 = time.perf_counter()
+    metrics = protocol.evaluate_encoder(model, data.eval, cfg, groups)
+    metrics.update(transfer_metrics(model, data, cfg, spec.seed))
+    eval_seconds = time.perf_counter() - t1
+    metrics.update({f"floor_{k}": v for k, v in floor.items()})
+    manifest = json.dumps(subset.manifest, sort_keys=True, default=lambda o: list(o))
+    return {
+        "metrics": metrics,
+        "history": history,
+        "config": cfg,
+        "n": int(subset.n),
+        "counts": [int(c) for c in subset.counts],
+        "groups": {k: [int(c) for c in v] for k, v in groups.items()},
+        "manifest_sha256": hashlib.sha256(manifest.encode()).hexdigest(),
+        "data": data.describe(),
+        "timings": {
+            "floor_seconds": t_floor,
+            "train_seconds": train_seconds,
+            "seconds_per_epoch": train_seconds / max(1, len(history.get("loss", [])) or int(cfg["epochs"])),
+            "eval_seconds": eval_seconds,
+        },
+    }
+
+
+# ----------------------------------------------------------------------------------------- report
+
+METRICS = (
+    "knn_acc",
+    "knn_acc_many",
+    "knn_acc_medium",
+    "knn_acc_few",
+    "probe_acc",
+    "probe_acc_many",
+    "probe_acc_medium",
+    "probe_acc_few",
+    "transfer_acc",
+)
+
+
+def report(records, out, title="MoCo v2 on ImageNet-LT"):
+    """Table (markdown + CSV) over seeds and a figure; returns (text, paths)."""
+    from keras_ssl_lt.experiments.aggregate import fmt_mean_std, provenance, seed_summary, to_csv, to_markdown
+
+    recs = [r for r in records if r.get("status") == "done"]
+    metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
+    rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "sharpness"))
+    cols = ["method", "profile", "ratio", "sharpness", "n", "n_seeds"]
+    heads = ["method", "subset", "r", "regulariser", "n", "seeds"]
+    for m in metrics:
+        for row in rows:
+            row[f"{m}_cell"] = fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"], percent=True)
+            if f"floor_{m}_mean" in row:
+                row[f"{m}_cell"] += f" (floor {100 * row[f'floor_{m}_mean']:.1f})"
+        cols.append(f"{m}_cell")
+        heads.append(m + " (%)")
+    prov = provenance(recs)
+    secs = [r.get("timings", {}).get("seconds_per_epoch") for r in recs]
+    secs = [s for s in secs if s]
+    lines = [
+        f"# {title}",
+        "",
+        f"Produced by: {prov['caption']}.",
+        "",
+        "Mean ± std over seeds, accuracies in %, the untrained encoder (floor) in brackets. kNN and linear probe "
+        "fitted on a balanced subset of the pool, tested on the test split; many / medium / few are the long-tailed "
+        "subset's class groups; transfer = fine-tuning the whole network on the transfer folder. r = 1 is the "
+        "balanced counterpart of the same n.",
+        "",
+        to_markdown(rows, cols, headers=heads, percent=False),
+        "",
+    ]
+    if secs:
+        lines += [
+            f"Pre-training time per epoch (measured, this run's machine): median {sorted(secs)[len(secs) // 2]:.2f} s.",
+            "",
+        ]
+    out = Path(out)
+    paths = {"table": out / "imagenet_lt.md", "csv": out / "imagenet_lt.csv"}
+    to_csv(rows, paths["csv"])
+    try:
+        from keras_ssl_lt.experiments.figures import plot_bars
+
+        for row in rows:
+            row["label"] = f"r={row['ratio']:g} {row['sharpness']}"
+        metric = "probe_acc_few" if "probe_acc_few" in metrics else "probe_acc"
+        paths["figure"] = Path(
+            plot_bars(
+                rows,
+                metric,
+                out / "imagenet_lt.png",
+                label_fields=["label"],
+                title=f"{title}: {metric}",
+                caption=prov["caption"],
+            )
+        )
+        lines += [f"![{metric}]({paths['figure'].name})", ""]
+    except ImportError as e:
+        lines += [f"(figure not drawn: {e})", ""]
+    text = "\n".join(lines)
+    paths["table"].write_text(text)
+    return text, paths
+
+
+# ----------------------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv=None):
+    from keras_ssl_lt.experiments.cli import add_common_args
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(p, presets=PRESETS, default_out="results/imagenet_lt", default_preset="smoke", default_seeds="1")
+    p.set_defaults(data=None)
+    p.add_argument("--pool", default=None, help="pool split file (default <data>/ImageNet_LT_train.txt)")
+    p.add_argument("--lt-split", default=None, help="the long-tailed subset as a split file within the pool")
+    p.add_argument("--test", default=None, help="test split file (default <data>/ImageNet_LT_test.txt)")
+    p.add_argument("--transfer", default=None, help="labelled image folder for fine-tuning transfer")
+    p.add_argument("--no-transfer", action="store_true", help="skip the fine-tuning transfer")
+    p.add_argument("--num-classes", type=int, default=None, help="classes of the pool (default: max label + 1)")
+    p.add_argument("--method", default="moco_v2", choices=METHODS, help="SSL method (default moco_v2)")
+    p.add_argument("--rwsam", action="store_true", help="add rwSAM runs (ASAM rho 2, weights 1.005^rank)")
+    p.add_argument("--no-balanced", action="store_true", help="skip the balanced counterpart")
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's pre-training epochs")
+    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
+    args = p.parse_args(argv)
+    if args.data is None:
+        if args.preset != "smoke":
+            p.error(f"--data (the ImageNet root of the split files) is required for preset {args.preset!r}")
+        args.data = str(Path(args.out) / "smoke_data")
+        if not args.dry_run:
+            make_smoke_data(args.data)
+        if args.transfer is None:
+            args.transfer = str(Path(args.data) / "transfer")
+    return args
+
+
+def main(argv=None):
+    import keras
+
+    from keras_ssl_lt.experiments.cli import print_outputs
+    from keras_ssl_lt.experiments.runner import run_grid
+
+    args = parse_args(argv)
+    t0 = time.time()
+    cfg = get_config(args.preset, args.epochs)
+    dataset = "imagenet_lt:" + Path(args.data).name
+    profile = "split" if args.lt_split else "pareto"
+    if args.dry_run:
+        specs = grid_specs(
+            args.method, profile, 0.5, args.seeds, args.preset, dataset, args.rwsam, not args.no_balanced
+        )
+        print(
+            f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs (r of the subset: set from the data)"
+        )
+        run_grid(specs, lambda s: None, args.out, dry_run=True)
+        return []
+    from keras_ssl_lt.training.runtime import configure_runtime
+
+    runtime = configure_runtime()
+    data = Data(args, cfg)
+    specs = grid_specs(
+        args.method, data.profile, data.ratio, args.seeds, args.preset, dataset, args.rwsam, not args.no_balanced
+    )
+    print(
+        f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; data {data.describe()}; "
+        f"results in {args.out}/",
+        flush=True,
+    )
+    floor_cache = {}
+    records = run_grid(
+        specs,
+        lambda spec: run_one(spec, cfg, data, verbose=args.verbose, floor_cache=floor_cache),
+        args.out,
+        config={"runtime": runtime},
+    )
+    title = ("MoCo v2" if args.method == "moco_v2" else "SimSiam") + " on ImageNet-LT"
+    text, paths = report(records, args.out, title=title)
+    print("\n" + text)
+    print(f"total time of this invocation: {time.time() - t0:.0f} s")
+    print_outputs({k: str(v) for k, v in paths.items()})
+    return records
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    main()
