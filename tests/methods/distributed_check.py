@@ -8,7 +8,7 @@ per-replica negatives), `bn` (the encoder has BatchNorm; on TensorFlow it stays 
 
 The process sets up two devices before the backend starts (JAX: `--xla_force_host_platform_device_count=2`;
 TensorFlow: two logical CPU devices), then for each case trains one model for two steps of `fit` on one
-device and an identical copy for two steps of `fit` on the same global batches under
+device (eagerly on TensorFlow, jitted on JAX) and an identical copy for two steps of `fit` on the same global batches under
 `keras.distribution.DataParallel` (JAX) or `tf.distribute.MirroredStrategy` (TensorFlow). It prints one
 JSON line per case: the largest absolute difference of any weight (trainable and non-trainable: BatchNorm
 statistics, momentum encoders, MoCo's queue) between the two runs, the largest change of any weight over
@@ -115,11 +115,12 @@ def build(method, options, initial=None):
     return model
 
 
-def train(model, reg):
+def train(model, reg, eager=False):
     import keras
     import numpy as np
 
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), sharpness=regulariser(reg))
+    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    model.compile(optimizer=optimizer, sharpness=regulariser(reg), run_eagerly=eager)
     before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
     history = model.fit(data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
     return before, [np.array(w) for w in model.get_weights()], float(history.history["loss"][-1])
@@ -149,7 +150,9 @@ def run_case(case):
     method, reg, *options = case.split(":")
     single = build(method, options)
     start = [np.array(w) for w in single.get_weights()]
-    initial, w_single, loss_single = train(single, reg)
+    # The reference runs eagerly on TensorFlow (a tf.function trace per model costs more than two eager
+    # steps); on JAX it is jitted (the persistent compilation cache makes repeated runs cheap).
+    initial, w_single, loss_single = train(single, reg, eager=os.environ.get("KERAS_BACKEND") == "tensorflow")
     with strategy_scope():
         parallel = build(method, options, start)
         replicas = distributed.num_replicas(parallel)
