@@ -98,7 +98,8 @@ def _smoke_config():
         bank_per_class=6,
         test_per_class=4,
         sharpness=dict(RWSAM_IMAGENET),
-        transfer={"epochs": 1, "head_lr": 0.05, "batch_size": 16, "image_size": 20},
+        # one batch per epoch (the whole generated transfer train set): one compiled step on JAX
+        transfer={"epochs": 1, "head_lr": 0.05, "batch_size": 64, "image_size": 20},
     )
     cfg["eval"].update(ood=False, knn_k=5)
     cfg["methods"]["moco_v2"]["queue_size"] = 32
