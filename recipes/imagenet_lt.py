@@ -271,7 +271,7 @@ def grid_specs(method, profile, ratio, seeds, preset, dataset, rwsam=False, bala
     """The runs: the long-tailed subset (plain, and with rwSAM when asked) and its balanced counterpart.
 
     >>> [s.run_id.split("-")[3] for s in grid_specs("moco_v2", "pareto", 0.004, [0], "smoke", "x", rwsam=True)]
-    ['r1.0', 'r0.004', 'r0.004']
+    ['r1', 'r0.004', 'r0.004']
     """
     from keras_ssl_lt.experiments import RunSpec
 
