@@ -260,17 +260,15 @@ class FolderSource(Source):
         self._labels, self.num_classes = check_labels(np.asarray(labels, np.int64), len(names))
 
     def _images(self, sorted_indices):
-        imgs = [_decode_file(self.paths[i], self.image_size, self.channels) for i in sorted_indices]
-        shapes = {im.shape for im in imgs}
-        if len(shapes) > 1:
-            raise ValueError(
-                f"images under {self.path!r} have different sizes {sorted(shapes)[:4]}; pass "
-                "`image_size=(height, width)` to resize them"
-            )
-        if not imgs:
-            shape = (0,) + ((self.image_size + (self.channels,)) if self.image_size else (0, 0, self.channels))
-            return np.zeros(shape, np.uint8)
-        return np.stack(imgs)
+        from keras_ssl_lt.data.streaming import _decode_into
+
+        return _decode_into(
+            lambda i: _decode_file(self.paths[i], self.image_size, self.channels),
+            sorted_indices,
+            self.image_size,
+            self.channels,
+            where=self.path,
+        )
 
 
 class TfdsSource(Source):

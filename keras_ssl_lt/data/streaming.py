@@ -209,17 +209,32 @@ class SplitFileSource(Source):
         self.class_names = _names(class_names, self.num_classes)
 
     def _images(self, sorted_indices):
-        imgs = [decode_image(self.paths[i], self.image_size, self.channels, self.resize) for i in sorted_indices]
-        if not imgs:
-            shape = (0,) + ((self.image_size + (self.channels,)) if self.image_size else (0, 0, self.channels))
-            return np.zeros(shape, np.uint8)
-        shapes = {im.shape for im in imgs}
-        if len(shapes) > 1:
+        return _decode_into(
+            lambda i: decode_image(self.paths[i], self.image_size, self.channels, self.resize),
+            sorted_indices,
+            self.image_size,
+            self.channels,
+            where=self.split_file,
+        )
+
+
+def _decode_into(decode, indices, image_size, channels, where):
+    """Decode `indices` one by one into one preallocated uint8 array (peak memory: the array, not twice it)."""
+    if len(indices) == 0:
+        shape = (0,) + ((tuple(image_size) + (channels,)) if image_size else (0, 0, channels))
+        return np.zeros(shape, np.uint8)
+    first = decode(indices[0])
+    out = np.empty((len(indices),) + first.shape, np.uint8)
+    out[0] = first
+    for k in range(1, len(indices)):
+        img = decode(indices[k])
+        if img.shape != first.shape:
             raise ValueError(
-                f"images listed in {self.split_file!r} have different sizes {sorted(shapes)[:4]}; pass "
+                f"images of {where!r} have different sizes ({first.shape} and {img.shape}); pass "
                 "`image_size=(height, width)` to resize them"
             )
-        return np.stack(imgs)
+        out[k] = img
+    return out
 
 
 def from_split_file(root, split_file, image_size=None, **kwargs):
