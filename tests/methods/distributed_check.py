@@ -3,13 +3,15 @@
 Usage: `python tests/methods/distributed_check.py CASE [CASE ...]` with `KERAS_BACKEND` set to `jax` or
 `tensorflow`; each CASE is `Method:regulariser[:option]` with Method in SimSiam, SimCLR, MoCoV2, BYOL,
 Supervised, regulariser in `plain`, `sam`, `asam`, `rwsam`, `rwasam`, and option `local` (SimCLR with
-per-replica negatives), `bn` (the encoder has BatchNorm; on TensorFlow it stays per replica unless
-`sync` is also given) or `sync` (TensorFlow: every BatchNorm synchronised over replicas).
+per-replica negatives, compared with one device computing NT-Xent per half-batch), `bn` (the encoder has BatchNorm; on TensorFlow it stays per replica unless
+`sync` is also given), `sync` (TensorFlow: every BatchNorm synchronised over replicas) or `refresh`
+(two epochs of one step; a callback writes new example weights after the first, as `KDEReweighting` does).
 
 The process sets up two devices before the backend starts (JAX: `--xla_force_host_platform_device_count=2`;
 TensorFlow: two logical CPU devices), then for each case trains one model for two steps of `fit` on one
-device (eagerly on TensorFlow, jitted on JAX) and an identical copy for two steps of `fit` on the same global batches under
-`keras.distribution.DataParallel` (JAX) or `tf.distribute.MirroredStrategy` (TensorFlow). It prints one
+device (eagerly on TensorFlow, jitted on JAX) and an identical copy for two steps of `fit` on the same
+global batches under `keras.distribution.DataParallel` (JAX) or `tf.distribute.MirroredStrategy`
+(TensorFlow). It prints one
 JSON line per case: the largest absolute difference of any weight (trainable and non-trainable: BatchNorm
 statistics, momentum encoders, MoCo's queue) between the two runs, the largest change of any weight over
 the two steps (so a difference is judged against a step that did something) and the logged loss of both.
@@ -97,6 +99,27 @@ def regulariser(name):
     }[name]
 
 
+def _block_simclr():
+    import keras_ssl_lt as ksl
+    from keras_ssl_lt import losses
+
+    class BlockSimCLR(ksl.SimCLR):
+        """SimCLR whose negatives come from each half of the batch: what two replicas see with local negatives."""
+
+        def compute_loss_terms(self, views, labels, training=True):
+            x1, x2 = views
+            z1 = self.projector(self.encoder(x1, training=training), training=training)
+            z2 = self.projector(self.encoder(x2, training=training), training=training)
+            loss = losses.nt_xent(z1, z2, self.temperature, num_groups=NUM_DEVICES)
+            return {"loss": loss, "embedding": z1}
+
+    return BlockSimCLR
+
+
+def _BlockSimCLR(*args, **kwargs):  # noqa: N802 - stands for the class, made lazily
+    return _block_simclr()(*args, **kwargs)
+
+
 def build(method, options, initial=None):
     import keras
 
@@ -105,9 +128,12 @@ def build(method, options, initial=None):
 
     keras.utils.set_random_seed(7)
     kwargs = dict(SIZES[method])
-    if method == "SimCLR":
-        kwargs["global_negatives"] = "local" not in options
-    model = getattr(ksl, method)(encoder("bn" in options), augmenter=None, num_examples=NUM_EXAMPLES, **kwargs)
+    cls = getattr(ksl, method)
+    if method == "SimCLR" and "local" in options:
+        kwargs["global_negatives"] = False
+        if initial is None:  # the single-device reference of per-replica negatives: NT-Xent per half-batch
+            cls = _BlockSimCLR
+    model = cls(encoder("bn" in options), augmenter=None, num_examples=NUM_EXAMPLES, **kwargs)
     if "sync" in options:
         distributed.synchronize_batchnorm(model)
     if initial is not None:
@@ -115,14 +141,33 @@ def build(method, options, initial=None):
     return model
 
 
-def train(model, reg, eager=False):
+def _refresh_callback(model):
+    """New example weights after the first epoch (of one step), written as `KDEReweighting` writes them.
+
+    At an epoch boundary, as the callback does: mid-epoch, Keras' JAX `fit` keeps the variables' values in
+    its own state and writes them back at the epoch's end, over a callback's assignment.
+    """
+    import keras
+    import numpy as np
+
+    class Refresh(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                model.set_example_weights(np.linspace(3.0, 0.1, NUM_EXAMPLES).astype("float32"))
+
+    return Refresh()
+
+
+def train(model, reg, eager=False, refresh=False):
     import keras
     import numpy as np
 
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     model.compile(optimizer=optimizer, sharpness=regulariser(reg), run_eagerly=eager)
     before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
-    history = model.fit(data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0)
+    callbacks = [_refresh_callback(model)] if refresh else []
+    epochs = {"epochs": STEPS, "steps_per_epoch": 1} if refresh else {"epochs": 1}
+    history = model.fit(data(), batch_size=GLOBAL_BATCH, shuffle=False, verbose=0, callbacks=callbacks, **epochs)
     return before, [np.array(w) for w in model.get_weights()], float(history.history["loss"][-1])
 
 
@@ -152,11 +197,12 @@ def run_case(case):
     start = [np.array(w) for w in single.get_weights()]
     # The reference runs eagerly on TensorFlow (a tf.function trace per model costs more than two eager
     # steps); on JAX it is jitted (the persistent compilation cache makes repeated runs cheap).
-    initial, w_single, loss_single = train(single, reg, eager=os.environ.get("KERAS_BACKEND") == "tensorflow")
+    eager = os.environ.get("KERAS_BACKEND") == "tensorflow"
+    initial, w_single, loss_single = train(single, reg, eager=eager, refresh="refresh" in options)
     with strategy_scope():
         parallel = build(method, options, start)
         replicas = distributed.num_replicas(parallel)
-        _, w_parallel, loss_parallel = train(parallel, reg)
+        _, w_parallel, loss_parallel = train(parallel, reg, refresh="refresh" in options)
     diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel))
     moved = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, initial))
     return {
