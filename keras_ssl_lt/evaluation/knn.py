@@ -43,7 +43,11 @@ def _unit_rows(x):
 
 
 def _neighbours(sim, k, index_keys):
-    """Indices (rows, k) of the k most similar training examples, ties to the lowest index."""
+    """Indices (rows, k) of the k most similar training examples, ties to the lowest index.
+
+    The exact tie-breaking path: two top-k passes and several (rows, N_train) masks. `knn_predict` uses it
+    only for the rows whose k-th and (k + 1)-th similarities are equal (`_top_k_unless_tied`).
+    """
     top_sim, _ = ops.top_k(sim, k=k, sorted=False)
     kth = ops.min(top_sim, axis=1, keepdims=True)
     # Everything above the k-th similarity is a neighbour (fewer than k of them); the remaining slots go
@@ -57,6 +61,31 @@ def _neighbours(sim, k, index_keys):
     )
     _, idx = ops.top_k(key, k=k, sorted=False)
     return idx
+
+
+def _top_k_unless_tied(sim, k):
+    """One top-(k + 1) pass: the k largest similarities and their indices, and the rows where they are unsure.
+
+    When a row's k-th and (k + 1)-th largest similarities differ, its k largest entries are one well-defined
+    set (every other entry is smaller than all of them), whatever order or tie rule `top_k` follows inside
+    it; that set is the one the tie rule selects. Rows where the two are equal (`tied`, a boolean (rows,)
+    tensor) have examples tied across the k-th place and go through `_neighbours`.
+    """
+    if k == sim.shape[1]:  # every training example is a neighbour: no (k + 1)-th place
+        vals, idx = ops.top_k(sim, k=k, sorted=True)
+        return vals, idx, None
+    vals, idx = ops.top_k(sim, k=k + 1, sorted=True)
+    return vals[:, :k], idx[:, :k], vals[:, k - 1] == vals[:, k]
+
+
+def _votes(top_sim, top_lab, num_classes, temperature, weighting):
+    if weighting == "exp":
+        w = ops.exp((top_sim - ops.max(top_sim, axis=1, keepdims=True)) / temperature)
+    elif weighting == "similarity":
+        w = top_sim
+    else:
+        w = ops.ones_like(top_sim)
+    return ops.convert_to_numpy(ops.sum(ops.one_hot(top_lab, num_classes) * w[..., None], axis=1))
 
 
 def knn_predict(
@@ -116,22 +145,29 @@ def knn_predict(
 
     bank_t = ops.transpose(_unit_rows(ops.convert_to_tensor(xtr)))  # (D, N_train)
     ytr_t = ops.convert_to_tensor(ytr)
-    index_keys = ops.convert_to_tensor(np.arange(n_train, dtype="float32")[None, :])
+    index_keys = None  # made on the first tied row
     votes_all = []
     for s in range(0, len(xte), chunk_size):
         q = _unit_rows(ops.convert_to_tensor(xte[s : s + chunk_size]))
         sim = ops.matmul(q, bank_t)
-        idx = _neighbours(sim, k, index_keys)
-        top_sim = ops.take_along_axis(sim, idx, axis=1)
-        top_lab = ops.take(ytr_t, idx)
-        if weighting == "exp":
-            w = ops.exp((top_sim - ops.max(top_sim, axis=1, keepdims=True)) / temperature)
-        elif weighting == "similarity":
-            w = top_sim
-        else:
-            w = ops.ones_like(top_sim)
-        votes = ops.sum(ops.one_hot(top_lab, num_classes) * w[..., None], axis=1)
-        votes_all.append(ops.convert_to_numpy(votes))
+        top_sim, idx, tied = _top_k_unless_tied(sim, k)
+        votes = _votes(top_sim, ops.take(ytr_t, idx), num_classes, temperature, weighting)
+        rows = np.flatnonzero(ops.convert_to_numpy(tied)) if tied is not None else ()
+        if len(rows):
+            # Examples tied across the k-th place: the exact rule, on those rows only. The row count is padded
+            # to a power of two (repeating a row) so that backends compiling per shape compile few shapes.
+            pad = min(1 << (len(rows) - 1).bit_length(), len(votes))
+            take = ops.convert_to_tensor(np.concatenate([rows, np.full(pad - len(rows), rows[0])]).astype("int32"))
+            sub = ops.take(sim, take, axis=0)
+            if index_keys is None:
+                index_keys = ops.convert_to_tensor(np.arange(n_train, dtype="float32")[None, :])
+            sub_idx = _neighbours(sub, k, index_keys)
+            sub_votes = _votes(
+                ops.take_along_axis(sub, sub_idx, axis=1), ops.take(ytr_t, sub_idx), num_classes, temperature, weighting
+            )
+            votes = np.array(votes)  # writable (a JAX array's numpy view is not)
+            votes[rows] = sub_votes[: len(rows)]
+        votes_all.append(votes)
     votes = np.concatenate(votes_all)
     pred = predict_classes(votes)
     return (pred, votes) if return_scores else pred

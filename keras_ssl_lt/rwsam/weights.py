@@ -21,6 +21,7 @@ from keras import ops
 
 from keras_ssl_lt._checks import check_number, check_positive_int, is_int, is_number
 from keras_ssl_lt.losses import l2_normalize
+from keras_ssl_lt.training.fused import exp_row_sums
 
 __all__ = [
     "class_rank_weights",
@@ -426,36 +427,78 @@ def kde_density(
     return np.exp(logp)
 
 
+# A row's sum of kernel terms is read off a plain sum of `exp` when it is at least this large (so that terms
+# flushed to zero or denormal cannot matter) and, leaving itself out, keeps at least half of it (so that the
+# subtraction of its own term cannot cost precision); other rows take the max-shifted log-sum-exp.
+_PLAIN_SUM_MIN = 1e-20
+_PLAIN_SUM_KEEP = 0.5
+
+
+def _row_sq(a, block=8192):
+    """Squared L2 norms of the rows of float32 `a`, summed in float64 a block of rows at a time (bounded memory)."""
+    out = np.empty(len(a), np.float32)
+    for s in range(0, len(a), block):
+        out[s : s + block] = np.sum(np.square(a[s : s + block], dtype=np.float64), axis=1)
+    return out
+
+
 def _chunked_logsumexp(xq, rc, inv_two_h2, exclude_self, chunk_size):
     """log sum_j exp(-||x_i - r_j||^2 * inv_two_h2) for every query row, chunked over queries.
 
-    Eager `keras.ops` on the backend's device. Every chunk has the same shape (the last one is
-    zero-padded and the padding discarded), so backends that compile each op per shape (JAX)
-    compile once per (chunk, reference) shape and reuse it across calls.
+    On the backend's device. One matrix product of augmented rows gives the exponents directly,
+    `[2 s x, -s, -s |x|^2] . [r, |r|^2, 1] = -s ||x - r||^2` (`s = inv_two_h2`, all <= 0 up to rounding), so
+    each chunk costs that product, one `exp` and one row sum (`keras_ssl_lt.training.fused.exp_row_sums`, fused
+    where the backend allows); the leave-one-out sum subtracts the row's own term. Rows where that plain sum is unsafe (see `_PLAIN_SUM_MIN`, `_PLAIN_SUM_KEEP`: an isolated
+    point under a narrow kernel, or one whose own term dominates) are redone with the max-shifted
+    `ops.logsumexp`, their own entry masked. Every chunk has the same shape (the last one is zero-padded and
+    the padding discarded), so backends that compile each op per shape (JAX) compile once per (chunk,
+    reference) shape and reuse it across calls.
     """
     n, d = xq.shape
+    m = rc.shape[0]
     chunk = min(chunk_size, n)
-    r_t = ops.convert_to_tensor(rc, dtype="float32")
-    r_sq = ops.sum(ops.square(r_t), axis=1)[None, :]
-    r_tt = ops.transpose(r_t)
-    neg_scale = np.float32(-inv_two_h2)
-    col = ops.arange(rc.shape[0], dtype="int32")[None, :] if exclude_self else None
+    s = np.float32(inv_two_h2)
+    r_aug = np.empty((m, d + 2), np.float32)
+    r_aug[:, :d] = rc
+    r_aug[:, d] = _row_sq(rc)
+    r_aug[:, d + 1] = 1.0
+    r_aug_t = ops.transpose(ops.convert_to_tensor(r_aug, dtype="float32"))  # (D + 2, M)
+    del r_aug
+    q_sq = _row_sq(xq)
+    col = ops.arange(m, dtype="int32")[None, :] if exclude_self else None
     out = np.empty(n, dtype=np.float32)
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        block = xq[start:stop]
-        if stop - start < chunk:
-            block = np.concatenate([block, np.zeros((chunk - (stop - start), d), np.float32)])
-        q = ops.convert_to_tensor(block, dtype="float32")
-        d2 = ops.sum(ops.square(q), axis=1)[:, None] + r_sq - 2.0 * ops.matmul(q, r_tt)
-        logits = ops.maximum(d2, 0.0) * neg_scale
-        del d2
+        rows = stop - start
+        # A fresh array per chunk: a backend may share its memory (zero-copy) while the product is pending.
+        q_aug = np.zeros((chunk, d + 2), np.float32)  # padding rows stay zero
+        q_aug[:rows, :d] = xq[start:stop] * (2 * s)
+        q_aug[:rows, d] = -s
+        q_aug[:rows, d + 1] = -s * q_sq[start:stop]
+        # exp of the (chunk, M) product -s ||x_i - r_j||^2, summed per row (fused where the backend allows).
+        own = np.minimum(np.arange(start, start + chunk), m - 1).astype(np.int32)[:, None] if exclude_self else None
+        total, own = exp_row_sums(q_aug, r_aug_t, own)
+        total = total.astype(np.float64)
         if exclude_self:
-            row = ops.convert_to_tensor(np.arange(start, start + chunk, dtype=np.int32)[:, None])
-            logits = ops.where(row == col, -np.inf, logits)
-        lse = ops.convert_to_numpy(ops.logsumexp(logits, axis=1))
-        del q, logits
-        out[start:stop] = lse[: stop - start]
+            kept = total - own.astype(np.float64)
+            ok = (kept >= _PLAIN_SUM_MIN) & (kept >= _PLAIN_SUM_KEEP * total)
+        else:
+            kept = total
+            ok = kept >= _PLAIN_SUM_MIN
+        lse = np.log(np.where(ok, kept, 1.0))
+        redo = np.flatnonzero(~ok[:rows])
+        if redo.size:
+            # The exact path on those rows only; their count is padded to a power of two (repeating a row) so
+            # that backends compiling per shape compile few shapes.
+            pad = min(1 << (redo.size - 1).bit_length(), chunk)
+            take = np.concatenate([redo, np.full(pad - redo.size, redo[0])]).astype(np.int32)
+            sub = ops.matmul(ops.convert_to_tensor(q_aug[take]), r_aug_t)
+            if exclude_self:
+                row = ops.convert_to_tensor((start + take)[:, None])
+                sub = ops.where(row == col, -np.inf, sub)
+            lse[redo] = ops.convert_to_numpy(ops.logsumexp(sub, axis=1))[: redo.size]
+            del sub
+        out[start:stop] = lse[:rows]
     return out
 
 

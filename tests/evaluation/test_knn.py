@@ -95,6 +95,22 @@ def test_ties_at_the_kth_neighbour_match_the_stable_reference():
             np.testing.assert_array_equal(pred, ref, err_msg=f"k={k} {weighting}")
 
 
+def test_every_training_example_a_neighbour_and_mixed_tied_rows():
+    # k = N_train (no (k + 1)-th place), and chunks mixing rows tied at the k-th place (all-zero queries and
+    # duplicated training rows) with untied rows: the fast path and the exact tie path in one chunk.
+    rng = np.random.default_rng(6)
+    base = rng.normal(size=(40, 6)).astype("float32")
+    xtr = np.concatenate([base, base[:10]])  # rows 40..49 duplicate rows 0..9
+    ytr = rng.integers(0, 3, len(xtr))
+    xte = rng.normal(size=(30, 6)).astype("float32")
+    xte[::4] = 0.0
+    for k in (len(xtr), 7):
+        for weighting in ("uniform", "exp"):
+            ref = _reference(xtr.astype("float64"), ytr, xte.astype("float64"), 3, k, 0.1, weighting)
+            pred = knn_predict(xtr, ytr, xte, 3, k=k, weighting=weighting, chunk_size=10)
+            np.testing.assert_array_equal(pred, ref, err_msg=f"k={k} {weighting}")
+
+
 def test_huge_and_tiny_features_are_normalised_without_overflow():
     rng = np.random.default_rng(4)
     xtr = rng.normal(size=(60, 5)).astype("float32")

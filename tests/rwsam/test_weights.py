@@ -144,6 +144,27 @@ def test_kde_log_density_in_high_dimension():
     np.testing.assert_allclose(logp, _sk_log_density(x, h), rtol=1e-5)
 
 
+@pytest.mark.parametrize("h", [0.1, 0.4, 1.0])
+@pytest.mark.parametrize("exclude_self", [True, False])
+def test_kde_log_density_narrow_kernels_match_float64(h, exclude_self):
+    # 64-d unit rows. Left out of its own sum, a point's kernel terms all underflow float32 with h = 0.1
+    # (exp(-100)), and its own term outweighs all the others with h = 0.4: both take the max-shifted path;
+    # the other cases take the plain sum of `exp`.
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 64)).astype(np.float32)
+    logp = kde_density(x, bandwidth=h, exclude_self=exclude_self, return_log=True, chunk_size=64)
+    u = x.astype(np.float64) / np.linalg.norm(x, axis=1, keepdims=True)
+    d2 = np.maximum(np.sum(u * u, 1)[:, None] + np.sum(u * u, 1)[None, :] - 2 * u @ u.T, 0.0)
+    logits = -d2 / (2 * h * h)
+    if exclude_self:
+        np.fill_diagonal(logits, -np.inf)
+    top = logits.max(axis=1)
+    lse = top + np.log(np.exp(logits - top[:, None]).sum(axis=1))
+    expected = lse - math.log(len(x) - exclude_self) - 32 * math.log(2 * math.pi * h * h)
+    assert np.all(np.isfinite(logp))
+    np.testing.assert_allclose(logp, expected, rtol=1e-5, atol=1e-4)
+
+
 def test_bandwidth_rules_formulas(feats):
     x = feats / np.linalg.norm(feats, axis=1, keepdims=True)
     n, d = x.shape
