@@ -159,8 +159,10 @@ class Pretrainer(BackendStep, keras.Model):
                 if the model has none yet), else one weight per entry of `indices`.
             indices: optional positions in the source dataset to update; other entries keep their value.
 
-        Safe to call from a callback during `fit` on every backend: the next step sees the new values.
+        Safe to call from a callback during `fit` on every backend, between epochs or between steps: the
+        next step sees the new values (on JAX the values `fit` holds are written back to the variables first).
         """
+        self._ksl_sync_state()
         if indices is None:
             w = validate_weights(weights, "weights")
             self._create_weight_table(len(w))
@@ -185,6 +187,7 @@ class Pretrainer(BackendStep, keras.Model):
         """The example-weight table as a numpy array (`None` if the model has none)."""
         if self.example_weights is None:
             return None
+        self._ksl_sync_state()
         return np.asarray(keras.ops.convert_to_numpy(self.example_weights.value))
 
     def compile(self, optimizer="sgd", sharpness=None, **kwargs):

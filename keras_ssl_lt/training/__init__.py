@@ -10,6 +10,8 @@ bases:
 - `_ksl_value_and_grad(fn, variables)`: runs `fn() -> (scalar, aux)` and returns
   `(scalar, aux, gradients w.r.t. variables)`, keeping any variable updates `fn` made (BatchNorm statistics);
 - `_ksl_no_grad()`: a context for direct variable assignments;
+- `_ksl_sync_state()`: before a host-side read or write of a variable during `fit` (JAX: Keras'
+  `jax_state_sync`; elsewhere nothing);
 - `_ksl_global_gradients(grads)`: the gradient of the global-batch loss from `_ksl_value_and_grad`'s
   (an all-reduce over `tf.distribute` replicas; the identity on JAX, whose distributed step is one global
   program, and on PyTorch); `_ksl_all_gather(x)`: `x` concatenated over replicas and this replica's row

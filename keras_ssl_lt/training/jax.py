@@ -96,8 +96,20 @@ class BackendStep:
     def _ksl_no_grad(self):
         return contextlib.nullcontext()
 
+    def _ksl_sync_state(self):
+        """Before a host-side read or write of a variable during `fit` (a callback between steps).
+
+        Mid-epoch, Keras' JAX `fit` keeps the variables' values in its own state and writes them back at
+        the epoch's end, over any assignment made meanwhile. `jax_state_sync` (Keras' hook for callbacks)
+        writes them back now and makes the next step read the variables again, assignments included.
+        """
+        self.jax_state_sync()
+
     def _ksl_global_gradients(self, grads):
-        """The gradient of the global-batch loss: under `keras.distribution` the jitted step is one global program, so `grads` already is."""
+        """The gradient of the global-batch loss: `grads` already is one.
+
+        Under `keras.distribution` the jitted step is one global program over the sharded batch.
+        """
         return grads
 
     def _ksl_all_gather(self, x):

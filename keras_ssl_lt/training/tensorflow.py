@@ -41,6 +41,9 @@ class BackendStep:
         grads = tape.gradient(scaled, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return value, aux, grads
 
+    def _ksl_sync_state(self):
+        """Nothing to do: variables hold their current values during `fit` on this backend."""
+
     def _ksl_global_gradients(self, grads):
         """The gradient of the global-batch loss, the same on every replica (sum of the replicas' parts)."""
         context = _replica_context()

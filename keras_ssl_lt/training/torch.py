@@ -32,6 +32,9 @@ class BackendStep:
     def _ksl_no_grad(self):
         return torch.no_grad()
 
+    def _ksl_sync_state(self):
+        """Nothing to do: variables hold their current values during `fit` on this backend."""
+
     def _ksl_global_gradients(self, grads):
         """The gradient of the global-batch loss: one device, `grads` already is."""
         return grads

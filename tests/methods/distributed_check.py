@@ -1,11 +1,14 @@
 """Data-parallel vs single-device training, run in a fresh process (virtual devices need a fresh runtime).
 
 Usage: `python tests/methods/distributed_check.py CASE [CASE ...]` with `KERAS_BACKEND` set to `jax` or
-`tensorflow`; each CASE is `Method:regulariser[:option]` with Method in SimSiam, SimCLR, MoCoV2, BYOL,
-Supervised, regulariser in `plain`, `sam`, `asam`, `rwsam`, `rwasam`, and option `local` (SimCLR with
-per-replica negatives, compared with one device computing NT-Xent per half-batch), `bn` (the encoder has BatchNorm; on TensorFlow it stays per replica unless
-`sync` is also given), `sync` (TensorFlow: every BatchNorm synchronised over replicas) or `refresh`
-(two epochs of one step; a callback writes new example weights after the first, as `KDEReweighting` does).
+`tensorflow`; each CASE is `Method:regulariser[:option ...]` with Method in SimSiam, SimCLR, MoCoV2, BYOL,
+Supervised, regulariser in `plain`, `sam`, `asam`, `rwsam`, `rwasam`, and options:
+
+- `local`: SimCLR with per-replica negatives, compared with one device computing NT-Xent per half-batch;
+- `bn`: the encoder has a BatchNorm (on TensorFlow it stays per replica unless `sync` is also given);
+- `sync`: TensorFlow: every BatchNorm synchronised over replicas;
+- `refresh`: a callback writes new example weights after the first step (mid-epoch; `KDEReweighting`
+  does it between epochs).
 
 The process sets up two devices before the backend starts (JAX: `--xla_force_host_platform_device_count=2`;
 TensorFlow: two logical CPU devices), then for each case trains one model for two steps of `fit` on one
@@ -50,6 +53,7 @@ def setup_devices(backend):
 GLOBAL_BATCH = 8
 STEPS = 2
 NUM_EXAMPLES = GLOBAL_BATCH * STEPS
+REFRESHED = [3.0 - 2.9 * i / (NUM_EXAMPLES - 1) for i in range(NUM_EXAMPLES)]  # the `refresh` option's weights
 
 SIZES = {
     "SimSiam": {"projection_dim": 8, "projection_hidden_dim": 16, "prediction_hidden_dim": 8},
@@ -142,18 +146,13 @@ def build(method, options, initial=None):
 
 
 def _refresh_callback(model):
-    """New example weights after the first epoch (of one step), written as `KDEReweighting` writes them.
-
-    At an epoch boundary, as the callback does: mid-epoch, Keras' JAX `fit` keeps the variables' values in
-    its own state and writes them back at the epoch's end, over a callback's assignment.
-    """
+    """New example weights after the first step, written by a callback as `KDEReweighting` writes them."""
     import keras
-    import numpy as np
 
     class Refresh(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 0:
-                model.set_example_weights(np.linspace(3.0, 0.1, NUM_EXAMPLES).astype("float32"))
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 0:
+                model.set_example_weights(REFRESHED)
 
     return Refresh()
 
@@ -166,8 +165,7 @@ def train(model, reg, eager=False, refresh=False):
     model.compile(optimizer=optimizer, sharpness=regulariser(reg), run_eagerly=eager)
     before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
     callbacks = [_refresh_callback(model)] if refresh else []
-    epochs = {"epochs": STEPS, "steps_per_epoch": 1} if refresh else {"epochs": 1}
-    history = model.fit(data(), batch_size=GLOBAL_BATCH, shuffle=False, verbose=0, callbacks=callbacks, **epochs)
+    history = model.fit(data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
     return before, [np.array(w) for w in model.get_weights()], float(history.history["loss"][-1])
 
 
@@ -203,8 +201,13 @@ def run_case(case):
         parallel = build(method, options, start)
         replicas = distributed.num_replicas(parallel)
         _, w_parallel, loss_parallel = train(parallel, reg, refresh="refresh" in options)
+        table = parallel.get_example_weights()
     diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel))
-    moved = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, initial))
+    # How far the two steps moved the model (the example-weight table, which a callback may rewrite, aside).
+    model_weights = [v is not single.example_weights for v in single.weights]
+    moved = max(
+        float(np.max(np.abs(a - b))) if a.size and keep else 0.0 for a, b, keep in zip(w_single, initial, model_weights)
+    )
     return {
         "case": case,
         "replicas": replicas,
@@ -212,6 +215,8 @@ def run_case(case):
         "max_weight_change": moved,
         "loss_single": loss_single,
         "loss_parallel": loss_parallel,
+        # with `refresh`: the table after `fit` holds the callback's weights (not overwritten by `fit`)
+        "table_refreshed": bool(np.allclose(table, REFRESHED)) if "refresh" in options else None,
     }
 
 

@@ -78,6 +78,7 @@ def results():
         if line.startswith("RESULT "):
             result = json.loads(line[len("RESULT ") :])
             out[result["case"]] = result
+            print(line)  # the measured differences, shown with `pytest -s` (docs/scaling.md quotes them)
     if proc.returncode != 0 or len(out) != len(CASES[BACKEND]):
         pytest.fail(
             f"distributed_check.py failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
@@ -93,6 +94,8 @@ def test_data_parallel_fit_equals_single_device(results, case):
     rtol = RTOL["sync"] if "sync" in case.split(":") else RTOL["default"]
     assert r["max_weight_diff"] <= rtol * max(r["max_weight_change"], 1.0), r
     np.testing.assert_allclose(r["loss_parallel"], r["loss_single"], rtol=1e-4)
+    if "refresh" in case.split(":"):
+        assert r["table_refreshed"], "the example weights written by a callback during fit were lost"
 
 
 # ---------------------------------------------------------------- helpers, on every backend (one device)
