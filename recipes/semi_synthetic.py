@@ -44,8 +44,7 @@ PRESETS = {
         "epochs": 1,
     },
     # The 2-core CPU: the protocol's cpu model (307k-parameter ResNet on 16-px views), 1000 per frequent class.
-    # Sized to about an hour by extrapolating SimCLR runs measured on a loaded machine (docs/results.md); the
-    # whole preset has not been run end to end yet.
+    # Run end to end with 3 seeds: 35 min of run time on a loaded machine (docs/results.md).
     "cpu": {
         "protocol": "cpu",
         "per_frequent": 1000,
