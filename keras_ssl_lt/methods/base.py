@@ -325,6 +325,12 @@ class Pretrainer(BackendStep, keras.Model):
             return
         self._eval_view_state = [np.array(ops.convert_to_numpy(v.value)) for v in variables]
 
+    def _augmenter_seed_states(self):
+        """The augmenter's random-generator states (Keras `SeedGenerator` variables)."""
+        if self.augmenter is None:
+            return []
+        return [v for v in self.augmenter.non_trainable_variables if v.name == "seed_generator_state"]
+
     def make_eval_views(self, images):
         """`num_views` random views drawn from a fixed evaluation state of the augmenter's random generators.
 
@@ -384,7 +390,9 @@ class Pretrainer(BackendStep, keras.Model):
             if index is None:
                 raise ValueError(_MISSING_INDEX)
             weights = ops.take(self.example_weights, ops.cast(index, "int32"), axis=0)
-        views = self.make_views(images, training=True)
+        # Under tf.distribute each replica draws its own augmentations (not copies of one another's).
+        with self._ksl_replica_random(self._augmenter_seed_states()):
+            views = self.make_views(images, training=True)
         variables = self.trainable_variables
 
         def loss_fn(example_weights):

@@ -105,6 +105,10 @@ class BackendStep:
         """
         self.jax_state_sync()
 
+    def _ksl_replica_random(self, seed_states):
+        """Nothing to do (the distributed step is one program: its draws for the global batch already differ per row)."""
+        return contextlib.nullcontext()
+
     def _ksl_global_gradients(self, grads):
         """The gradient of the global-batch loss: `grads` already is one.
 

@@ -44,6 +44,29 @@ class BackendStep:
     def _ksl_sync_state(self):
         """Nothing to do: variables hold their current values during `fit` on this backend."""
 
+    @contextlib.contextmanager
+    def _ksl_replica_random(self, seed_states):
+        """Distinct random draws per replica inside the block (for the views), equal generator states after.
+
+        Under a strategy every replica holds the same seed-generator state, so each would draw the same
+        augmentation parameters for its own slice of the batch. The seed part of each state is offset by the
+        replica id for the block, and the offset is taken off again afterwards: all replicas then hold the
+        same state, advanced as one draw would advance it.
+        """
+        context = _replica_context()
+        if context is None or not seed_states:
+            yield
+            return
+        replica = tf.cast(context.replica_id_in_sync_group, "int64")
+        offsets = []
+        for v in seed_states:
+            offset = tf.cast(tf.stack([replica * 1000003, tf.zeros_like(replica)]), v.dtype)
+            offsets.append(offset)
+            v.assign(v.value + offset)
+        yield
+        for v, offset in zip(seed_states, offsets):
+            v.assign(v.value - offset)
+
     def _ksl_global_gradients(self, grads):
         """The gradient of the global-batch loss, the same on every replica (sum of the replicas' parts)."""
         context = _replica_context()

@@ -1,5 +1,7 @@
 """PyTorch mechanics: autograd with `.grad` cleared before each backward, assignments under `no_grad`."""
 
+import contextlib
+
 import keras
 import torch
 from keras import tree
@@ -34,6 +36,10 @@ class BackendStep:
 
     def _ksl_sync_state(self):
         """Nothing to do: variables hold their current values during `fit` on this backend."""
+
+    def _ksl_replica_random(self, seed_states):
+        """Nothing to do (one device)."""
+        return contextlib.nullcontext()
 
     def _ksl_global_gradients(self, grads):
         """The gradient of the global-batch loss: one device, `grads` already is."""

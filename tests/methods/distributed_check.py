@@ -185,7 +185,43 @@ def strategy_scope():
     return _STRATEGY[0].scope()
 
 
+def run_augment_case():
+    """TensorFlow: the replicas draw different views of identical images, and end with equal generator states."""
+    import numpy as np
+    import tensorflow as tf
+
+    import keras_ssl_lt as ksl
+
+    with strategy_scope() as strategy:
+        model = ksl.SimSiam(encoder(False), augmenter=None, **SIZES["SimSiam"])  # a host for the mechanics
+        augmenter = ksl.augment.simsiam_cifar()
+        augmenter.build((None, 32, 32, 3))
+    states = [v for v in augmenter.non_trainable_variables if v.name == "seed_generator_state"]
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)), dtype="uint8")
+
+    @tf.function
+    def step():
+        def views():
+            with model._ksl_replica_random(states):
+                return augmenter(images, training=True)
+
+        return strategy.run(views)
+
+    before = [np.asarray(v.value) for v in states]
+    parts = [np.asarray(x) for x in strategy.experimental_local_results(step())]
+    copies = [[np.asarray(c) for c in strategy.experimental_local_results(v.value)] for v in states]
+    return {
+        "case": "augment",
+        "replicas": len(parts),
+        "views_differ": bool(not np.allclose(parts[0], parts[1])),
+        "states_equal": all(np.array_equal(c[0], c[-1]) for c in copies),
+        "states_advanced": bool(states) and all(not np.array_equal(b, c[0]) for b, c in zip(before, copies)),
+    }
+
+
 def run_case(case):
+    if case == "augment":
+        return run_augment_case()
     import numpy as np
 
     from keras_ssl_lt.training import distributed

@@ -60,13 +60,17 @@ CASES = {
 RTOL = {"sync": 5e-4, "default": 5e-6}
 
 
+# Checks other than the equality, run in the same subprocess (see distributed_check.py).
+EXTRA = {"tensorflow": ["augment"]}
+
+
 @pytest.fixture(scope="module")
 def results():
     if BACKEND not in CASES:
         pytest.skip(f"Keras 3 has no data-parallel fit on the {BACKEND} backend (docs/scaling.md)")
     env = dict(os.environ, KERAS_BACKEND=BACKEND)
     proc = subprocess.run(
-        [sys.executable, str(CHECK), *CASES[BACKEND]],
+        [sys.executable, str(CHECK), *CASES[BACKEND], *EXTRA.get(BACKEND, [])],
         env=env,
         capture_output=True,
         text=True,
@@ -79,7 +83,7 @@ def results():
             result = json.loads(line[len("RESULT ") :])
             out[result["case"]] = result
             print(line)  # the measured differences, shown with `pytest -s` (docs/scaling.md quotes them)
-    if proc.returncode != 0 or len(out) != len(CASES[BACKEND]):
+    if proc.returncode != 0 or len(out) != len(CASES[BACKEND]) + len(EXTRA.get(BACKEND, [])):
         pytest.fail(
             f"distributed_check.py failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
         )
@@ -96,6 +100,17 @@ def test_data_parallel_fit_equals_single_device(results, case):
     np.testing.assert_allclose(r["loss_parallel"], r["loss_single"], rtol=1e-4)
     if "refresh" in case.split(":"):
         assert r["table_refreshed"], "the example weights written by a callback during fit were lost"
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="JAX's distributed step draws for the global batch at once")
+def test_replicas_draw_their_own_augmentations(results):
+    """Under tf.distribute every replica holds the same seed state: without the per-replica offset they would
+    apply identical augmentation parameters to their slices. Identical images on both replicas must get
+    different views, and the generator states must be equal (and advanced) afterwards."""
+    r = results["augment"]
+    assert r["replicas"] == 2
+    assert r["views_differ"], "both replicas drew the same augmentations"
+    assert r["states_equal"] and r["states_advanced"], r
 
 
 # ---------------------------------------------------------------- helpers, on every backend (one device)
