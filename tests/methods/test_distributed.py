@@ -102,7 +102,10 @@ def test_data_parallel_fit_equals_single_device(results, case):
         assert r["table_refreshed"], "the example weights written by a callback during fit were lost"
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="JAX's distributed step draws for the global batch at once")
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="a tf.distribute check: JAX draws for the global batch at once, torch has no data-parallel fit",
+)
 def test_replicas_draw_their_own_augmentations(results):
     """Under tf.distribute every replica holds the same seed state: without the per-replica offset they would
     apply identical augmentation parameters to their slices. Identical images on both replicas must get
