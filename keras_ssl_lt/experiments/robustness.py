@@ -186,7 +186,11 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
     if flags:
         lines += ["**Not findings** (below or too close to the floor):", ""] + [f"- {f}" for f in flags] + [""]
     else:
-        lines += [f"Every pre-trained encoder clears its floor (margins in points: {_margins(floor_margin)}).", ""]
+        lines += [
+            "Every pre-trained encoder clears its floor by more than twice the seeds' spread and by more than "
+            f"the required margin (points: {_margins(floor_margin)}).",
+            "",
+        ]
     to_csv(rows, out / f"{stem}_accuracy.csv")
     # 2. gaps per metric, per ratio (each r pairs with its own balanced counterpart)
     all_gaps, verdicts = {}, []
