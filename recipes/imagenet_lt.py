@@ -24,8 +24,6 @@ Resumable: finished runs in --out are skipped.
 
 import argparse
 import copy
-import hashlib
-import json
 import os
 import sys
 import time
@@ -340,23 +338,13 @@ def run_one(spec, cfg, data, verbose=0, floor_cache=None):
     metrics.update(transfer_metrics(model, data, cfg, spec.seed))
     eval_seconds = time.perf_counter() - t1
     metrics.update({f"floor_{k}": v for k, v in floor.items()})
-    manifest = json.dumps(subset.manifest, sort_keys=True, default=lambda o: list(o))
-    return {
-        "metrics": metrics,
-        "history": history,
-        "config": cfg,
-        "n": int(subset.n),
-        "counts": [int(c) for c in subset.counts],
-        "groups": {k: [int(c) for c in v] for k, v in groups.items()},
-        "manifest_sha256": hashlib.sha256(manifest.encode()).hexdigest(),
-        "data": data.describe(),
-        "timings": {
-            "floor_seconds": t_floor,
-            "train_seconds": train_seconds,
-            "seconds_per_epoch": train_seconds / max(1, len(history.get("loss", [])) or int(cfg["epochs"])),
-            "eval_seconds": eval_seconds,
-        },
+    timings = {
+        "floor_seconds": t_floor,
+        "train_seconds": train_seconds,
+        "seconds_per_epoch": train_seconds / max(1, len(history.get("loss", [])) or int(cfg["epochs"])),
+        "eval_seconds": eval_seconds,
     }
+    return protocol.make_record(metrics, history, cfg, subset, groups, data.describe(), timings)
 
 
 # ----------------------------------------------------------------------------------------- report
@@ -376,20 +364,15 @@ METRICS = (
 
 def report(records, out, title="MoCo v2 on ImageNet-LT"):
     """Table (markdown + CSV) over seeds and a figure; returns (text, paths)."""
-    from keras_ssl_lt.experiments.aggregate import fmt_mean_std, provenance, seed_summary, to_csv, to_markdown
+    from keras_ssl_lt.experiments.aggregate import metric_cells, provenance, seed_summary, to_csv, to_markdown
 
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
     rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "sharpness"))
     cols = ["method", "profile", "ratio", "sharpness", "n", "n_seeds"]
     heads = ["method", "subset", "r", "regulariser", "n", "seeds"]
-    for m in metrics:
-        for row in rows:
-            row[f"{m}_cell"] = fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"], percent=True)
-            if f"floor_{m}_mean" in row:
-                row[f"{m}_cell"] += f" (floor {100 * row[f'floor_{m}_mean']:.1f})"
-        cols.append(f"{m}_cell")
-        heads.append(m + " (%)")
+    cols += metric_cells(rows, metrics)
+    heads += [m + " (%)" for m in metrics]
     prov = provenance(recs)
     secs = [r.get("timings", {}).get("seconds_per_epoch") for r in recs]
     secs = [s for s in secs if s]

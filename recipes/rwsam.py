@@ -59,7 +59,7 @@ def grid_specs(grid, seeds, preset, dataset):
 
 
 def report(records, out):
-    from keras_ssl_lt.experiments.aggregate import fmt_mean_std, provenance, seed_summary, to_csv, to_markdown
+    from keras_ssl_lt.experiments.aggregate import metric_cells, provenance, seed_summary, to_csv, to_markdown
 
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
@@ -68,14 +68,8 @@ def report(records, out):
         ["method", "profile", "ratio", "sharpness", "n", "n_seeds"],
         ["method", "profile", "r", "regulariser", "n", "seeds"],
     )
-    for m in metrics:
-        pct = not m.startswith("gen_gap")
-        for row in rows:
-            row[f"{m}_cell"] = fmt_mean_std(row[f"{m}_mean"], row[f"{m}_std"], percent=pct)
-            if f"floor_{m}_mean" in row:
-                row[f"{m}_cell"] += f" (floor {100 * row[f'floor_{m}_mean']:.1f})"
-        cols.append(f"{m}_cell")
-        heads.append(m + (" (%)" if pct else " (loss)"))
+    cols += metric_cells(rows, metrics, percent=lambda m: not m.startswith("gen_gap"))
+    heads += [m + (" (loss)" if m.startswith("gen_gap") else " (%)") for m in metrics]
     prov = provenance(recs)
     lines = [
         "# rwSAM on long-tailed CIFAR-10",

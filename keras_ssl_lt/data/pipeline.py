@@ -29,7 +29,7 @@ import numpy as np
 from keras_ssl_lt.data.imbalance import Subset
 from keras_ssl_lt.data.sources import Source, load_source
 
-__all__ = ["ssl_dataset", "supervised_dataset", "BatchPlan", "ArrayBatches", "BACKENDS"]
+__all__ = ["ssl_dataset", "supervised_dataset", "BatchPlan", "PlannedBatches", "ArrayBatches", "BACKENDS"]
 
 BACKENDS = ("auto", "tf", "numpy")
 _STREAM_EPOCH = 2
@@ -86,6 +86,10 @@ class BatchPlan:
         if not self.shuffle:
             return np.arange(self.n, dtype=np.int64)
         return np.random.default_rng([self.seed, _STREAM_EPOCH, int(epoch)]).permutation(self.n)
+
+    def constant_order(self):
+        """The order of every epoch when it does not change from epoch to epoch (no shuffle), else None."""
+        return None if self.shuffle else np.arange(self.n, dtype=np.int64)
 
     def batches(self, epoch):
         order = self.order(epoch)
@@ -145,7 +149,52 @@ def _make_pyd_base():
     return keras.utils.PyDataset
 
 
-class ArrayBatches(_make_pyd_base()):
+class PlannedBatches(_make_pyd_base()):
+    """A `keras.utils.PyDataset` whose batch `i` of epoch `e` holds the positions `plan.batches(e)[i]`.
+
+    The shared epoch bookkeeping of the numpy paths (in memory and streaming): `len(ds)` is the number
+    of steps per epoch, `ds[i]` loads batch `i` of the current epoch through `_load(positions, i)`,
+    `on_epoch_end()` moves to the next epoch's order, and iterating with `for` yields one epoch and then
+    advances. Subclasses implement `_load`.
+
+    Example:
+
+    >>> class Positions(PlannedBatches):
+    ...     def _load(self, positions, i):
+    ...         return positions
+    >>> ds = Positions(BatchPlan(5, 2, shuffle=False, drop_remainder=False, seed=0))
+    >>> [b.tolist() for b in ds], ds.epoch
+    ([[0, 1], [2, 3], [4]], 1)
+    """
+
+    def __init__(self, plan, workers=1, **kwargs):
+        super().__init__(workers=workers, **kwargs)
+        self.plan = plan
+        self.epoch = 0
+        self._batches = plan.batches(0)
+
+    def __len__(self):
+        return len(self.plan)
+
+    def _load(self, positions, i):
+        raise NotImplementedError
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self._batches):
+            raise IndexError(f"batch {i} out of range 0..{len(self._batches) - 1}")
+        return self._load(self._batches[i], i)
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._batches = self.plan.batches(self.epoch)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+        self.on_epoch_end()
+
+
+class ArrayBatches(PlannedBatches):
     """The numpy path: a `keras.utils.PyDataset` of dict batches (no TensorFlow needed).
 
     `len(ds)` is the number of steps per epoch; `ds[i]` is batch `i` of the current epoch;
@@ -162,28 +211,11 @@ class ArrayBatches(_make_pyd_base()):
     """
 
     def __init__(self, images, labels, index, plan, workers=1, **kwargs):
-        super().__init__(workers=workers, **kwargs)
+        super().__init__(plan, workers=workers, **kwargs)
         self._images, self._labels, self._index = images, labels, index
-        self.plan = plan
-        self.epoch = 0
-        self._batches = plan.batches(0)
 
-    def __len__(self):
-        return len(self.plan)
-
-    def __getitem__(self, i):
-        if not 0 <= i < len(self._batches):
-            raise IndexError(f"batch {i} out of range 0..{len(self._batches) - 1}")
-        return _batch_dict(self._images, self._labels, self._index, self._batches[i])
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._batches = self.plan.batches(self.epoch)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
+    def _load(self, positions, i):
+        return _batch_dict(self._images, self._labels, self._index, positions)
 
 
 def _epoch_orders(plan, tf):
@@ -200,8 +232,9 @@ def _epoch_orders(plan, tf):
         state["epoch"] += 1
         return plan.order(epoch).astype(np.int64)
 
-    if not plan.shuffle:  # a constant order: no Python at all
-        return tf.data.Dataset.from_tensors(tf.range(plan.n, dtype=tf.int64))
+    constant = plan.constant_order()
+    if constant is not None:  # the same order every epoch: no Python at all
+        return tf.data.Dataset.from_tensors(tf.constant(constant, tf.int64))
     ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
     return ds.map(lambda _: tf.ensure_shape(tf.numpy_function(next_order, [], tf.int64, stateful=True), (plan.n,)))
 

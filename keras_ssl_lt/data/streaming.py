@@ -32,9 +32,11 @@ import numpy as np
 from keras_ssl_lt.data.imbalance import Subset, _manifest, check_labels, class_groups
 from keras_ssl_lt.data.pipeline import (
     BACKENDS,
+    BatchPlan,
+    PlannedBatches,
     _check_prefetch,
+    _epoch_orders,
     _finish_tf,
-    _make_pyd_base,
     _positions,
     _tf_available,
 )
@@ -436,8 +438,8 @@ def stream_order(positions, shuffle="global", seed=0, epoch=0, buffer_size=1024,
     return np.concatenate([rng.permutation(shards[k]) for k in rng.permutation(len(shards))])
 
 
-class _Plan:
-    """Which source positions form batch `k` of epoch `e`."""
+class _Plan(BatchPlan):
+    """Which source positions form batch `k` of epoch `e` (the order from `stream_order`)."""
 
     def __init__(self, positions, batch_size, shuffle, drop_remainder, seed, buffer_size, shard_size):
         self.positions = positions
@@ -446,21 +448,17 @@ class _Plan:
         self.shuffle, self.drop_remainder, self.seed = shuffle, bool(drop_remainder), int(seed)
         self.buffer_size, self.shard_size = int(buffer_size), int(shard_size)
 
-    def __len__(self):
-        return self.n // self.batch_size if self.drop_remainder else math.ceil(self.n / self.batch_size)
-
     def order(self, epoch):
         return stream_order(self.positions, self.shuffle, self.seed, epoch, self.buffer_size, self.shard_size)
 
-    def batches(self, epoch):
-        order, B = self.order(epoch), self.batch_size
-        return [order[k * B : (k + 1) * B] for k in range(len(self))]
+    def constant_order(self):
+        return self.positions.astype(np.int64) if self.shuffle == "none" else None
 
 
 # ----------------------------------------------------------------------------------- numpy path
 
 
-class StreamBatches(_make_pyd_base()):
+class StreamBatches(PlannedBatches):
     """The numpy streaming path: a `keras.utils.PyDataset` that decodes each batch's files with PIL.
 
     Batch `i` of the current epoch is decoded when asked for, `decode_threads` images at a time; at
@@ -482,26 +480,18 @@ class StreamBatches(_make_pyd_base()):
     """
 
     def __init__(self, paths, labels, plan, image_size, channels, resize, decoder, decode_threads, workers=1):
-        super().__init__(workers=workers)
-        self._paths, self._labels, self.plan = paths, labels, plan
+        super().__init__(plan, workers=workers)
+        self._paths, self._labels = paths, labels
         self.image_size, self.channels, self.resize, self.decoder = image_size, channels, resize, decoder
         self.decode_threads = int(decode_threads)
         self._pool = None
-        self.epoch = 0
-        self._batches = plan.batches(0)
-
-    def __len__(self):
-        return len(self.plan)
 
     def _decode(self, i):
         if self.decoder == "tf":
             return _tf_decode_eager(self._paths[i], self.image_size, self.channels, self.resize)
         return decode_image(self._paths[i], self.image_size, self.channels, self.resize)
 
-    def __getitem__(self, i):
-        if not 0 <= i < len(self._batches):
-            raise IndexError(f"batch {i} out of range 0..{len(self._batches) - 1}")
-        pos = self._batches[i]
+    def _load(self, pos, i):
         if self.decode_threads > 1:
             if self._pool is None:
                 self._pool = concurrent.futures.ThreadPoolExecutor(self.decode_threads)
@@ -516,15 +506,6 @@ class StreamBatches(_make_pyd_base()):
             "labels": self._labels[pos].astype(np.int32),
             "index": pos.astype(np.int32),
         }
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._batches = self.plan.batches(self.epoch)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-        self.on_epoch_end()
 
     def __del__(self):
         if getattr(self, "_pool", None) is not None:
@@ -569,19 +550,6 @@ def _tf_decode(data, image_size, channels, resize, tf):
     return img
 
 
-def _epoch_positions(plan, tf):
-    """One element per iterator: the epoch's order of source positions (one Python call per epoch)."""
-    state = {"epoch": 0}
-
-    def next_order():
-        epoch = state["epoch"]
-        state["epoch"] += 1
-        return plan.order(epoch).astype(np.int64)
-
-    ds = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64))
-    return ds.map(lambda _: tf.ensure_shape(tf.numpy_function(next_order, [], tf.int64, stateful=True), (plan.n,)))
-
-
 def _tf_files(paths, labels, plan, image_size, channels, resize, decoder, parallel, prefetch):
     import tensorflow as tf
 
@@ -601,7 +569,7 @@ def _tf_files(paths, labels, plan, image_size, channels, resize, decoder, parall
             img = _tf_decode(tf.io.read_file(tf.gather(path_t, pos)), image_size, channels, resize, tf)
         return {"images": img, "labels": tf.gather(label_t, pos), "index": tf.cast(pos, tf.int32)}
 
-    ds = _epoch_positions(plan, tf).flat_map(tf.data.Dataset.from_tensor_slices)
+    ds = _epoch_orders(plan, tf).flat_map(tf.data.Dataset.from_tensor_slices)
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(plan.batch_size, drop_remainder=plan.drop_remainder)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))

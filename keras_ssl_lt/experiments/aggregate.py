@@ -33,6 +33,7 @@ __all__ = [
     "floor_flags",
     "fmt_mean_std",
     "gap_rows",
+    "metric_cells",
     "provenance",
     "seed_summary",
     "select",
@@ -397,6 +398,27 @@ def fmt_mean_std(mean, std, percent=True, digits=None):
     if std is not None:
         text += f" ± {scale * float(std):.{digits}f}"
     return text
+
+
+def metric_cells(rows, metrics, percent=True):
+    """Adds a display cell `"<m>_cell"` to each `seed_summary` row: mean ± std, the floor's mean in brackets.
+
+    `percent` is one bool for every metric or a callable `metric -> bool` (accuracies in %, losses plain).
+    Returns the cell column names, in the order of `metrics`.
+
+    >>> rows = [{"knn_mean": 0.45, "knn_std": 0.01, "floor_knn_mean": 0.281}]
+    >>> metric_cells(rows, ["knn"]), rows[0]["knn_cell"]
+    (['knn_cell'], '45.00 ± 1.00 (floor 28.1)')
+    """
+    columns = []
+    for m in metrics:
+        pct = percent(m) if callable(percent) else bool(percent)
+        for row in rows:
+            row[f"{m}_cell"] = fmt_mean_std(row.get(f"{m}_mean"), row.get(f"{m}_std"), percent=pct)
+            if row.get(f"floor_{m}_mean") is not None:
+                row[f"{m}_cell"] += f" (floor {(100 if pct else 1) * row[f'floor_{m}_mean']:.{1 if pct else 4}f})"
+        columns.append(f"{m}_cell")
+    return columns
 
 
 def _plain(value, percent, digits):

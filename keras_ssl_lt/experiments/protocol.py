@@ -40,6 +40,7 @@ __all__ = [
     "draw_subset",
     "evaluate_encoder",
     "floor_metrics",
+    "make_record",
     "pretrain",
     "run",
     "smoke_config",
@@ -474,11 +475,8 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
     """One run of the protocol: subset -> pre-train -> evaluate, beside the floor. Returns the runner's result dict.
 
     `cfg` is the preset's config; `data` an `EvalData`. The result has `metrics` (trained and `floor_*`),
-    `history`, `config`, `n`, `counts`, `manifest_sha256`, `data` sizes and `timings`.
+    `history`, `config`, `n`, `counts`, `manifest_sha256`, `data` sizes and `timings` (see `make_record`).
     """
-    import hashlib
-    import json
-
     if spec.method not in METHODS:
         raise ValueError(f"`spec.method` must be one of {METHODS}; got {spec.method!r}")
     cfg = copy.deepcopy(cfg)
@@ -510,10 +508,24 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
     eval_seconds = time.perf_counter() - t1
     for k, v in floor.items():
         metrics[f"floor_{k}"] = v
+    timings = {"floor_seconds": t_floor, "train_seconds": train_seconds, "eval_seconds": eval_seconds}
+    return make_record(metrics, history, cfg, subset, groups, data.describe(), timings)
+
+
+def make_record(metrics, history, cfg, subset, groups, data_description, timings):
+    """The result dict of one run, as `run` returns it and the runner stores it (recipes with their own
+    run function use it too, so every record has the same fields).
+
+    Adds `metrics["diverged"] = 1.0` when any history value is not finite, and the SHA-256 of the subset's
+    manifest (which examples were drawn), so two records can be checked to rest on the same subset.
+    """
+    import hashlib
+    import json
+
+    metrics = dict(metrics)
+    if any(not math.isfinite(v) for values in history.values() for v in values):
+        metrics["diverged"] = 1.0
     manifest = json.dumps(subset.manifest, sort_keys=True, default=lambda o: np.asarray(o).tolist())
-    for name, values in history.items():
-        if any(not math.isfinite(v) for v in values):
-            metrics["diverged"] = 1.0
     return {
         "metrics": metrics,
         "history": history,
@@ -522,6 +534,6 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
         "counts": [int(c) for c in subset.counts],
         "groups": {k: [int(c) for c in v] for k, v in groups.items()},
         "manifest_sha256": hashlib.sha256(manifest.encode()).hexdigest(),
-        "data": data.describe(),
-        "timings": {"floor_seconds": t_floor, "train_seconds": train_seconds, "eval_seconds": eval_seconds},
+        "data": data_description,
+        "timings": dict(timings),
     }

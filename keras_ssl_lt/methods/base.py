@@ -12,6 +12,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ssl_lt._batchnorm import batchnorm_layers
 from keras_ssl_lt._checks import check_positive_int
 from keras_ssl_lt.losses import embedding_std
 from keras_ssl_lt.rwsam import sharpness as sharpness_lib
@@ -42,9 +43,6 @@ def _check_encoder(encoder):
     return int(shape[-1])
 
 
-_MOVING_STATISTICS = ("moving_mean", "moving_variance")
-
-
 def batchnorm_variables(layer):
     """The moving statistics of every `BatchNormalization` layer inside `layer`, found with public Keras APIs.
 
@@ -60,23 +58,7 @@ def batchnorm_variables(layer):
     >>> [v.name for v in batchnorm_variables(m)]
     ['moving_mean', 'moving_variance']
     """
-    out, seen, stack = [], set(), [layer]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, keras.layers.BatchNormalization):
-            out.extend(current.non_trainable_variables)
-        elif isinstance(current, keras.Model):
-            stack.extend(reversed(current.layers))
-        elif any(v.name in _MOVING_STATISTICS for v in current.non_trainable_variables):
-            raise ValueError(
-                f"the layer {current.name!r} ({type(current).__name__}) holds BatchNormalization statistics that "
-                "cannot be reached through public Keras APIs (`keras.Model.layers`); build it as a keras.Model "
-                "(functional or subclassed) or compile with `SAM(..., bn_update='both')`"
-            )
-    return out
+    return [v for bn in batchnorm_layers(layer) for v in bn.non_trainable_variables]
 
 
 class Pretrainer(BackendStep, keras.Model):

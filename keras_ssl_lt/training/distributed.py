@@ -20,6 +20,8 @@ This module holds the two public helpers; the per-backend mechanics are in the b
 
 import keras
 
+from keras_ssl_lt._batchnorm import batchnorm_layers
+
 __all__ = ["num_replicas", "synchronize_batchnorm"]
 
 
@@ -53,20 +55,6 @@ def num_replicas(model=None):
     return 1
 
 
-def _batchnorm_layers(layer):
-    out, seen, stack = [], set(), [layer]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, keras.layers.BatchNormalization):
-            out.append(current)
-        elif isinstance(current, keras.Model):
-            stack.extend(reversed(current.layers))
-    return out
-
-
 def synchronize_batchnorm(model, synchronized=True):
     """Makes every `BatchNormalization` in `model` compute its batch moments over all replicas (or not).
 
@@ -82,7 +70,8 @@ def synchronize_batchnorm(model, synchronized=True):
       BatchNorm already sees the global batch (synchronised) whether or not this is called.
     - PyTorch: nothing to change (one device; Keras has no data-parallel torch `fit`).
 
-    Returns the BatchNorm layers found.
+    Returns the BatchNorm layers found. A BatchNormalization hidden inside a plain `keras.layers.Layer`
+    (not reachable through `keras.Model.layers`) raises a ValueError rather than staying per replica.
 
     Example:
 
@@ -95,7 +84,7 @@ def synchronize_batchnorm(model, synchronized=True):
         raise ValueError(f"`model` must be a keras Model or Layer; got {type(model).__name__}")  # noqa: TRY004
     if not isinstance(synchronized, bool):
         raise ValueError(f"`synchronized` must be True or False; got {synchronized!r}")
-    layers = _batchnorm_layers(model)
+    layers = batchnorm_layers(model)
     if keras.backend.backend() == "tensorflow":
         for layer in layers:
             layer.synchronized = synchronized

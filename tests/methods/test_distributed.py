@@ -201,6 +201,25 @@ def test_synchronize_batchnorm_reaches_every_network():
     assert not any(layer.synchronized for layer in layers)
 
 
+class _HiddenBatchNorm(keras.layers.Layer):
+    """A plain Layer holding a BatchNormalization: not reachable through `keras.Model.layers`."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.bn = keras.layers.BatchNormalization()
+
+    def call(self, x, training=False):
+        return self.bn(x, training=training)
+
+
+def test_synchronize_batchnorm_refuses_hidden_batchnorm():
+    """A BatchNorm it cannot reach must not silently stay per replica."""
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, _HiddenBatchNorm()(keras.layers.Dense(4)(inputs)))
+    with pytest.raises(ValueError, match="BatchNormalization statistics"):
+        distributed.synchronize_batchnorm(model)
+
+
 @pytest.mark.parametrize("kwargs, match", [({"model": "m"}, "model"), ({"synchronized": 1}, "synchronized")])
 def test_synchronize_batchnorm_rejects_bad_arguments(kwargs, match):
     kwargs = {"model": _encoder(), **kwargs}
