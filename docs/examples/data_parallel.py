@@ -10,7 +10,12 @@ Several hosts (JAX), one process per host, the same command on each with its own
     KERAS_BACKEND=jax python docs/examples/data_parallel.py --coordinator 10.0.0.1:1234 \
         --num-processes 2 --process-id 0        # on 10.0.0.1; --process-id 1 on the other host
 
-On a CPU-only machine `--cpu-devices 2` makes two virtual devices, to try the commands.
+On a CPU-only machine `--cpu-devices 2` makes two virtual devices, to try the commands. Two processes on one
+CPU-only host (gloo collectives over localhost), one device each:
+
+    for i in 0 1; do KERAS_BACKEND=jax python docs/examples/data_parallel.py --cpu-devices 1 --batch-size 32 \
+        --sharpness rwasam --coordinator localhost:12355 --num-processes 2 --process-id $i & done; wait
+
 Data: `--data cifar10.npz` (x_train, y_train) or, without it, random images.
 """
 
@@ -65,7 +70,10 @@ def setup(args):
 def check(args):
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if args.num_processes > 1 and backend != "jax":
-        raise SystemExit("--num-processes > 1 is for JAX; TensorFlow multi-worker training is not covered here")
+        raise SystemExit(
+            "--num-processes > 1 is for JAX: Keras 3.15.1's fit fails under TensorFlow's MultiWorkerMirroredStrategy "
+            "with more than one worker (docs/scaling.md, 'Several machines (TensorFlow)')"
+        )
     if args.batch_size % max(args.num_processes, 1):
         raise SystemExit(f"--batch-size ({args.batch_size}) must be a multiple of --num-processes")
 

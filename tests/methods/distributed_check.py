@@ -28,18 +28,22 @@ import sys
 NUM_DEVICES = 2
 
 
+def jax_compilation_cache():
+    """JAX on CPU with the same persistent compilation cache as tests/conftest.py (later runs reuse the steps)."""
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    import jax
+
+    default = os.path.join(os.path.expanduser("~"), ".cache", "keras_ssl_lt_jax")
+    jax.config.update("jax_compilation_cache_dir", os.environ.get("KSL_JAX_CACHE", default))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 def setup_devices(backend):
     """Two virtual CPU devices for `backend`: must run before the backend starts (so not at import)."""
     if backend == "jax":
         flag = f"--xla_force_host_platform_device_count={NUM_DEVICES}"
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flag).strip()
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
-        import jax
-
-        # The same persistent compilation cache as tests/conftest.py: later runs reuse the compiled steps.
-        default = os.path.join(os.path.expanduser("~"), ".cache", "keras_ssl_lt_jax")
-        jax.config.update("jax_compilation_cache_dir", os.environ.get("KSL_JAX_CACHE", default))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        jax_compilation_cache()
     elif backend == "tensorflow":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         import tensorflow as tf
@@ -157,7 +161,8 @@ def _refresh_callback(model):
     return Refresh()
 
 
-def train(model, reg, eager=False, refresh=False):
+def train(model, reg, eager=False, refresh=False, inputs=None, batch_size=GLOBAL_BATCH):
+    """Two steps of `fit` on `inputs` (default: `data()`, the global batches) in batches of `batch_size`."""
     import keras
     import numpy as np
 
@@ -165,7 +170,8 @@ def train(model, reg, eager=False, refresh=False):
     model.compile(optimizer=optimizer, sharpness=regulariser(reg), run_eagerly=eager)
     before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
     callbacks = [_refresh_callback(model)] if refresh else []
-    history = model.fit(data(), batch_size=GLOBAL_BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    inputs = data() if inputs is None else inputs
+    history = model.fit(inputs, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
     return before, [np.array(w) for w in model.get_weights()], float(history.history["loss"][-1])
 
 
