@@ -1,4 +1,4 @@
-"""Weighted cosine k-nearest-neighbour classification, on the backend's device with `keras.ops`.
+"""Weighted cosine k-nearest-neighbour classification, on the backend's device with `keras.ops` (or the host).
 
 `knn_predict` works on feature arrays; `knn_features` reports accuracies on feature arrays; `knn`
 extracts a model's frozen-encoder features first. The `KNNMonitor` callback calls `knn_features`.
@@ -7,7 +7,15 @@ Ties are broken the same way on every backend: among training examples of equal 
 query, the lower training index is the nearer neighbour (the order of a stable sort), and among
 classes of equal vote the lower class id wins (`metrics.predict_classes`). An all-zero query, equally
 similar to every training example, therefore takes the first `k` training examples as neighbours.
+
+Where the Keras backend computes on the CPU, `knn_predict` runs on the host in numpy by default
+(`compute="auto"`): the same similarities and tie rule, with the top-k selection done by `argpartition`
+over row blocks in threads (numpy releases the GIL there) instead of a sorted `top_k`, which XLA runs on
+one core. On an accelerator the `keras.ops` path runs on the device. Both give the same predictions.
 """
+
+import concurrent.futures
+import os
 
 import numpy as np
 from keras import ops
@@ -25,11 +33,14 @@ from keras_ssl_lt.evaluation.metrics import (
     check_class_groups,
     predict_classes,
 )
+from keras_ssl_lt.losses import _EPS as _L2_EPS
 from keras_ssl_lt.losses import l2_normalize
 
-__all__ = ["WEIGHTINGS", "knn", "knn_features", "knn_predict"]
+__all__ = ["COMPUTES", "WEIGHTINGS", "knn", "knn_features", "knn_predict"]
 
 WEIGHTINGS = ("exp", "similarity", "uniform")
+COMPUTES = ("auto", "device", "host")
+_POOL = {}
 
 # Training indices are compared as float32 keys, exact up to 2**24.
 _MAX_TRAIN = 2**24
@@ -88,6 +99,75 @@ def _votes(top_sim, top_lab, num_classes, temperature, weighting):
     return ops.convert_to_numpy(ops.sum(ops.one_hot(top_lab, num_classes) * w[..., None], axis=1))
 
 
+def _host_threads():
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, len(cpus))
+
+
+def _host_unit_rows(x):
+    x = np.asarray(x, dtype=np.float32)
+    peak = np.max(np.abs(x), axis=1, keepdims=True)
+    x = x / np.where(peak > 0, peak, np.float32(1.0))
+    sq = np.sum(np.square(x), axis=1, keepdims=True)
+    return x / np.sqrt(np.maximum(sq, np.float32(_L2_EPS * _L2_EPS)))
+
+
+def _host_top_k_unless_tied(sim, k):
+    """`_top_k_unless_tied` in numpy: `argpartition` puts the (k + 1)-th largest similarity of each row in
+    its sorted place with the k largest after it (in any order); row blocks run in threads."""
+    n_train = sim.shape[1]
+    if k == n_train:
+        idx = np.broadcast_to(np.arange(n_train), sim.shape)
+        return sim, idx, None
+    kth = n_train - k - 1  # the (k + 1)-th largest lands at kth, the k largest at kth + 1 ...
+
+    def block(rows):
+        return np.argpartition(sim[rows], kth, axis=1)[:, kth:]
+
+    threads = min(_host_threads(), len(sim))
+    bounds = np.linspace(0, len(sim), threads + 1).astype(int)
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    if threads > 1:
+        pool = _POOL.get(threads) or _POOL.setdefault(threads, concurrent.futures.ThreadPoolExecutor(threads))
+        part = np.concatenate(list(pool.map(block, slices)))
+    else:
+        part = block(slice(None))
+    vals = np.take_along_axis(sim, part, axis=1)
+    top_vals, top_idx = vals[:, 1:], part[:, 1:]
+    return top_vals, top_idx, np.min(top_vals, axis=1) == vals[:, 0]
+
+
+def _host_votes(top_sim, top_lab, num_classes, temperature, weighting):
+    if weighting == "exp":
+        w = np.exp((top_sim - np.max(top_sim, axis=1, keepdims=True)) / np.float32(temperature))
+    elif weighting == "similarity":
+        w = top_sim
+    else:
+        w = np.ones_like(top_sim)
+    rows = len(top_sim)
+    cells = (np.arange(rows)[:, None] * num_classes + top_lab).ravel()
+    votes = np.bincount(cells, weights=np.asarray(w, np.float64).ravel(), minlength=rows * num_classes)
+    return votes.reshape(rows, num_classes).astype(np.float32)
+
+
+def _host_knn(xtr, ytr, xte, num_classes, k, temperature, weighting, chunk_size):
+    bank = _host_unit_rows(xtr)
+    ytr = np.asarray(ytr)
+    votes_all = []
+    for s in range(0, len(xte), chunk_size):
+        sim = _host_unit_rows(xte[s : s + chunk_size]) @ bank.T
+        top_sim, idx, tied = _host_top_k_unless_tied(sim, k)
+        votes = _host_votes(top_sim, ytr[idx], num_classes, temperature, weighting)
+        rows = np.flatnonzero(tied) if tied is not None else ()
+        if len(rows):  # examples tied across the k-th place: a stable sort, lower training index first
+            sub = sim[rows]
+            sub_idx = np.argsort(-sub, axis=1, kind="stable")[:, :k]
+            sub_sim = np.take_along_axis(sub, sub_idx, axis=1)
+            votes[rows] = _host_votes(sub_sim, ytr[sub_idx], num_classes, temperature, weighting)
+        votes_all.append(votes)
+    return np.concatenate(votes_all)
+
+
 def knn_predict(
     train_features,
     train_labels,
@@ -99,6 +179,7 @@ def knn_predict(
     chunk_size=None,
     memory_budget_mb=256,
     return_scores=False,
+    compute="auto",
 ):
     """Weighted kNN classification with cosine similarity, chunked over the test set.
 
@@ -113,6 +194,11 @@ def knn_predict(
     The (chunk, N_train) similarity block and a few masks of that size are the largest
     intermediates: `chunk_size` defaults to the number of test rows that keep them within
     `memory_budget_mb`. Features must be finite (NaN or inf rows raise ValueError).
+
+    `compute`: "device" runs on the Keras backend's device with `keras.ops`; "host" runs in numpy on the
+    CPU (the top-k selection by `argpartition` in threads); "auto" (default) picks "host" when the backend
+    computes on the CPU and "device" otherwise. Predictions are the same; vote sums agree to float32
+    rounding.
 
     Returns predicted class ids (N_test,) as numpy, plus the (N_test, C) vote sums when
     `return_scores=True`.
@@ -142,6 +228,15 @@ def knn_predict(
         per_row = 4 * (4 * n_train + 2 * k * num_classes)
         chunk_size = max(1, int(memory_budget_mb * 2**20 // per_row))
     chunk_size = check_positive_int(chunk_size, "chunk_size")
+    check_choice(compute, "compute", COMPUTES)
+    if compute == "auto":
+        from keras_ssl_lt.training.fused import device_is_cpu
+
+        compute = "host" if device_is_cpu() else "device"
+    if compute == "host":
+        votes = _host_knn(xtr, ytr, xte, num_classes, k, temperature, weighting, chunk_size)
+        pred = predict_classes(votes)
+        return (pred, votes) if return_scores else pred
 
     bank_t = ops.transpose(_unit_rows(ops.convert_to_tensor(xtr)))  # (D, N_train)
     ytr_t = ops.convert_to_tensor(ytr)

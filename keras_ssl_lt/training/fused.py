@@ -1,5 +1,8 @@
 """Backend fast paths for evaluation-side kernels that `keras.ops` runs as several full passes.
 
+`device_is_cpu()`: whether the Keras backend computes on the CPU (no GPU / TPU in use), so that evaluation
+code can choose a host (numpy) path where that is faster.
+
 `exp_row_sums(a, b_t, own)`: the row sums of `exp(a @ b_t)`, and optionally each row's term at column
 `own[i]`, without keeping the (rows, columns) exponentials around. With plain eager `keras.ops` that is a matrix
 product, an `exp` that writes a second (rows, columns) array, and a sum; here
@@ -16,9 +19,35 @@ package by project rule; the backend's library is imported on first use only.
 import keras
 from keras import ops
 
-__all__ = ["exp_row_sums"]
+__all__ = ["device_is_cpu", "exp_row_sums"]
 
 _JAX_FNS = {}
+
+
+def device_is_cpu():
+    """True when the current Keras backend runs its computations on the CPU.
+
+    JAX: the default device platform; PyTorch: no CUDA (or MPS) device in use; TensorFlow: no visible GPU.
+
+    Example:
+
+    >>> isinstance(device_is_cpu(), bool)
+    True
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.default_backend() == "cpu"
+    if backend == "torch":
+        from keras.src.backend.torch.core import get_device
+
+        return str(get_device()).startswith("cpu")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.config.list_logical_devices("GPU") and not tf.config.list_logical_devices("TPU")
+    return True
 
 
 def _keras_ops(a, b_t, own):

@@ -1,9 +1,29 @@
-"""kNN against independent numpy / scikit-learn references, ties and bad input (every backend)."""
+"""kNN against independent numpy / scikit-learn references, ties and bad input (every backend).
+
+Every test runs twice: with `compute="device"` (the `keras.ops` path an accelerator runs) and `compute="host"`
+(the numpy path that `"auto"` picks on a CPU), so both are held to the same references.
+"""
+
+import functools
+import importlib
 
 import numpy as np
 import pytest
 
 from keras_ssl_lt.evaluation import knn_features, knn_predict
+
+knn_module = importlib.import_module("keras_ssl_lt.evaluation.knn")  # the module (the package exports `knn`)
+
+_KNN_PREDICT = knn_module.knn_predict
+
+
+@pytest.fixture(autouse=True, params=["device", "host"])
+def compute(request, monkeypatch):
+    """Runs the test with `knn_predict` (also as `knn_features` calls it) pinned to one `compute` path."""
+    pinned = functools.partial(_KNN_PREDICT, compute=request.param)
+    monkeypatch.setattr(knn_module, "knn_predict", pinned)
+    monkeypatch.setitem(globals(), "knn_predict", pinned)
+    return request.param
 
 
 def _reference(xtr, ytr, xte, num_classes, k, temperature, weighting):
@@ -164,6 +184,8 @@ def test_knn_bad_input():
         knn_predict(x, y[:4], x, k=2)
     with pytest.raises(ValueError, match="weighting"):
         knn_predict(x, y, x, k=2, weighting="distance")
+    with pytest.raises(ValueError, match="compute"):
+        _KNN_PREDICT(x, y, x, k=2, compute="gpu")
     for bad in (np.nan, np.inf, -np.inf):
         xte = np.ones((3, 3), "float32")
         xte[1, 2] = bad
@@ -175,3 +197,24 @@ def test_knn_bad_input():
         knn_features(x, y, x, [0, 1, 2, 0, 1], k=2)
     # all-equal features: every query's neighbours are training rows 0 and 1 (labels 0, 1), a vote tie -> class 0
     assert knn_features(x, y, x, [0, 1, 2, 0, 1], k=2, num_classes=3)["acc"] == pytest.approx(0.4)
+
+
+def test_auto_picks_the_host_path_exactly_when_the_backend_computes_on_the_cpu(monkeypatch):
+    from keras_ssl_lt.training import fused
+
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((60, 8)).astype("float32"), rng.integers(0, 3, 60)
+    used = []
+    real_host = knn_module._host_knn
+
+    def spy(*args, **kwargs):
+        used.append("host")
+        return real_host(*args, **kwargs)
+
+    monkeypatch.setattr(knn_module, "_host_knn", spy)
+    for on_cpu in (True, False):
+        monkeypatch.setattr(fused, "device_is_cpu", lambda on_cpu=on_cpu: on_cpu)
+        used.clear()
+        pred = _KNN_PREDICT(x, y, x[:20], 3, k=5, compute="auto")
+        assert used == (["host"] if on_cpu else [])
+        np.testing.assert_array_equal(pred, _KNN_PREDICT(x, y, x[:20], 3, k=5, compute="device"))
