@@ -8,8 +8,9 @@ those features (seed 0), so that low- and high-dimensional kNN run on the same i
 Contenders, timed in rotated rounds (`--repeats`, median and spread printed) with the same thread settings:
 
 * kNN (cosine, k = 200, T = 0.1, exp-weighted votes; `--n-bank` bank rows, `--n-query` queries):
-  `keras_ssl_lt`'s `knn_predict` on the current Keras backend, the numpy floor (one float32 matrix product of
-  the normalised features plus `argpartition` top-k, no voting) and scikit-learn's brute-force cosine
+  `keras_ssl_lt`'s `knn_predict` on the current Keras backend (`compute="auto"`, the host path on a CPU; and
+  `compute="device"`, the `keras.ops` path), the numpy floor (one float32 matrix product of
+  the normalised features plus `argpartition` top-k, no voting, in blocks of 1,000 queries) and scikit-learn's brute-force cosine
   `KNeighborsClassifier` with the same weights; the ratio ours / floor (target <= 1.2) and scikit-learn / ours.
 * Linear probe (`--n-probe` training rows): `fit_logistic_regression` against scikit-learn's
   `LogisticRegression` (lbfgs) on the same standardised features and objective; the speed-up and the agreement
@@ -34,6 +35,9 @@ import _common as C
 
 CACHE = Path(os.environ.get("KSL_EVAL_CACHE", "/tmp/ksl_eval_features_resnetish_random.npz"))
 KNN_TARGET = 1.2
+# The floor works through the queries in blocks: a (5000, 20000) float32 product at once is 400 MB, freshly
+# allocated and paged in each round, and its time then varied 4-fold between rounds on the 2-core machine.
+FLOOR_CHUNK = 1000
 
 
 def _encoder():
@@ -93,15 +97,21 @@ def bench_knn(a, xtr, ytr, xte, yte, dim):
     num_classes = int(ytr.max() + 1)
     out = {}
 
-    def ours():
+    def ours():  # compute="auto": the host path on a CPU, the device path on an accelerator
         out["ours"] = knn_predict(bank, lab, queries, num_classes, k=a.k, temperature=a.temperature)
 
-    def floor():
+    def ours_device():  # the keras.ops path on the backend's device, for comparison
+        out["ours (device)"] = knn_predict(
+            bank, lab, queries, num_classes, k=a.k, temperature=a.temperature, compute="device"
+        )
+
+    def floor():  # per block of FLOOR_CHUNK queries: one (block, bank) array at a time, as ours
         b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
         q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
-        np.argpartition(-(q @ b.T), a.k - 1, axis=1)[:, : a.k]
+        for s in range(0, len(q), FLOOR_CHUNK):
+            np.argpartition(-(q[s : s + FLOOR_CHUNK] @ b.T), a.k - 1, axis=1)[:, : a.k]
 
-    contenders = {"ours": ours, "numpy floor": floor}
+    contenders = {"ours": ours, "ours (device)": ours_device, "numpy floor": floor}
     if not a.skip_sklearn:
         from sklearn.neighbors import KNeighborsClassifier
 
@@ -114,10 +124,15 @@ def bench_knn(a, xtr, ytr, xte, yte, dim):
 
         contenders["scikit-learn"] = sklearn
     ours()  # warm-up with the timed shapes (compilation, allocation)
+    ours_device()
     times = C.interleave({k: _timed(f) for k, f in contenders.items()}, a.repeats)
     print(f"\nkNN, {dim}-d: bank {len(bank)}, {len(queries)} queries, k = {a.k}; seconds, median [IQR | range]")
     for name, v in times.items():
         print(f"  {name:14s} {C.verdict(C.summarize(v), ' s', 3)}")
+    same = np.mean(out["ours"] == out["ours (device)"]) * 100
+    print(
+        f"  ours (device) / numpy floor: {C.verdict(C.summarize(C.ratios(times['ours (device)'], times['numpy floor'])), 'x', 2)}; predictions agree with ours on {same:.2f}%"
+    )
     r = C.summarize(C.ratios(times["ours"], times["numpy floor"]))
     flag = C.verdict(r, "x", 2)
     met = (
