@@ -157,6 +157,8 @@ def test_bad_inputs_raise_value_error():
         KNNMonitor((x[:0], y[:0]), (x, y), k=1)
     with pytest.raises(ValueError, match="`k`"):
         KNNMonitor((x, y), (x, y), k=17)
+    with pytest.raises(ValueError, match="compute"):
+        KNNMonitor((x, y), (x, y), k=3, compute="gpu")
     # labels out of range for the declared number of classes: refused when the callback is made
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         LinearProbe((x, y), (x, y), num_classes=3)
@@ -190,3 +192,14 @@ def test_callbacks_namespace_re_exports():
     assert callbacks.KNNMonitor is KNNMonitor and callbacks.LinearProbe is LinearProbe
     assert callbacks.EvaluationCallback is evaluation.EvaluationCallback
     assert callbacks.TransferProbe is evaluation.callbacks.TransferProbe
+
+
+def test_knn_monitor_device_and_host_paths_log_the_same_accuracy():
+    x, y = _data()
+    encoder = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.Flatten()])
+    logs = []
+    for compute in ("device", "host"):
+        mon = KNNMonitor((x, y), (x, y), k=5, compute=compute)
+        mon.set_model(encoder)
+        logs.append(mon.evaluate_now())
+    assert logs[0] == logs[1]

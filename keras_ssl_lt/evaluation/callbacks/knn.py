@@ -2,7 +2,7 @@
 
 from keras_ssl_lt._checks import check_choice, check_number
 from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
-from keras_ssl_lt.evaluation.knn import WEIGHTINGS, knn_features
+from keras_ssl_lt.evaluation.knn import COMPUTES, WEIGHTINGS, knn_features
 from keras_ssl_lt.evaluation.metrics import check_class_groups
 
 __all__ = ["KNNMonitor"]
@@ -16,8 +16,9 @@ class KNNMonitor(EvaluationCallback):
     (`weighting="exp"`, the InstDisc / SimCLR monitor convention; `"similarity"` or `"uniform"`
     also accepted); the class with the largest summed vote wins (ties: the lower training index is
     the nearer neighbour, the lower class id wins a vote tie, on every backend; NaN or inf features
-    raise ValueError). Computed with `keras.ops` on the
-    model's device, in test chunks whose (chunk, N_train) similarity block fits `memory_budget_mb`.
+    raise ValueError). Computed in test chunks whose (chunk, N_train) similarity block fits
+    `memory_budget_mb`: with `keras.ops` on the model's device, or in numpy on the host where the backend
+    computes on the CPU (`compute="auto"`; `"device"` / `"host"` force one path; see `knn_predict`).
 
     Logs (default `prefix="knn"`): `knn_acc`, `knn_top5`, `knn_acc_<group>` per class group.
     Place before `CSVLogger` / `TensorBoard` in the callbacks list.
@@ -47,6 +48,7 @@ class KNNMonitor(EvaluationCallback):
         chunk_size=None,
         memory_budget_mb=256,
         prefix="knn",
+        compute="auto",
     ):
         super().__init__(train_data, test_data, every_n_epochs, prefix, feature_batch_size, num_classes)
         if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= len(self.y_train):
@@ -59,6 +61,7 @@ class KNNMonitor(EvaluationCallback):
         self.class_groups = check_class_groups(class_groups, num_classes)
         self.chunk_size = chunk_size
         self.memory_budget_mb = memory_budget_mb
+        self.compute = check_choice(compute, "compute", COMPUTES)
 
     def _suffixes(self):
         return ["acc", "top5"] + [f"acc_{g}" for g in (self.class_groups or {})]
@@ -76,4 +79,5 @@ class KNNMonitor(EvaluationCallback):
             weighting=self.weighting,
             chunk_size=self.chunk_size,
             memory_budget_mb=self.memory_budget_mb,
+            compute=self.compute,
         )
