@@ -133,7 +133,8 @@ def pin_threads(threads=None, cpus=None):
         "MKL_NUM_THREADS": str(threads),
         "OPENBLAS_NUM_THREADS": str(threads),
         "TF_NUM_INTRAOP_THREADS": str(threads),
-        "TF_NUM_INTEROP_THREADS": "1",
+        # TensorFlow's inter-op pool: 1 by default here; KSL_BENCH_TF_INTEROP overrides it (a diagnosis knob)
+        "TF_NUM_INTEROP_THREADS": os.environ.get("KSL_BENCH_TF_INTEROP", "1"),
         "KSL_BENCH_THREADS": str(threads),
         "KSL_BENCH_CPUS": ",".join(map(str, cpus)),
     }
@@ -174,15 +175,16 @@ def apply_thread_settings(torch_mkldnn=None):
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(int(os.environ.get("TF_NUM_INTEROP_THREADS", "1")))
         except RuntimeError:  # already initialised: report what holds
             pass
         info["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        info["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
     return info
 
 
 def describe_threads(info):
-    keys = ("threads", "cpus", "torch_threads", "torch_mkldnn", "tf_intra_op")
+    keys = ("threads", "cpus", "torch_threads", "torch_mkldnn", "tf_intra_op", "tf_inter_op")
     return ", ".join(f"{k}={info[k]}" for k in keys if k in info)
 
 

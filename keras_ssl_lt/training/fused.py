@@ -40,9 +40,11 @@ def device_is_cpu():
 
         return jax.default_backend() == "cpu"
     if backend == "torch":
-        from keras.src.backend.torch.core import get_device
+        import torch
 
-        return str(get_device()).startswith("cpu")
+        # Keras' torch backend places tensors on CUDA, else MPS, when one is available
+        mps = getattr(torch.backends, "mps", None)
+        return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
     if backend == "tensorflow":
         import tensorflow as tf
 
