@@ -155,6 +155,9 @@ def parse(argv=None):
     p.add_argument("--backends", default="tensorflow,jax,torch")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="skip the augmented contenders")
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format in the reference")
+    p.add_argument(
+        "--worker-per-model", action="store_true", help="one worker process per model instead of one per backend"
+    )
     p.add_argument("--jit", default="auto", type=lambda s: {"true": True, "false": False}.get(s.lower(), s))
     p.add_argument("--threads", type=int, default=None, help="threads for every contender (default: all CPUs)")
     p.add_argument(
@@ -203,21 +206,25 @@ def start_workers(a, keras_contenders, with_reference, log=print):
                 log(f"plain PyTorch reference ({precision}) ready: {C.describe_threads(w.ready['threads'])}")
                 slots += [(f"torch-ref {precision} {n[4:]}", w, n) for n in w.ready["contenders"]]
         for backend in a.backends.split(","):
-            w = C.Worker(
-                HERE / "train_step.py",
-                common_args(a, precision=precision, contenders=",".join(keras_contenders)),
-                backend=backend,
-            )
-            workers.append(w)
-            if "error" in w.ready:
-                log(f"{backend} {precision} failed: {w.ready['error'][-600:]}")
-                continue
-            log(
-                f"{backend} {precision} ready: first fit (compile + {a.warmup} steps) "
-                + ", ".join(f"{k} {v:.1f} s" for k, v in w.ready["first_fit_s"].items())
-                + f"; {C.describe_threads(w.ready['threads'])}"
-            )
-            slots += [(f"{backend} {precision} {n}", w, n) for n in w.ready["contenders"]]
+            # --worker-per-model: each model in a process of its own (TensorFlow's step times alternated between
+            # two speeds when one process held several compiled models; see docs/performance.md)
+            groups = [[c] for c in keras_contenders] if a.worker_per_model else [list(keras_contenders)]
+            for group in groups:
+                w = C.Worker(
+                    HERE / "train_step.py",
+                    common_args(a, precision=precision, contenders=",".join(group)),
+                    backend=backend,
+                )
+                workers.append(w)
+                if "error" in w.ready:
+                    log(f"{backend} {precision} failed: {w.ready['error'][-600:]}")
+                    continue
+                log(
+                    f"{backend} {precision} ready: first fit (compile + {a.warmup} steps) "
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in w.ready["first_fit_s"].items())
+                    + f"; {C.describe_threads(w.ready['threads'])}"
+                )
+                slots += [(f"{backend} {precision} {n}", w, n) for n in w.ready["contenders"]]
     return slots, workers
 
 
