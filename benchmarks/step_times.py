@@ -25,9 +25,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import _common as C
-
-MODES = ("none", "sam", "asam", "rwsam")
-HEADS = {"small_resnet": (512, 128), "resnet18_cifar": (2048, 512)}
+from train_step import HEADS, MODES, build_model
 
 
 def main(argv=None):
@@ -43,15 +41,12 @@ def main(argv=None):
     C.pin_threads(a.threads)
     import keras
 
-    import keras_ssl_lt as ksl
-
     info = C.apply_thread_settings(torch_mkldnn=False)
     backend = keras.backend.backend()
     n = a.batch_size * a.steps
     x, _, data_name = C.cifar_batches(n, a.data)
     images = x if a.augment else ((x.astype("float32") / 255.0) - 0.45) / 0.25
     data = {"images": images, "index": np.arange(n, dtype="int32")}
-    proj, pred = HEADS[a.backbone]
     print(
         f"step times inside fit: {backend}, {a.backbone}, batch {a.batch_size}, {a.steps} steps per block, "
         f"{'on-device augmentation' if a.augment else 'pre-made views'}, {a.repeats} rounds; {C.hardware()}; "
@@ -79,22 +74,7 @@ def main(argv=None):
 
     contenders = {}
     for mode in MODES:
-        keras.utils.set_random_seed(0)
-        model = ksl.SimSiam(
-            getattr(ksl.backbones, a.backbone)(),
-            augmenter=ksl.augment.simsiam_cifar(seed=0) if a.augment else None,
-            projection_dim=proj,
-            projection_hidden_dim=proj,
-            prediction_hidden_dim=pred,
-            num_examples=n,
-        )
-        sharpness = {
-            "none": None,
-            "sam": ksl.SAM(rho=0.05),
-            "asam": ksl.SAM(rho=2.0, adaptive=True),
-            "rwsam": ksl.RWSAM(rho=2.0, adaptive=True, weights=np.linspace(0.5, 2.0, n)),
-        }[mode]
-        model.compile(optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4), sharpness=sharpness)
+        model = build_model(a.backbone, mode, a.augment, n)
         t = time.perf_counter()
         model.fit({k: v[: 2 * a.batch_size] for k, v in data.items()}, batch_size=a.batch_size, verbose=0)
         print(f"  {mode}: first fit (compile + 2 steps) {time.perf_counter() - t:.1f} s", flush=True)

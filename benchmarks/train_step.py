@@ -36,41 +36,51 @@ def _mkldnn(value):
     return {"on": True, "off": False, "default": None}[value]
 
 
-def keras_setup(a):
-    """Worker: one model per contender `AUG-MODE` (AUG in aug/noaug, MODE in none/sam/asam/rwsam)."""
+def build_model(backbone, mode, augment, num_examples, width=1.0, jit="auto"):
+    """The timed model: SimSiam on `backbone` with the regulariser `mode` (one of MODES), compiled.
+
+    Built after `keras.utils.set_random_seed(0)`, so every mode starts from the same weights. rwSAM's example
+    weights are a fixed ramp over `num_examples` (their values do not change the step's cost).
+    """
     import keras
 
     import keras_ssl_lt as ksl
 
+    keras.utils.set_random_seed(0)
+    proj, pred = HEADS[backbone]
+    model = ksl.SimSiam(
+        getattr(ksl.backbones, backbone)(width=width),
+        augmenter=ksl.augment.simsiam_cifar(seed=0) if augment else None,
+        projection_dim=proj,
+        projection_hidden_dim=proj,
+        prediction_hidden_dim=pred,
+        num_examples=num_examples,
+    )
+    sharpness = {
+        "none": lambda: None,
+        "sam": lambda: ksl.SAM(rho=0.05),
+        "asam": lambda: ksl.SAM(rho=2.0, adaptive=True),
+        "rwsam": lambda: ksl.RWSAM(rho=2.0, adaptive=True, weights=np.linspace(0.5, 2.0, num_examples)),
+    }[mode]()
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4), sharpness=sharpness, jit_compile=jit
+    )
+    return model
+
+
+def keras_setup(a):
+    """Worker: one model per contender `AUG-MODE` (AUG in aug/noaug, MODE in none/sam/asam/rwsam)."""
+    import keras
+
     threads = C.apply_thread_settings(torch_mkldnn=_mkldnn(a.torch_mkldnn))
     if a.precision != "float32":
         keras.config.set_dtype_policy(a.precision)
-    proj, pred = HEADS[a.backbone]
     n = a.batch_size * a.steps
     x, _, data_name = C.cifar_batches(n, a.data)
     contenders, first_fit = {}, {}
     for name in a.contenders.split(","):
         aug, mode = name.split("-")
-        keras.utils.set_random_seed(0)
-        model = ksl.SimSiam(
-            getattr(ksl.backbones, a.backbone)(width=a.width),
-            augmenter=ksl.augment.simsiam_cifar(seed=0) if aug == "aug" else None,
-            projection_dim=proj,
-            projection_hidden_dim=proj,
-            prediction_hidden_dim=pred,
-            num_examples=n,
-        )
-        sharp = {
-            "none": None,
-            "sam": lambda: ksl.SAM(rho=0.05),
-            "asam": lambda: ksl.SAM(rho=2.0, adaptive=True),
-            "rwsam": lambda: ksl.RWSAM(rho=2.0, adaptive=True, weights=np.linspace(0.5, 2.0, n)),
-        }[mode]
-        model.compile(
-            optimizer=keras.optimizers.SGD(0.06, momentum=0.9, weight_decay=5e-4),
-            sharpness=sharp() if sharp else None,
-            jit_compile=a.jit,
-        )
+        model = build_model(a.backbone, mode, aug == "aug", n, width=a.width, jit=a.jit)
         images = x if aug == "aug" else ((x.astype("float32") / 255.0) - 0.45) / 0.25
         data = {"images": images, "index": np.arange(n, dtype="int32")}
         w = a.batch_size * a.warmup
