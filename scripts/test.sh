@@ -6,6 +6,7 @@ set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source scripts/setup_env.sh || { echo "environment set-up failed"; exit 1; }
+set +e  # setup_env.sh sets -e; a failing backend must not stop the others from running
 status=0
 summary=""
 echo "================ ruff (lint and format, configured in pyproject.toml) ================"
