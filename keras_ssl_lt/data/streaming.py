@@ -573,7 +573,7 @@ def _tf_files(paths, labels, plan, image_size, channels, resize, decoder, parall
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(plan.batch_size, drop_remainder=plan.drop_remainder)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
-    return _finish_tf(ds, prefetch, tf)
+    return _finish_tf(ds, prefetch, tf, bounded=True)
 
 
 def _tf_tfds(source, positions, plan, image_size, resize, parallel, prefetch):
@@ -604,7 +604,7 @@ def _tf_tfds(source, positions, plan, image_size, resize, parallel, prefetch):
     ds = ds.map(load, num_parallel_calls=parallel, deterministic=True)
     ds = ds.batch(plan.batch_size, drop_remainder=plan.drop_remainder)
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(plan)))
-    return _finish_tf(ds, prefetch, tf)
+    return _finish_tf(ds, prefetch, tf, bounded=True)
 
 
 # ----------------------------------------------------------------------------------- entry point
