@@ -2,8 +2,9 @@
 
 `sharpness.py` times whole `fit` calls of 10 steps. On TensorFlow those block times came out at whole multiples of
 about 5.14 s in many rounds (0.514 or 1.027 s per step, for plain and SAM-type models alike, with one or several
-models per process), so its TensorFlow ratios swung between 1.0x and 3.8x. This script measures the steps
-themselves: every model (plain, SAM, ASAM, rwSAM) lives in this process, blocks of `--steps` steps of `fit`
+models per process), so its TensorFlow ratios swung between 1.0x and 3.8x (the cause, found later: Keras' array
+input leaves tf.data's autotuner on and the `fit` calls ended late; `train_step.fit_input` now avoids it). This
+script measures the steps themselves: every model (plain, SAM, ASAM, rwSAM) lives in this process, blocks of `--steps` steps of `fit`
 alternate between the models in rotated rounds, and a callback records the time from each step's
 `on_train_batch_begin` to its `on_train_batch_end` (the step's compiled function and the transfer of its logs).
 A block's figure is the median of its step times; the ratio is per round, regularised / plain, median over
