@@ -202,7 +202,7 @@ def test_bounded_buffering_on_the_tf_path(src, monkeypatch):
     """With PIL decoding (countable), at most prefetch + in-flight batches are decoded ahead of the consumer.
 
     Checked after the first batch and again after several: tf.data's map-and-batch fusion (off on the
-    streaming path) ran 1 to 8 batches ahead, a different number from run to run; with it on, this
+    streaming path) ran 2 to 8 batches ahead, a different number from run to run; with it on, this
     test failed 3 times in 8.
     """
     calls = []
