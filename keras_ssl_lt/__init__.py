@@ -12,7 +12,7 @@ Imbalance", ICLR 2022.
 
 __version__ = "0.1.0"
 
-from keras_ssl_lt import augment, backbones, callbacks, data, evaluation, experiments, losses, rwsam
+from keras_ssl_lt import augment, backbones, callbacks, data, evaluation, experiments, losses, optimizers, rwsam
 from keras_ssl_lt.methods import BYOL, MoCoV2, Pretrainer, SimCLR, SimSiam, Supervised
 from keras_ssl_lt.rwsam import RWSAM, SAM, sharpness
 from keras_ssl_lt.rwsam import weights as weighting
@@ -39,6 +39,7 @@ __all__ = [
     "experiments",
     "losses",
     "metrics",
+    "optimizers",
     "rwsam",
     "sharpness",
     "weighting",

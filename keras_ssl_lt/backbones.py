@@ -17,7 +17,9 @@ Arguments shared by the builders:
 * `input_shape`: `(height, width, channels)`; height and width may be None (not for `count_flops`).
 * `width`: channel multiplier (> 0); channels are rounded to the nearest int (at least 1).
 * `name`: the model's name.
-* `kernel_initializer`: None for He-normal with fan_out (torchvision), or any Keras initializer.
+* `kernel_initializer`: None for He-normal with fan_out (torchvision's ResNet), `"torch"` for a plain
+  `torch.nn.Conv2d`'s default (`kaiming_uniform_(a=sqrt(5))`: uniform in `+-1/sqrt(fan_in)`, six times
+  less variance than He-normal fan_out when channels in and out are equal), or any Keras initializer.
 
 `count_flops(model)` counts the multiply-accumulates of the convolution and dense layers.
 """
@@ -27,7 +29,7 @@ from keras import layers
 
 from keras_ssl_lt._checks import check_number
 
-__all__ = ["count_flops", "he_normal_fan_out", "resnet18_cifar", "resnet50", "small_resnet"]
+__all__ = ["count_flops", "he_normal_fan_out", "resnet18_cifar", "resnet50", "small_resnet", "torch_default_conv"]
 
 
 BN_MOMENTUM = 0.9
@@ -39,14 +41,31 @@ def he_normal_fan_out():
     return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
+def torch_default_conv():
+    """`torch.nn.Conv2d`'s default kernel initialiser: uniform in `+-1/sqrt(fan_in)`.
+
+    It is `kaiming_uniform_(a=sqrt(5))`, i.e. `VarianceScaling(1/3, "fan_in", "uniform")`; a PyTorch ResNet
+    that does not re-initialise its convolutions (as torchvision's does) starts from it.
+
+    Example:
+
+    >>> torch_default_conv().get_config()["scale"] == 1 / 3
+    True
+    """
+    return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
+
+
 def _get_initializer(kernel_initializer):
     if kernel_initializer is None:
         return he_normal_fan_out
+    if isinstance(kernel_initializer, str) and kernel_initializer == "torch":
+        return torch_default_conv
     try:
         init = keras.initializers.get(kernel_initializer)
     except (ValueError, TypeError) as e:
         raise ValueError(
-            "`kernel_initializer` must be None (He-normal, fan_out) or a Keras initializer "
+            "`kernel_initializer` must be None (He-normal, fan_out), 'torch' (torch.nn.Conv2d's default) or a "
+            "Keras initializer "
             f"(name, config dict or instance); got {kernel_initializer!r}"
         ) from e
     config = keras.initializers.serialize(init)

@@ -15,6 +15,7 @@ from keras import ops
 from keras_ssl_lt._batchnorm import batchnorm_layers
 from keras_ssl_lt._checks import check_positive_int
 from keras_ssl_lt.losses import embedding_std
+from keras_ssl_lt.methods.heads import check_head_init
 from keras_ssl_lt.rwsam import sharpness as sharpness_lib
 from keras_ssl_lt.rwsam.weights import check_index, validate_weights
 from keras_ssl_lt.training import BackendStep
@@ -89,13 +90,22 @@ class Pretrainer(BackendStep, keras.Model):
         num_examples: size of the source dataset, to create the example-weight table used by rwSAM
             (one weight per example, looked up by each batch's `index`). It can also be created later by
             `set_example_weights` or by `compile(sharpness=RWSAM(weights=...))`, before `fit`.
+        head_init: initialisation of the heads' Dense layers: `"keras"` (Glorot uniform, zero bias; the
+            default) or `"torch"` (`torch.nn.Linear`'s uniform `+-1/sqrt(fan_in)` kernel and bias), see
+            `keras_ssl_lt.methods.heads.dense_initializers` and docs/fidelity.md.
+
+    Pre-made views: a batch dict may carry `"views"`, a float array `(B, num_views, H, W, C)` of views
+    made elsewhere (a host pipeline, another library, a parity check), instead of `"images"`. The
+    augmenter is then not used in training or evaluation steps: the views go to the encoder as they are
+    (cast to the compute dtype).
     """
 
     num_views = 2
     extra_metrics = ()
 
-    def __init__(self, encoder, augmenter=None, num_examples=None, **kwargs):
+    def __init__(self, encoder, augmenter=None, num_examples=None, head_init="keras", **kwargs):
         super().__init__(**kwargs)
+        self.head_init = check_head_init(head_init)
         self.feature_dim = _check_encoder(encoder)
         if augmenter is not None and not isinstance(augmenter, keras.layers.Layer):
             raise ValueError(f"`augmenter` must be a keras Layer or None; got {type(augmenter).__name__}")
@@ -237,6 +247,7 @@ class Pretrainer(BackendStep, keras.Model):
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "augmenter": keras.saving.serialize_keras_object(self.augmenter),
                 "num_examples": self.num_examples,
+                "head_init": self.head_init,
             }
         )
         return config
@@ -287,12 +298,32 @@ class Pretrainer(BackendStep, keras.Model):
             labels = data[1] if len(data) > 1 else None
             data = data[0]
         if isinstance(data, dict):
-            if "images" not in data:
-                raise ValueError(f"a batch dict must have an 'images' entry; got keys {sorted(data)}")
+            has_images, has_views = "images" in data, "views" in data
+            if has_images == has_views:
+                raise ValueError(
+                    "a batch dict must have exactly one of 'images' (raw images, augmented on the device) or "
+                    f"'views' (pre-made views, (B, num_views, H, W, C)); got keys {sorted(data)}"
+                )
             if data.get("labels") is not None:
                 labels = data["labels"]
-            return data["images"], labels, data.get("index")
+            return data["images" if has_images else "views"], labels, data.get("index")
         return data, labels, None
+
+    @staticmethod
+    def _has_views(data):
+        if isinstance(data, (tuple, list)):
+            data = data[0]
+        return isinstance(data, dict) and "views" in data
+
+    def _split_views(self, views):
+        """The `num_views` views of a pre-made `(B, V, H, W, C)` batch, cast to the compute dtype."""
+        shape = tuple(views.shape)
+        if len(shape) != 5 or shape[1] != self.num_views:
+            raise ValueError(
+                f"pre-made 'views' must have shape (batch, {self.num_views}, height, width, channels) for "
+                f"{type(self).__name__} (num_views={self.num_views}); got {shape}"
+            )
+        return [ops.cast(views[:, i], self.compute_dtype) for i in range(self.num_views)]
 
     def _batchnorm_variables(self):
         return batchnorm_variables(self)
@@ -373,8 +404,11 @@ class Pretrainer(BackendStep, keras.Model):
                 raise ValueError(_MISSING_INDEX)
             weights = ops.take(self.example_weights, ops.cast(index, "int32"), axis=0)
         # Under tf.distribute each replica draws its own augmentations (not copies of one another's).
-        with self._ksl_replica_random(self._augmenter_seed_states()):
-            views = self.make_views(images, training=True)
+        if self._has_views(data):
+            views = self._split_views(images)
+        else:
+            with self._ksl_replica_random(self._augmenter_seed_states()):
+                views = self.make_views(images, training=True)
         variables = self.trainable_variables
 
         def loss_fn(example_weights):
@@ -413,7 +447,7 @@ class Pretrainer(BackendStep, keras.Model):
 
     def _ksl_test_step(self, data):
         images, labels, _ = self._unpack(data)
-        views = self.make_eval_views(images)
+        views = self._split_views(images) if self._has_views(data) else self.make_eval_views(images)
         terms = self.compute_loss_terms(views, labels, training=False)
         loss = ops.mean(ops.cast(terms["loss"], "float32"))
         return self._update_metrics(loss, terms)

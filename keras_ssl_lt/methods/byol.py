@@ -50,9 +50,15 @@ class BYOL(Pretrainer):
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
         self.prediction_hidden_dim = check_positive_int(prediction_hidden_dim, "prediction_hidden_dim")
-        self.projector = mlp_head(self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector")
+        self.projector = mlp_head(
+            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector", init=self.head_init
+        )
         self.predictor = mlp_head(
-            self.projection_dim, [self.prediction_hidden_dim], self.projection_dim, name="predictor"
+            self.projection_dim,
+            [self.prediction_hidden_dim],
+            self.projection_dim,
+            name="predictor",
+            init=self.head_init,
         )
         self.target_encoder = frozen_copy(self.encoder, name="target_encoder")
         self.target_projector = frozen_copy(self.projector, name="target_projector")

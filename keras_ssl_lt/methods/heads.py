@@ -5,15 +5,56 @@ from keras import layers, ops
 
 from keras_ssl_lt._checks import check_positive_int
 
-__all__ = ["frozen_copy", "mlp_head", "momentum_update"]
+__all__ = ["HEAD_INITS", "dense_initializers", "frozen_copy", "mlp_head", "momentum_update"]
+
+HEAD_INITS = ("keras", "torch")
 
 
-def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_norm=False, last_affine=True, name=None):
+def check_head_init(init):
+    if init not in HEAD_INITS:
+        raise ValueError(f"`head_init` must be one of {list(HEAD_INITS)}; got {init!r}")
+    return init
+
+
+def dense_initializers(fan_in, init="keras"):
+    """`(kernel_initializer, bias_initializer)` of a Dense layer with `fan_in` inputs under convention `init`.
+
+    - `"keras"`: Keras' defaults, Glorot-uniform kernel and zero bias;
+    - `"torch"`: `torch.nn.Linear`'s defaults, kernel and bias uniform in `+-1/sqrt(fan_in)` (the kernel is
+      `kaiming_uniform_(a=sqrt(5))`, i.e. `VarianceScaling(1/3, "fan_in", "uniform")`).
+
+    Example:
+
+    >>> k, b = dense_initializers(4, "torch")
+    >>> type(k).__name__, b.get_config()["maxval"]
+    ('VarianceScaling', 0.5)
+    """
+    check_head_init(init)
+    if init == "keras":
+        return keras.initializers.GlorotUniform(), keras.initializers.Zeros()
+    bound = 1.0 / float(fan_in) ** 0.5
+    return (
+        keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform"),
+        keras.initializers.RandomUniform(-bound, bound),
+    )
+
+
+def mlp_head(
+    input_dim,
+    hidden_dims,
+    output_dim,
+    batch_norm=True,
+    last_batch_norm=False,
+    last_affine=True,
+    name=None,
+    init="keras",
+):
     """A built functional MLP head: `[Dense -> BN -> ReLU] * len(hidden_dims) -> Dense [-> BN]`.
 
     Dense layers followed by BatchNorm have no bias. `last_batch_norm=True, last_affine=False` gives
     SimSiam's projector output layer (BN without scale and shift). BatchNorm uses momentum 0.9 and
-    epsilon 1e-5 (PyTorch's defaults).
+    epsilon 1e-5 (PyTorch's defaults). `init` is the Dense layers' initialisation, `"keras"` (Glorot
+    uniform, zero bias) or `"torch"` (`torch.nn.Linear`'s), see `dense_initializers`.
 
     Example:
 
@@ -24,14 +65,27 @@ def mlp_head(input_dim, hidden_dims, output_dim, batch_norm=True, last_batch_nor
     input_dim = check_positive_int(input_dim, "input_dim")
     output_dim = check_positive_int(output_dim, "output_dim")
     hidden_dims = [check_positive_int(h, "hidden_dims") for h in hidden_dims]
+    check_head_init(init)
     inputs = keras.Input((int(input_dim),))
     x = inputs
+    fan_in = int(input_dim)
     for i, width in enumerate(hidden_dims):
-        x = layers.Dense(int(width), use_bias=not batch_norm, name=f"dense_{i}")(x)
+        kernel, bias = dense_initializers(fan_in, init)
+        x = layers.Dense(
+            int(width), use_bias=not batch_norm, kernel_initializer=kernel, bias_initializer=bias, name=f"dense_{i}"
+        )(x)
+        fan_in = int(width)
         if batch_norm:
             x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn_{i}")(x)
         x = layers.ReLU(name=f"relu_{i}")(x)
-    x = layers.Dense(int(output_dim), use_bias=not last_batch_norm, name="dense_out")(x)
+    kernel, bias = dense_initializers(fan_in, init)
+    x = layers.Dense(
+        int(output_dim),
+        use_bias=not last_batch_norm,
+        kernel_initializer=kernel,
+        bias_initializer=bias,
+        name="dense_out",
+    )(x)
     if last_batch_norm:
         x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, center=last_affine, scale=last_affine, name="bn_out")(
             x

@@ -60,6 +60,7 @@ class MoCoV2(Pretrainer):
             self.projection_dim,
             batch_norm=False,
             name="projector",
+            init=self.head_init,
         )
         self.key_encoder = frozen_copy(self.encoder, name="key_encoder")
         self.key_projector = frozen_copy(self.projector, name="key_projector")

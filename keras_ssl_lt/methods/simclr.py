@@ -51,7 +51,9 @@ class SimCLR(Pretrainer):
         self.global_negatives = check_bool(global_negatives, "global_negatives")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         self.projection_hidden_dim = check_positive_int(projection_hidden_dim, "projection_hidden_dim")
-        self.projector = mlp_head(self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector")
+        self.projector = mlp_head(
+            self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector", init=self.head_init
+        )
 
     def compute_loss_terms(self, views, labels, training=True):
         x1, x2 = views

@@ -52,9 +52,14 @@ class SimSiam(Pretrainer):
             last_batch_norm=True,
             last_affine=False,
             name="projector",
+            init=self.head_init,
         )
         self.predictor = mlp_head(
-            self.projection_dim, [self.prediction_hidden_dim], self.projection_dim, name="predictor"
+            self.projection_dim,
+            [self.prediction_hidden_dim],
+            self.projection_dim,
+            name="predictor",
+            init=self.head_init,
         )
 
     def compute_loss_terms(self, views, labels, training=True):

@@ -6,6 +6,7 @@ from keras import ops
 from keras_ssl_lt import losses
 from keras_ssl_lt._checks import is_int
 from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.heads import dense_initializers
 
 __all__ = ["Supervised"]
 
@@ -36,8 +37,13 @@ class Supervised(Pretrainer):
         if not is_int(num_classes) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2; got {num_classes!r}")
         self.num_classes = int(num_classes)
+        kernel, bias = dense_initializers(self.feature_dim, self.head_init)
         self.head = keras.Sequential(
-            [keras.Input((self.feature_dim,)), keras.layers.Dense(self.num_classes, name="logits")], name="head"
+            [
+                keras.Input((self.feature_dim,)),
+                keras.layers.Dense(self.num_classes, kernel_initializer=kernel, bias_initializer=bias, name="logits"),
+            ],
+            name="head",
         )
 
     def compute_loss_terms(self, views, labels, training=True):
