@@ -287,7 +287,12 @@ class Pretrainer(BackendStep, keras.Model):
         return self.augmenter(images, training=training)
 
     def call(self, inputs, training=False):
-        """Encoder features of raw images (inference preprocessing), so `predict` gives features."""
+        """Encoder features of raw images (inference preprocessing), so `predict` gives features.
+
+        A dict with pre-made `"views"` gives the features of its first view (taken as they are).
+        """
+        if self._has_views(inputs):
+            return self.encoder(self._split_views(inputs["views"])[0], training=training)
         images = inputs["images"] if isinstance(inputs, dict) else inputs
         return self.encoder(self._preprocess(images, training=False), training=training)
 
