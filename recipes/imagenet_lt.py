@@ -63,7 +63,8 @@ def _imagenet_config(epochs, batch_size, lr_scale, probe, bank_per_class, test_p
         "image_size": 256,
         "batch_size": batch_size,
         "epochs": epochs,
-        "optimizer": {"momentum": 0.9, "weight_decay": 1e-4},
+        # MoCo v2's optimizer: torch.optim.SGD, coupled weight decay 1e-4 (docs/fidelity.md).
+        "optimizer": {"momentum": 0.9, "weight_decay": 1e-4, "weight_decay_convention": "coupled"},
         "subset_seed": 0,
         "bank_per_class": bank_per_class,
         "test_per_class": test_per_class,

@@ -77,9 +77,10 @@ class ResNet(nn.Module):
 
 def resnet(name, width=1.0):
     """`small_resnet` (16..128, one block per stage) or `resnet18_cifar` (64..512, two), channels times `width`."""
-    base, blocks = {"small_resnet": ((16, 32, 64, 128), (1, 1, 1, 1)), "resnet18_cifar": ((64, 128, 256, 512), (2,) * 4)}[
-        name
-    ]
+    base, blocks = {
+        "small_resnet": ((16, 32, 64, 128), (1, 1, 1, 1)),
+        "resnet18_cifar": ((64, 128, 256, 512), (2,) * 4),
+    }[name]
     return ResNet(tuple(max(1, round(c * width)) for c in base), blocks)
 
 
@@ -260,9 +261,7 @@ def cosine_lr(base_lr, total_steps):
 
 def sgd(model, lr, momentum=0.9, weight_decay=5e-4, nesterov=False):
     """`torch.optim.SGD` (coupled weight decay) with `lr(step)` applied before every step by `train_step`."""
-    opt = torch.optim.SGD(
-        model.parameters(), lr=lr(0), momentum=momentum, weight_decay=weight_decay, nesterov=nesterov
-    )
+    opt = torch.optim.SGD(model.parameters(), lr=lr(0), momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
     opt.schedule = lr
     opt.steps = 0
     return opt

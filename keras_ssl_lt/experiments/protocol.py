@@ -345,6 +345,7 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     import keras
 
     from keras_ssl_lt.data import ssl_dataset
+    from keras_ssl_lt.optimizers import get_sgd
 
     hp = cfg["methods"][method]
     batch = int(cfg["batch_size"])
@@ -356,8 +357,11 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     lr = keras.optimizers.schedules.CosineDecay(float(hp["lr"]), decay_steps=max(1, steps * epochs))
     reg, reg_callbacks = regularizer(source, subset, cfg, sharpness)
     model.compile(
-        optimizer=keras.optimizers.SGD(
-            lr, momentum=opt.get("momentum", 0.9), weight_decay=opt.get("weight_decay", 5e-4)
+        optimizer=get_sgd(
+            lr,
+            momentum=opt.get("momentum", 0.9),
+            weight_decay=opt.get("weight_decay", 5e-4),
+            convention=weight_decay_convention(cfg),
         ),
         sharpness=reg,
     )
@@ -512,6 +516,47 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
     return make_record(metrics, history, cfg, subset, groups, data.describe(), timings)
 
 
+def weight_decay_convention(cfg):
+    """The optimizer's weight-decay convention of a config (`keras_ssl_lt.optimizers.get_sgd`).
+
+    `cfg["optimizer"]["weight_decay_convention"]`: `"coupled"` (PyTorch's and the paper's), `"decoupled"`, or
+    `"keras"` (`keras.optimizers.SGD`, also what a config without the key gets: what the presets ran before the
+    convention was a setting).
+
+    Example:
+
+    >>> weight_decay_convention({"optimizer": {"weight_decay_convention": "coupled"}})
+    'coupled'
+    """
+    convention = dict(cfg.get("optimizer", {})).get("weight_decay_convention", "keras")
+    if convention not in ("coupled", "decoupled", "keras"):
+        raise ValueError(
+            "config `optimizer.weight_decay_convention` must be one of ['coupled', 'decoupled', 'keras']; "
+            f"got {convention!r}"
+        )
+    return convention
+
+
+def conventions(cfg):
+    """The numerical conventions a config runs with, written into every record (docs/fidelity.md).
+
+    Example:
+
+    >>> conventions(smoke_config())["weight_decay"]
+    'keras'
+    """
+    backbone = dict(cfg.get("backbone", {}))
+    conv_init = backbone.get("kernel_initializer")
+    heads = {m: dict(hp).get("head_init", "keras") for m, hp in cfg.get("methods", {}).items()}
+    return {
+        "weight_decay": weight_decay_convention(cfg),
+        "conv_init": "he_normal_fan_out" if conv_init is None else conv_init,
+        "head_init": heads,
+        "batchnorm": "momentum 0.9 (PyTorch's 0.1), epsilon 1e-5, biased moving variance",
+        "lr_schedule": "cosine per step (keras CosineDecay), no warm-up",
+    }
+
+
 def make_record(metrics, history, cfg, subset, groups, data_description, timings):
     """The result dict of one run, as `run` returns it and the runner stores it (recipes with their own
     run function use it too, so every record has the same fields).
@@ -530,6 +575,7 @@ def make_record(metrics, history, cfg, subset, groups, data_description, timings
         "metrics": metrics,
         "history": history,
         "config": cfg,
+        "conventions": conventions(cfg),
         "n": int(subset.n),
         "counts": [int(c) for c in subset.counts],
         "groups": {k: [int(c) for c in v] for k, v in groups.items()},

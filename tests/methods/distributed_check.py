@@ -161,12 +161,20 @@ def _refresh_callback(model):
     return Refresh()
 
 
-def train(model, reg, eager=False, refresh=False, inputs=None, batch_size=GLOBAL_BATCH):
-    """Two steps of `fit` on `inputs` (default: `data()`, the global batches) in batches of `batch_size`."""
+def train(model, reg, eager=False, refresh=False, inputs=None, batch_size=GLOBAL_BATCH, coupled=False):
+    """Two steps of `fit` on `inputs` (default: `data()`, the global batches) in batches of `batch_size`.
+
+    `coupled`: `keras_ssl_lt.optimizers.SGD` with a large coupled weight decay instead of Keras' SGD.
+    """
     import keras
     import numpy as np
 
-    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
+    import keras_ssl_lt as ksl
+
+    if coupled:
+        optimizer = ksl.optimizers.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.05)
+    else:
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     model.compile(optimizer=optimizer, sharpness=regulariser(reg), run_eagerly=eager)
     before = [np.array(w) for w in model.get_weights()]  # compile may reorder `weights`: read them after it
     callbacks = [_refresh_callback(model)] if refresh else []
@@ -238,11 +246,12 @@ def run_case(case):
     # The reference runs eagerly on TensorFlow (a tf.function trace per model costs more than two eager
     # steps); on JAX it is jitted (the persistent compilation cache makes repeated runs cheap).
     eager = os.environ.get("KERAS_BACKEND") == "tensorflow"
-    initial, w_single, loss_single = train(single, reg, eager=eager, refresh="refresh" in options)
+    coupled = "coupled" in options
+    initial, w_single, loss_single = train(single, reg, eager=eager, refresh="refresh" in options, coupled=coupled)
     with strategy_scope():
         parallel = build(method, options, start)
         replicas = distributed.num_replicas(parallel)
-        _, w_parallel, loss_parallel = train(parallel, reg, refresh="refresh" in options)
+        _, w_parallel, loss_parallel = train(parallel, reg, refresh="refresh" in options, coupled=coupled)
         table = parallel.get_example_weights()
     diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel))
     # How far the two steps moved the model (the example-weight table, which a callback may rewrite, aside).

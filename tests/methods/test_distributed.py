@@ -31,7 +31,8 @@ CHECK = Path(__file__).with_name("distributed_check.py")
 # so BatchNorm is global there ("bn": an encoder BatchNorm besides the heads'); TensorFlow keeps BatchNorm
 # per replica unless synchronised ("sync"), so the cases with BatchNorm heads synchronise it. "local":
 # SimCLR with per-replica negatives, against one device computing NT-Xent per half-batch; "refresh": new
-# example weights written by a callback between the two steps.
+# example weights written by a callback between the two steps; "coupled": keras_ssl_lt.optimizers.SGD with
+# coupled weight decay and Nesterov momentum instead of Keras' SGD.
 CASES = {
     "jax": [
         "SimSiam:plain:bn",
@@ -41,6 +42,7 @@ CASES = {
         "SimCLR:plain:local",
         "MoCoV2:rwasam",
         "BYOL:rwsam",
+        "Supervised:rwasam:coupled",
     ],
     "tensorflow": [
         "Supervised:plain",
@@ -50,6 +52,7 @@ CASES = {
         "SimCLR:plain:local:sync",
         "BYOL:rwsam:sync",
         "SimSiam:rwasam:sync",
+        "Supervised:sam:coupled",
     ],
 }
 # Largest weight difference allowed, relative to the largest weight change of the two steps. Measured
