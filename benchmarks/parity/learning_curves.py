@@ -29,6 +29,7 @@ Example (about 3 minutes a run on a 2-core CPU):
 """
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -232,10 +233,17 @@ def main(argv=None):
     if a.epochs < 1 or a.eval_every < 1 or a.per_class * 10 < BATCH:
         p.error("--epochs and --eval-every must be >= 1 and the slice at least one batch")
     name = out / f"{a.method}_{a.arm}_seed{a.seed}_e{a.epochs}_n{a.per_class * 10}.json"
+    data = slice_data(a.data, a.per_class, a.test_per_class)
+    fingerprint = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in data)).hexdigest()
     if name.exists():
+        done = json.loads(name.read_text())
+        if done.get("data_sha256") != fingerprint:
+            raise SystemExit(
+                f"{name} was measured on other data (its data_sha256 {done.get('data_sha256')!r}, this --data "
+                f"gives {fingerprint!r}): use another --out, or remove the record to measure again"
+            )
         print(f"{name} exists: done")
         return None
-    data = slice_data(a.data, a.per_class, a.test_per_class)
     ev = eval_inputs(out / "cache", data[0], data[2])
     eval_epochs = set(range(a.eval_every, a.epochs + 1, a.eval_every)) | {a.epochs}
     start = time.perf_counter()
@@ -252,6 +260,7 @@ def main(argv=None):
         "epochs": a.epochs,
         "n_train": int(len(data[0])),
         "n_test": int(len(data[2])),
+        "data_sha256": fingerprint,
         "backend": backend,
         "curve": {str(k): v for k, v in sorted(curve.items())},
         "loss": losses,
