@@ -124,10 +124,10 @@ def run_parity(
     Returns `{"keras_loss", "reference_loss"}` (running means after each step) and `"checkpoints"`, one row per
     step in `checkpoints` (and the last): `"loss_gap"` (max |difference| of the running losses up to that step,
     relative to max |loss|), `"weight_gap"` (||difference|| / ||reference|| over the trainable weights and moving
-    means together), `"worst"` and `"worst_gap"` (the tensor of largest relative difference), the same two gaps between the reference
-    and its rounding twins (`"rounding_loss_gap"`, `"rounding_weight_gap"`: the widest of `twins` references
-    started from weights one float32 ulp away, the growth of rounding alone) and `"moving_variance_ratio"` (bounded by
-    `"moving_variance_bound"`, see the module docstring).
+    means together), `"worst"` and `"worst_gap"` (the tensor of largest relative difference), the same two
+    gaps between the reference and its rounding twins (`"rounding_loss_gap"`, `"rounding_weight_gap"`: the widest
+    of `twins` references started from weights one float32 ulp away, the growth of rounding alone) and
+    `"moving_variance_ratio"` (bounded by `"moving_variance_bound"`, see the module docstring).
     """
     import keras
     import torch
@@ -140,6 +140,7 @@ def run_parity(
     regularizer = check_choice(regularizer, "regularizer", REGULARIZERS)
     steps = check_positive_int(steps, "steps")
     batch = check_positive_int(batch, "batch")
+    twins = check_positive_int(twins, "twins")
     if batch < 2:
         raise ValueError(f"`batch` must be at least 2 (BatchNorm and the contrastive losses need it); got {batch}")
     num_views = 1 if method == "supervised" else 2
