@@ -42,7 +42,7 @@ def he_normal_fan_out():
 
 
 def torch_default_conv():
-    """`torch.nn.Conv2d`'s default kernel initialiser: uniform in `+-1/sqrt(fan_in)`.
+    """`torch.nn.Conv2d`'s (and `torch.nn.Linear`'s) default kernel initialiser: uniform in `+-1/sqrt(fan_in)`.
 
     It is `kaiming_uniform_(a=sqrt(5))`, i.e. `VarianceScaling(1/3, "fan_in", "uniform")`; a PyTorch ResNet
     that does not re-initialise its convolutions (as torchvision's does) starts from it.

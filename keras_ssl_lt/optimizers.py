@@ -36,9 +36,9 @@ Example:
 import keras
 from keras import ops
 
-from keras_ssl_lt._checks import check_bool, check_number
+from keras_ssl_lt._checks import check_bool, check_choice, check_number
 
-__all__ = ["SGD", "get_sgd"]
+__all__ = ["CONVENTIONS", "SGD", "get_sgd"]
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl_lt")
@@ -128,7 +128,8 @@ class SGD(keras.optimizers.Optimizer):
         return config
 
 
-_CONVENTIONS = ("coupled", "decoupled", "keras")
+# The weight-decay conventions `get_sgd` knows (the presets' `optimizer.weight_decay_convention`).
+CONVENTIONS = ("coupled", "decoupled", "keras")
 
 
 def get_sgd(learning_rate, momentum=0.9, weight_decay=5e-4, convention="coupled", nesterov=False):
@@ -144,8 +145,7 @@ def get_sgd(learning_rate, momentum=0.9, weight_decay=5e-4, convention="coupled"
     >>> type(get_sgd(0.1, convention="keras")).__name__, get_sgd(0.1).decoupled_weight_decay
     ('SGD', False)
     """
-    if convention not in _CONVENTIONS:
-        raise ValueError(f"`convention` must be one of {list(_CONVENTIONS)}; got {convention!r}")
+    check_choice(convention, "convention", CONVENTIONS)
     if convention == "keras":
         return keras.optimizers.SGD(learning_rate, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
     return SGD(

@@ -528,13 +528,11 @@ def weight_decay_convention(cfg):
     >>> weight_decay_convention({"optimizer": {"weight_decay_convention": "coupled"}})
     'coupled'
     """
+    from keras_ssl_lt._checks import check_choice
+    from keras_ssl_lt.optimizers import CONVENTIONS
+
     convention = dict(cfg.get("optimizer", {})).get("weight_decay_convention", "keras")
-    if convention not in ("coupled", "decoupled", "keras"):
-        raise ValueError(
-            "config `optimizer.weight_decay_convention` must be one of ['coupled', 'decoupled', 'keras']; "
-            f"got {convention!r}"
-        )
-    return convention
+    return check_choice(convention, "optimizer.weight_decay_convention", CONVENTIONS)
 
 
 def conventions(cfg):

@@ -3,7 +3,8 @@
 import keras
 from keras import layers, ops
 
-from keras_ssl_lt._checks import check_positive_int
+from keras_ssl_lt._checks import check_choice, check_positive_int
+from keras_ssl_lt.backbones import torch_default_conv  # nn.Linear's kernel default is nn.Conv2d's
 
 __all__ = ["HEAD_INITS", "dense_initializers", "frozen_copy", "mlp_head", "momentum_update"]
 
@@ -11,9 +12,7 @@ HEAD_INITS = ("keras", "torch")
 
 
 def check_head_init(init):
-    if init not in HEAD_INITS:
-        raise ValueError(f"`head_init` must be one of {list(HEAD_INITS)}; got {init!r}")
-    return init
+    return check_choice(init, "head_init", HEAD_INITS)
 
 
 def dense_initializers(fan_in, init="keras"):
@@ -33,10 +32,7 @@ def dense_initializers(fan_in, init="keras"):
     if init == "keras":
         return keras.initializers.GlorotUniform(), keras.initializers.Zeros()
     bound = 1.0 / float(fan_in) ** 0.5
-    return (
-        keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform"),
-        keras.initializers.RandomUniform(-bound, bound),
-    )
+    return torch_default_conv(), keras.initializers.RandomUniform(-bound, bound)
 
 
 def mlp_head(
