@@ -323,12 +323,12 @@ def regularizer(source, subset, cfg, sharpness="none"):
     if sharpness == "asam":
         return ksl.SAM(rho=float(sc["rho"]), adaptive=True), []
     if sharpness == "rwsam_rank":
-        weights = ksl.weighting.class_rank_weights(
+        weights = ksl.rwsam.weights.class_rank_weights(
             source.labels, base=float(sc["rank_base"]), class_counts=subset.counts
         )
         return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True, weights=weights), []
     index = np.asarray(subset.indices)
-    cb = ksl.callbacks.KDEReweighting(
+    cb = ksl.rwsam.KDEReweighting(
         source.images(index), index, every_n_epochs=int(sc["kde_every"]), power=float(sc["kde_power"]), at_start=True
     )
     return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True), [cb]

@@ -71,7 +71,7 @@ def test_rank_weights_follow_the_long_tailed_counts():
     assert reg.weights[labels == 0][0] == 1.0 and reg.weights[labels == 9][0] == 2.0**9
     reg, callbacks = protocol.regularizer(src, lt, {}, "rwsam_kde")
     assert isinstance(reg, ksl.RWSAM) and len(callbacks) == 1
-    assert isinstance(callbacks[0], ksl.callbacks.KDEReweighting)
+    assert isinstance(callbacks[0], ksl.rwsam.KDEReweighting)
     assert type(protocol.regularizer(src, lt, {}, "sam")[0]) is ksl.SAM
 
 

@@ -95,7 +95,7 @@ def test_fit_on_pipeline_with_rwsam_logs(cifar10_small):
     subset = ksl.data.make_subset(source.labels, profile="exp", ratio=0.1, max_per_class=64)
     ds = ksl.data.ssl_dataset(source, subset, batch_size=32, seed=0)
     model = make("SimSiam", encoder="small_resnet", num_examples=len(source))
-    weights = ksl.weighting.class_rank_weights(source.labels, base=1.2)
+    weights = ksl.rwsam.weights.class_rank_weights(source.labels, base=1.2)
     model.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         sharpness=sharpness.RWSAM(rho=2.0, adaptive=True, weights=weights),
@@ -304,7 +304,7 @@ def test_methods_import_without_tensorflow():
         "views = np.asarray(aug(x, training=True))\n"
         "m = ksl.SimSiam(ksl.backbones.small_resnet(width=0.25), projection_dim=16, projection_hidden_dim=16,"
         " prediction_hidden_dim=8)\n"
-        "m.compile(optimizer='sgd', sharpness=ksl.sharpness.SAM(0.05))\n"
+        "m.compile(optimizer='sgd', sharpness=ksl.SAM(0.05))\n"
         "print(m.train_on_batch(views, return_dict=True))\n"
         "assert 'tensorflow' not in sys.modules\n"
     )
