@@ -1,6 +1,6 @@
 """Does a grid of runs compile its train step once? JAX compile time of a recipe's run, with and without reuse.
 
-A run of a recipe builds a fresh pre-trainer (`protocol.build_pretrainer`) and trains it (`protocol.pretrain`),
+A run of a recipe builds a fresh pre-trainer (`build.build_pretrainer`) and trains it (`protocol.pretrain`),
 so under JAX every run jits a new train step. `keras_ssl_lt.training.configure_runtime()` (called by every
 recipe and the main job) turns on JAX's persistent compilation cache, keyed by the compiled program, so a
 later run of the same shapes, in the same process or a later one, should load the step instead of compiling
@@ -45,7 +45,7 @@ def worker(a):
     import numpy as np
 
     from keras_ssl_lt.data import ArraySource
-    from keras_ssl_lt.experiments import RunSpec, protocol
+    from keras_ssl_lt.experiments import RunSpec, build, evaldata, protocol
     from keras_ssl_lt.experiments.presets import get_preset
     from keras_ssl_lt.training.runtime import configure_runtime
 
@@ -74,8 +74,8 @@ def worker(a):
 
     def run(name, seed, ratio, sampling):
         # the grid's own run: its subset, model, optimizer schedule and regulariser, stopped after 3 steps
-        subset = protocol.draw_subset(source.labels, RunSpec(a.method, ratio=ratio, sampling=sampling), cfg)
-        model = protocol.build_pretrainer(a.method, cfg, 10, num_examples=len(source), seed=seed)
+        subset = evaldata.draw_subset(source.labels, RunSpec(a.method, ratio=ratio, sampling=sampling), cfg)
+        model = build.build_pretrainer(a.method, cfg, 10, num_examples=len(source), seed=seed)
         stop = StopAfter(3)
         t0 = time.perf_counter()
         protocol.pretrain(model, a.method, source, subset, cfg, seed=seed, verbose=0, callbacks=[stop])

@@ -43,7 +43,7 @@ def dataset_name(args, default="cifar10"):
 
 def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
     """The `EvalData` of a recipe: --data (else tfds `dataset`), and --ood-data (else tfds `ood_dataset`)."""
-    from keras_ssl_lt.experiments.protocol import EvalData
+    from keras_ssl_lt.experiments.evaldata import EvalData
     from keras_ssl_lt.experiments.robustness import load_image_data
 
     train, test = load_image_data(dataset, data=args.data, data_dir=args.data_dir)

@@ -85,7 +85,7 @@ def _imagenet_config(epochs, batch_size, lr_scale, probe, bank_per_class, test_p
 
 
 def _smoke_config():
-    from keras_ssl_lt.experiments.protocol import smoke_config
+    from keras_ssl_lt.experiments.presets import smoke_config
 
     cfg = smoke_config()
     cfg.update(
@@ -213,7 +213,7 @@ class Data:
         import numpy as np
 
         from keras_ssl_lt.data import SplitFileSource, make_subset, split_subset
-        from keras_ssl_lt.experiments.protocol import EvalData, balanced_positions
+        from keras_ssl_lt.experiments.evaldata import EvalData, balanced_positions
 
         data = Path(args.data)
         size = cfg["image_size"]
@@ -315,37 +315,18 @@ def run_one(spec, cfg, data, verbose=0, floor_cache=None):
     """One run: subset -> streamed pre-training -> kNN, linear probe and transfer, each beside its floor."""
     from keras_ssl_lt.experiments import protocol
 
-    floor_cache = {} if floor_cache is None else floor_cache
-    sharpness = dict(spec.extra).get("sharpness", "none")
-    subset = data.subset(spec)
-    groups = data.lt.groups  # the long-tailed subset's groups, for both runs: the same classes compared
-    t0 = time.perf_counter()
-    floor = protocol.floor_metrics(cfg, data.eval, spec.seed, groups, method=spec.method)
-    if data.transfer is not None:
-        key = (spec.method, spec.seed)
-        if key not in floor_cache:
-            untrained = protocol.build_pretrainer(spec.method, cfg, data.eval.num_classes, seed=spec.seed)
-            floor_cache[key] = transfer_metrics(untrained, data, cfg, spec.seed)
-        floor.update(floor_cache[key])
-    t_floor = time.perf_counter() - t0
-    model = protocol.build_pretrainer(
-        spec.method, cfg, data.eval.num_classes, num_examples=len(data.pool), seed=spec.seed
+    return protocol.run(
+        spec,
+        cfg,
+        data.eval,
+        verbose,
+        source=data.pool,
+        subset=data.subset(spec),
+        class_groups=data.lt.groups,  # the long-tailed subset's groups, for both runs: the same classes compared
+        extra_metrics=(lambda model, s: transfer_metrics(model, data, cfg, s.seed)) if data.transfer else None,
+        description=data.describe(),
+        floor_cache={} if floor_cache is None else floor_cache,
     )
-    history, train_seconds = protocol.pretrain(
-        model, spec.method, data.pool, subset, cfg, seed=spec.seed, verbose=verbose, sharpness=sharpness
-    )
-    t1 = time.perf_counter()
-    metrics = protocol.evaluate_encoder(model, data.eval, cfg, groups)
-    metrics.update(transfer_metrics(model, data, cfg, spec.seed))
-    eval_seconds = time.perf_counter() - t1
-    metrics.update({f"floor_{k}": v for k, v in floor.items()})
-    timings = {
-        "floor_seconds": t_floor,
-        "train_seconds": train_seconds,
-        "seconds_per_epoch": train_seconds / max(1, len(history.get("loss", [])) or int(cfg["epochs"])),
-        "eval_seconds": eval_seconds,
-    }
-    return protocol.make_record(metrics, history, cfg, subset, groups, data.describe(), timings)
 
 
 # ----------------------------------------------------------------------------------------- report

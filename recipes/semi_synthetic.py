@@ -212,7 +212,7 @@ class Experiment:
         return float(res["acc"])
 
     def floor(self, seed):
-        from keras_ssl_lt.experiments.protocol import build_pretrainer
+        from keras_ssl_lt.experiments.build import build_pretrainer
 
         if seed not in self._floors:
             model = build_pretrainer("simclr", self.cfg, self.pretrain.num_classes, seed=seed)
@@ -220,36 +220,42 @@ class Experiment:
         return self._floors[seed]
 
     def run(self, spec):
-        from keras_ssl_lt.experiments.protocol import build_pretrainer, pretrain
+        import dataclasses
 
-        t0 = time.perf_counter()
-        floor = self.floor(spec.seed)
-        history, train_seconds, n = {}, 0.0, 0
+        from keras_ssl_lt.experiments import protocol
+
         if spec.method == "untrained":
-            acc = floor
-        else:
-            cfg = copy.deepcopy(self.cfg)
-            method = "supervised" if spec.method == "supervised_rare" else spec.method
-            subset = self.subset(rare_only=spec.method == "supervised_rare")
-            if spec.method == "supervised_rare":
-                # As many optimiser steps as the runs on the whole set, on the rare examples alone.
-                steps = (len(self.pretrain) // cfg["batch_size"]) * cfg["epochs"]
-                cfg["batch_size"] = min(cfg["batch_size"], subset.n)
-                cfg["methods"]["supervised"]["epochs"] = max(1, steps // (subset.n // cfg["batch_size"]))
-            model = build_pretrainer(method, cfg, self.pretrain.num_classes, seed=spec.seed)
-            history, train_seconds = pretrain(
-                model, method, self.pretrain, subset, cfg, seed=spec.seed, verbose=self.args.verbose
-            )
-            acc = self.evaluate(model)
-            n = subset.n
-        return {
-            "metrics": {"rare_probe_acc": acc, "floor_rare_probe_acc": floor},
-            "history": {k: v[-1:] for k, v in history.items()},
-            "n": n,
-            "config": self.cfg,
-            "manifest_sha256": _manifest_hash(self.pretrain.manifest),
-            "timings": {"train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0},
-        }
+            floor = self.floor(spec.seed)
+            return {
+                "metrics": {"rare_probe_acc": floor, "floor_rare_probe_acc": floor},
+                "n": 0,
+                "config": self.cfg,
+                "manifest_sha256": _manifest_hash(self.pretrain.manifest),
+                "timings": {},
+            }
+        cfg = copy.deepcopy(self.cfg)
+        subset = self.subset(rare_only=spec.method == "supervised_rare")
+        if spec.method == "supervised_rare":
+            # As many optimiser steps as the runs on the whole set, on the rare examples alone.
+            steps = (len(self.pretrain) // cfg["batch_size"]) * cfg["epochs"]
+            cfg["batch_size"] = min(cfg["batch_size"], subset.n)
+            cfg["methods"]["supervised"]["epochs"] = max(1, steps // (subset.n // cfg["batch_size"]))
+            spec = dataclasses.replace(spec, method="supervised")
+        record = protocol.run(
+            spec,
+            cfg,
+            None,
+            self.args.verbose,
+            source=self.pretrain,
+            subset=subset,
+            evaluate=lambda model, groups: {"rare_probe_acc": self.evaluate(model)},
+            num_classes=self.pretrain.num_classes,
+            description=self.describe(),
+            floor_cache=self._floors,
+        )
+        record["history"] = {k: v[-1:] for k, v in record["history"].items()}
+        record["semi_synthetic_sha256"] = _manifest_hash(self.pretrain.manifest)
+        return record
 
 
 def _manifest_hash(manifest):

@@ -28,7 +28,7 @@ def main(argv=None):
     import keras
 
     from keras_ssl_lt.data import from_arrays
-    from keras_ssl_lt.experiments import RunSpec, protocol, read_records, write_record
+    from keras_ssl_lt.experiments import RunSpec, evaldata, protocol, read_records, write_record
     from keras_ssl_lt.experiments.presets import get_preset
     from keras_ssl_lt.experiments.records import environment
     from keras_ssl_lt.experiments.robustness import report
@@ -39,7 +39,7 @@ def main(argv=None):
         y_full, idx = f["y_train_full"], f["train_index"]
         x_full = np.zeros((y_full.size,) + f["x_train"].shape[1:], "uint8")
         x_full[idx] = f["x_train"]
-        data = protocol.EvalData(
+        data = evaldata.EvalData(
             from_arrays(x_full, y_full),
             (f["x_test"], f["y_test"]),
             bank_index=f["bank_index"],
@@ -76,7 +76,7 @@ def main(argv=None):
             continue
         start = time.time()
         res = protocol.run(spec, cfg, data, verbose=2)
-        subset = protocol.draw_subset(y_full, spec, cfg)
+        subset = evaldata.draw_subset(y_full, spec, cfg)
         assert np.isin(subset.indices, idx).all(), "a subset left the pack"
         rec = dict(
             res,

@@ -13,9 +13,52 @@ Example:
 
 import copy
 
-from keras_ssl_lt.experiments.protocol import DEFAULT_EVAL, smoke_config
+__all__ = ["DEFAULT_EVAL", "PRESETS", "get_preset", "smoke_config"]
 
-__all__ = ["PRESETS", "get_preset"]
+# The evaluation each config gets unless it says otherwise.
+DEFAULT_EVAL = {
+    "knn_k": 200,
+    "knn_temperature": 0.1,
+    "probe": "convex",  # "convex" (L2 logistic regression) or "paper" (SGD lr 30, 100 epochs)
+    "probe_l2": 1e-4,
+    "ood": True,
+    "few_shot": None,  # shots per class of an OOD few-shot probe (None: off)
+    "feature_batch_size": 1024,
+}
+
+
+def smoke_config():
+    """A config that runs in seconds on any backend (a 1-epoch, 8-px, 4-channel model): for tests and dry runs.
+
+    Example:
+
+    >>> smoke_config()["epochs"]
+    1
+    """
+    return {
+        "backbone": {"name": "small_resnet", "width": 0.25, "blocks": [1, 1, 1, 1]},
+        "input_size": 8,
+        "batch_size": 32,
+        "epochs": 1,
+        "optimizer": {"momentum": 0.9, "weight_decay": 5e-4},
+        "subset_seed": 0,
+        "methods": {
+            "simsiam": {"lr": 0.05, "projection_dim": 32, "projection_hidden_dim": 32, "prediction_hidden_dim": 16},
+            "simclr": {"lr": 0.3, "projection_dim": 16, "projection_hidden_dim": 32, "temperature": 0.2},
+            "moco_v2": {
+                "lr": 0.06,
+                "projection_dim": 16,
+                "projection_hidden_dim": 32,
+                "queue_size": 64,
+                "temperature": 0.2,
+                "momentum": 0.99,
+            },
+            "byol": {"lr": 0.1, "projection_dim": 16, "projection_hidden_dim": 32, "prediction_hidden_dim": 32},
+            "supervised": {"lr": 0.1},
+        },
+        "eval": dict(DEFAULT_EVAL, knn_k=10, feature_batch_size=256),
+    }
+
 
 # The paper's CIFAR heads (PAPER.md) scaled down for a 128-d small ResNet.
 _CPU_METHODS = {

@@ -20,8 +20,10 @@ Example (a seconds-long smoke run on random images):
 >>> from keras_ssl_lt.experiments import protocol, RunSpec
 >>> rng = np.random.default_rng(0)
 >>> x = rng.integers(0, 256, (400, 32, 32, 3), dtype="uint8"); y = np.repeat(np.arange(4), 100)
->>> data = protocol.EvalData.from_arrays((x, y), (x[:40], y[:40]), bank_per_class=20)
->>> cfg = protocol.smoke_config()
+>>> from keras_ssl_lt.experiments.evaldata import EvalData
+>>> data = EvalData.from_arrays((x, y), (x[:40], y[:40]), bank_per_class=20)
+>>> from keras_ssl_lt.experiments.presets import smoke_config
+>>> cfg = smoke_config()
 >>> out = protocol.run(RunSpec("simclr", dataset="random", ratio=0.1, seed=0, preset="smoke"), cfg, data)
 >>> sorted(k for k in out["metrics"] if k.startswith("floor_"))[:2]
 ['floor_knn_acc', 'floor_knn_acc_few']
@@ -33,275 +35,21 @@ import time
 
 import numpy as np
 
-__all__ = [
-    "EvalData",
-    "METHODS",
-    "build_pretrainer",
-    "draw_subset",
-    "evaluate_encoder",
-    "floor_metrics",
-    "make_record",
-    "pretrain",
-    "run",
-    "smoke_config",
-]
+from keras_ssl_lt.experiments.build import build_pretrainer
+from keras_ssl_lt.experiments.conventions import conventions, weight_decay_convention
+from keras_ssl_lt.experiments.evaldata import draw_subset
+from keras_ssl_lt.experiments.evaluate import evaluate_encoder, floor_metrics, generalization_gap_metrics
 
-METHODS = ("simsiam", "simclr", "moco_v2", "byol", "supervised")
-
-# The evaluation each config gets unless it says otherwise.
-DEFAULT_EVAL = {
-    "knn_k": 200,
-    "knn_temperature": 0.1,
-    "probe": "convex",  # "convex" (L2 logistic regression) or "paper" (SGD lr 30, 100 epochs)
-    "probe_l2": 1e-4,
-    "ood": True,
-    "few_shot": None,  # shots per class of an OOD few-shot probe (None: off)
-    "feature_batch_size": 1024,
-}
-
-
-def smoke_config():
-    """A config that runs in seconds on any backend (a 1-epoch, 8-px, 4-channel model): for tests and dry runs.
-
-    Example:
-
-    >>> smoke_config()["epochs"]
-    1
-    """
-    return {
-        "backbone": {"name": "small_resnet", "width": 0.25, "blocks": [1, 1, 1, 1]},
-        "input_size": 8,
-        "batch_size": 32,
-        "epochs": 1,
-        "optimizer": {"momentum": 0.9, "weight_decay": 5e-4},
-        "subset_seed": 0,
-        "methods": {
-            "simsiam": {"lr": 0.05, "projection_dim": 32, "projection_hidden_dim": 32, "prediction_hidden_dim": 16},
-            "simclr": {"lr": 0.3, "projection_dim": 16, "projection_hidden_dim": 32, "temperature": 0.2},
-            "moco_v2": {
-                "lr": 0.06,
-                "projection_dim": 16,
-                "projection_hidden_dim": 32,
-                "queue_size": 64,
-                "temperature": 0.2,
-                "momentum": 0.99,
-            },
-            "byol": {"lr": 0.1, "projection_dim": 16, "projection_hidden_dim": 32, "prediction_hidden_dim": 32},
-            "supervised": {"lr": 0.1},
-        },
-        "eval": dict(DEFAULT_EVAL, knn_k=10, feature_batch_size=256),
-    }
-
-
-# ----------------------------------------------------------------------------------------- data
-
-
-class EvalData:
-    """The arrays a run needs: the pre-training source, a balanced labelled bank, the test set and OOD sets.
-
-    `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
-    `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
-    or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
-    `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
-    the bank's positions explicitly instead.
-
-    Example:
-
-    >>> import numpy as np
-    >>> x = np.zeros((40, 8, 8, 3), "uint8"); y = np.repeat(np.arange(4), 10)
-    >>> data = EvalData.from_arrays((x, y), (x[:8], y[:8]), bank_per_class=5)
-    >>> len(data.bank[1]), data.num_classes
-    (20, 4)
-    """
-
-    def __init__(self, source, test, bank_per_class=None, ood=None, bank_seed=0, name="dataset", bank_index=None):
-        from keras_ssl_lt.evaluation import as_arrays
-
-        self.source = source
-        self.name = name
-        labels = np.asarray(source.labels)
-        self.num_classes = int(labels.max()) + 1
-        if bank_index is not None:  # explicit bank positions (e.g. when only some images are at hand)
-            if bank_per_class is not None:
-                raise ValueError("give `bank_per_class` or `bank_index`, not both")
-            self.bank_index = np.sort(np.asarray(bank_index, dtype=np.int64))
-            if (
-                self.bank_index.ndim != 1
-                or not self.bank_index.size
-                or self.bank_index.min() < 0
-                or (self.bank_index.max() >= labels.size)
-            ):
-                raise ValueError(f"`bank_index` must be a non-empty 1-D array of positions in [0, {labels.size})")
-        else:
-            self.bank_index = balanced_positions(labels, bank_per_class, bank_seed)
-        self.bank = (source.images(self.bank_index), labels[self.bank_index])
-        self.test = as_arrays(test, name="test")
-        if ood is not None:
-            if not isinstance(ood, dict) or not {"train", "test"} <= set(ood):
-                raise ValueError("`ood` must be None or a dict with 'train' and 'test' (images, labels) pairs")
-            ood = {
-                "name": ood.get("name", "ood"),
-                "train": as_arrays(ood["train"], name="ood train"),
-                "test": as_arrays(ood["test"], name="ood test"),
-            }
-        self.ood = ood
-        self.floor_cache = {}  # floor_metrics: the untrained encoders' metrics on this data, per config and seed
-
-    @classmethod
-    def from_arrays(cls, train, test, ood=None, bank_per_class=None, bank_seed=0, name="arrays"):
-        """From `(images, labels)` arrays for the train and test splits (and an optional `ood` dict)."""
-        from keras_ssl_lt.data import from_arrays
-
-        return cls(from_arrays(*train), test, bank_per_class=bank_per_class, ood=ood, bank_seed=bank_seed, name=name)
-
-    def describe(self):
-        """Sizes of every part, for records."""
-        out = {
-            "dataset": self.name,
-            "train": len(self.source),
-            "bank": int(len(self.bank[1])),
-            "test": int(len(self.test[1])),
-        }
-        if self.ood is not None:
-            out.update(
-                ood=self.ood["name"], ood_train=int(len(self.ood["train"][1])), ood_test=int(len(self.ood["test"][1]))
-            )
-        return out
-
-
-def balanced_positions(labels, per_class, seed=0):
-    """Sorted positions of `per_class` examples of every class (all examples when `per_class` is None).
-
-    Example:
-
-    >>> balanced_positions(np.array([0, 0, 0, 1, 1, 1]), 2, seed=0).size
-    4
-    """
-    labels = np.asarray(labels)
-    if per_class is None:
-        return np.arange(labels.size)
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise ValueError(f"`bank_per_class` must be None or a positive integer; got {per_class!r}")
-    smallest = int(np.bincount(labels).min())
-    if per_class > smallest:
-        raise ValueError(f"`bank_per_class`={per_class} exceeds the smallest class ({smallest} examples)")
-    rng = np.random.default_rng([seed, 7])
-    return np.sort(
-        np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in np.unique(labels)])
-    )
-
-
-def draw_subset(labels, spec, cfg):
-    """The subset of a run: long-tailed for `spec.ratio < 1`, else the balanced counterpart of the same n.
-
-    The balanced counterpart mirrors the long-tailed subset of `spec.extra["counterpart_of"]` (default
-    `cfg["counterpart_of"]`, else 0.01) at the same profile and sampling, so A(n, 1) and A(n, r) share n.
-    Subsets are drawn with `cfg["subset_seed"]` (default 0), the same for every method and training seed,
-    as in the paper ("variants are fixed when comparing algorithms").
-
-    Example:
-
-    >>> from keras_ssl_lt.experiments import RunSpec
-    >>> labels = np.repeat(np.arange(10), 5000)
-    >>> draw_subset(labels, RunSpec("simclr", ratio=1.0), {}).n
-    12406
-    """
-    from keras_ssl_lt.data import balanced_counterpart, make_subset
-
-    subset_seed = int(cfg.get("subset_seed", 0))
-    extra = dict(spec.extra)
-    if spec.ratio < 1.0:
-        return make_subset(labels, profile=spec.profile, ratio=spec.ratio, sampling=spec.sampling, seed=subset_seed)
-    ref_ratio = float(extra.get("counterpart_of", cfg.get("counterpart_of", 0.01)))
-    lt = make_subset(labels, profile=spec.profile, ratio=ref_ratio, sampling=spec.sampling, seed=subset_seed)
-    return balanced_counterpart(labels, lt, seed=subset_seed)
-
-
-# ----------------------------------------------------------------------------------------- models
-
-
-def _encoder(cfg):
-    from keras_ssl_lt import backbones
-
-    b = dict(cfg["backbone"])
-    name = b.pop("name")
-    fn = getattr(backbones, name, None)
-    if fn is None or name.startswith("_") or name == "count_flops":
-        raise ValueError(f"config backbone name must be one of resnet18_cifar, resnet50, small_resnet; got {name!r}")
-    if "blocks" in b:
-        b["blocks"] = tuple(b["blocks"])
-    size = int(cfg["input_size"])
-    return fn(input_shape=(size, size, 3), **b)
-
-
-# `cfg["augment_preset"]`: the SSL views (`keras_ssl_lt.augment` presets); CIFAR's by default.
-AUGMENT_PRESETS = ("simsiam_cifar", "moco_v2_imagenet")
-
-
-def _augmenter(method, cfg, seed):
-    from keras_ssl_lt import augment
-
-    size = int(cfg["input_size"])
-    overrides = dict(cfg.get("augment", {}).get(method, {}))
-    preset = cfg.get("augment_preset", "simsiam_cifar")
-    if preset not in AUGMENT_PRESETS:
-        raise ValueError(f"config `augment_preset` must be one of {AUGMENT_PRESETS}; got {preset!r}")
-    if method != "supervised" and preset == "moco_v2_imagenet":
-        return augment.moco_v2_imagenet(size=size, seed=seed, **overrides)
-    if method == "supervised":
-        # Standard supervised views at the run's resolution: random resized crop and flip, no colour.
-        base = dict(crop="resized", scale=(0.35, 1.0), jitter=None, jitter_p=0.0, grayscale_p=0.0)
-        base.update(overrides)
-        return augment.supervised_cifar(crop_size=size, seed=seed, **base)
-    return augment.simsiam_cifar(crop_size=size, seed=seed, **overrides)
-
-
-def build_pretrainer(method, cfg, num_classes, num_examples=None, seed=0):
-    """The pre-trainer of `method` (one of `METHODS`) as the config describes it, its encoder built first.
-
-    The encoder is created right after `keras.utils.set_random_seed(seed)`, so every method (and the
-    untrained floor) starts from the same encoder weights for a seed.
-
-    Example:
-
-    >>> m = build_pretrainer("simclr", smoke_config(), num_classes=10, seed=0)
-    >>> type(m).__name__
-    'SimCLR'
-    """
-    import keras
-
-    import keras_ssl_lt as ksl
-
-    if method not in METHODS:
-        raise ValueError(f"`method` must be one of {METHODS}; got {method!r}")
-    keras.utils.set_random_seed(int(seed))
-    encoder = _encoder(cfg)
-    hp = dict(cfg["methods"][method])
-    hp.pop("lr", None)
-    hp.pop("epochs", None)
-    aug = _augmenter(method, cfg, seed)
-    common = dict(augmenter=aug, num_examples=num_examples, name=f"{method}_seed{seed}")
-    if method == "simsiam":
-        return ksl.SimSiam(encoder, **hp, **common)
-    if method == "simclr":
-        return ksl.SimCLR(encoder, **hp, **common)
-    if method == "moco_v2":
-        return ksl.MoCoV2(encoder, **hp, **common)
-    if method == "byol":
-        return ksl.BYOL(encoder, **hp, **common)
-    return ksl.Supervised(encoder, num_classes=num_classes, **hp, **common)
-
-
-SHARPNESS = ("none", "sam", "asam", "rwsam_rank", "rwsam_kde")
+__all__ = ["make_record", "pretrain", "regularizer", "run"]
 
 
 def regularizer(source, subset, cfg, sharpness="none"):
-    """The `(sharpness, callbacks)` of a run: None / SAM / ASAM / rwSAM with class-rank or KDE weights.
+    """The `(sharpness, callbacks)` of a run: `keras_ssl_lt.rwsam.registry.build_regularizer` fed from the run.
 
-    `cfg["sharpness"]` holds the settings: `rho` (ASAM radius for "asam" and the rwSAM variants, the authors'
-    7.0 on CIFAR), `sam_rho` (plain SAM radius), `rank_base` (1.2: the authors' CIFAR weights
-    `base ** rank`, ranked by the long-tailed subset's class counts), and the KDE refresh `kde_every` (epochs)
-    and `kde_power`. rwSAM variants are adaptive (ASAM), as in the authors' code.
+    `sharpness` is a name of the regulariser menu (`rwsam.registry.REGULARIZERS`), `cfg["sharpness"]` its
+    settings (`rwsam.registry.DEFAULTS`: the ASAM radius `rho`, `sam_rho`, `rank_base`, `kde_every`,
+    `kde_power`). The rank weights are ranked by the subset's counts; the KDE weights are refreshed from the
+    subset's images.
 
     Example:
 
@@ -309,29 +57,15 @@ def regularizer(source, subset, cfg, sharpness="none"):
     >>> reg is None and cbs == []
     True
     """
-    import keras_ssl_lt as ksl
+    from keras_ssl_lt.rwsam.registry import build_regularizer
 
-    if sharpness not in SHARPNESS:
-        raise ValueError(f"`sharpness` must be one of {SHARPNESS}; got {sharpness!r}")
-    sc = dict(
-        {"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0}, **cfg.get("sharpness", {})
-    )
-    if sharpness == "none":
-        return None, []
-    if sharpness == "sam":
-        return ksl.SAM(rho=float(sc["sam_rho"])), []
-    if sharpness == "asam":
-        return ksl.SAM(rho=float(sc["rho"]), adaptive=True), []
+    kwargs = {}
     if sharpness == "rwsam_rank":
-        weights = ksl.rwsam.weights.class_rank_weights(
-            source.labels, base=float(sc["rank_base"]), class_counts=subset.counts
-        )
-        return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True, weights=weights), []
-    index = np.asarray(subset.indices)
-    cb = ksl.rwsam.KDEReweighting(
-        source.images(index), index, every_n_epochs=int(sc["kde_every"]), power=float(sc["kde_power"]), at_start=True
-    )
-    return ksl.RWSAM(rho=float(sc["rho"]), adaptive=True), [cb]
+        kwargs = dict(labels=source.labels, class_counts=subset.counts)
+    elif sharpness == "rwsam_kde":
+        index = np.asarray(subset.indices)
+        kwargs = dict(kde_images=source.images(index), kde_index=index)
+    return build_regularizer(sharpness, cfg.get("sharpness", {}), **kwargs)
 
 
 def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=None, sharpness="none"):
@@ -380,124 +114,88 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}, time.perf_counter() - start
 
 
-# ----------------------------------------------------------------------------------------- evaluation
+# ----------------------------------------------------------------------------------------- a run
 
 
-def evaluate_encoder(model, data, cfg, class_groups=None):
-    """ID kNN and linear probe (with per-group accuracy), OOD linear probe (and few-shot): a flat metric dict.
-
-    Keys: `knn_acc`, `knn_acc_<group>`, `probe_acc`, `probe_acc_<group>`, and with OOD data
-    `ood_probe_acc` (and `ood_fewshot_acc`). Accuracies are fractions in [0, 1].
-    """
-    from keras_ssl_lt import evaluation
-
-    ev = dict(DEFAULT_EVAL, **cfg.get("eval", {}))
-    fb = int(ev["feature_batch_size"])
-    feats = lambda x: np.asarray(evaluation.extract_features(model, x, batch_size=fb))  # noqa: E731
-    bank_f, test_f = feats(data.bank[0]), feats(data.test[0])
-    out = {}
-    knn = evaluation.knn_features(
-        bank_f,
-        data.bank[1],
-        test_f,
-        data.test[1],
-        k=int(ev["knn_k"]),
-        temperature=float(ev["knn_temperature"]),
-        class_groups=class_groups,
-        num_classes=data.num_classes,
-    )
-    probe = evaluation.probe_features(
-        bank_f,
-        data.bank[1],
-        test_f,
-        data.test[1],
-        num_classes=data.num_classes,
-        class_groups=class_groups,
-        protocol=ev["probe"],
-        l2=float(ev["probe_l2"]),
-    )
-    for prefix, res in (("knn", knn), ("probe", probe)):
-        for k, v in res.items():
-            if k == "acc" or k.startswith("acc_"):
-                out[f"{prefix}_{k}"] = float(v)
-    if data.ood is not None and ev.get("ood", True):
-        (otr_x, otr_y), (ote_x, ote_y) = data.ood["train"], data.ood["test"]
-        otr_f, ote_f = feats(otr_x), feats(ote_x)
-        ood = evaluation.probe_features(otr_f, otr_y, ote_f, ote_y, protocol=ev["probe"], l2=float(ev["probe_l2"]))
-        out["ood_probe_acc"] = float(ood["acc"])
-        if ev.get("few_shot"):
-            fs = evaluation.few_shot_features(otr_f, otr_y, ote_f, ote_y, shots=int(ev["few_shot"]))
-            out["ood_fewshot_acc"] = float(fs["acc"])
-    return out
-
-
-def generalization_gap_metrics(model, data, subset, cfg):
-    """Pre-training loss on held-out images minus on the training subset, overall and per class group.
-
-    The held-out set is the test split; the training side is a sample of the subset of at most
-    `cfg["eval"]["gap_examples"]` (default 2,000) per class. Keys: `gen_gap`, `gen_gap_<group>`.
-    """
-    from keras_ssl_lt import evaluation
-
-    per_class = int(cfg.get("eval", {}).get("gap_examples", 2000))
-    rng = np.random.default_rng([int(cfg.get("subset_seed", 0)), 11])
-    labels = np.asarray(data.source.labels)
-    idx = np.asarray(subset.indices)
-    take = np.concatenate([rng.permutation(idx[labels[idx] == c])[:per_class] for c in np.unique(labels[idx])])
-    g = evaluation.generalization_gap_from_model(
-        model, data.source.images(take), labels[take], data.test[0], data.test[1], class_groups=subset.groups
-    )
-    return {
-        ("gen_gap" if k == "all" else f"gen_gap_{k}"): float(v)
-        for k, v in g.items()
-        if isinstance(v, (int, float, np.floating))
-    }
-
-
-def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
-    """Metrics of the untrained encoder built from `seed`, cached on `data` per architecture, evaluation and seed."""
-    import json
-
-    key = json.dumps(
-        [
-            cfg["backbone"],
-            cfg["input_size"],
-            cfg.get("eval", {}),
-            int(seed),
-            {k: np.asarray(v).tolist() for k, v in (class_groups or {}).items()},
-        ],
-        sort_keys=True,
-        default=str,
-    )
-    if key not in data.floor_cache:
-        model = build_pretrainer(method, cfg, data.num_classes, seed=seed)
-        data.floor_cache[key] = evaluate_encoder(model, data, cfg, class_groups)
-    return dict(data.floor_cache[key])
-
-
-def run(spec, cfg, data, verbose=0, callbacks=None):
+def run(
+    spec,
+    cfg,
+    data,
+    verbose=0,
+    callbacks=None,
+    *,
+    source=None,
+    subset=None,
+    class_groups=None,
+    evaluate=None,
+    extra_metrics=None,
+    num_classes=None,
+    description=None,
+    floor_cache=None,
+):
     """One run of the protocol: subset -> pre-train -> evaluate, beside the floor. Returns the runner's result dict.
 
-    `cfg` is the preset's config; `data` an `EvalData`. The result has `metrics` (trained and `floor_*`),
-    `history`, `config`, `n`, `counts`, `manifest_sha256`, `data` sizes and `timings` (see `make_record`).
+    `cfg` is the preset's config; `data` an `EvalData` (or None when `evaluate`, `source` and `num_classes`
+    are given). The result has `metrics` (trained and `floor_*`), `history`, `config`, `conventions`, `n`,
+    `counts`, `manifest_sha256`, `data` sizes and `timings` (see `make_record`).
+
+    Hooks for recipes whose run differs from the paper's CIFAR protocol (each defaults to that protocol):
+
+    - `source`: the pre-training `Source` (default `data.source`);
+    - `subset`: a `Subset` of `source`, or a function `(spec, cfg) -> Subset` (default `draw_subset`);
+    - `class_groups`: the many / medium / few groups the evaluation reports (default the subset's);
+    - `evaluate`: a function `(model, class_groups) -> metrics` replacing the ID/OOD evaluation;
+    - `extra_metrics`: a function `(model, spec) -> metrics` added to the evaluation (e.g. transfer);
+    - `num_classes` (default `data.num_classes`), `description` (the record's `data`, default
+      `data.describe()`);
+    - `floor_cache`: a dict caching the untrained floors (default `data.floor_cache`).
+
+    The untrained floor is the same evaluation, hooks included, of the encoder built from the same seed.
     """
-    if spec.method not in METHODS:
-        raise ValueError(f"`spec.method` must be one of {METHODS}; got {spec.method!r}")
+    from keras_ssl_lt.methods.registry import get_method
+
+    get_method(spec.method)  # an unknown method is refused before anything is built
+    if data is None and (evaluate is None or source is None or num_classes is None):
+        raise ValueError("`data` may be None only when `evaluate`, `source` and `num_classes` are given")
     cfg = copy.deepcopy(cfg)
     for k, v in dict(spec.extra).items():
         if k.startswith("cfg."):  # e.g. extra={"cfg.epochs": 3}: a config override recorded in the spec
             cfg[k[4:]] = v
+    source = data.source if source is None else source
+    num_classes = data.num_classes if num_classes is None else int(num_classes)
+    floor_cache = data.floor_cache if floor_cache is None else floor_cache
     t0 = time.perf_counter()
-    subset = draw_subset(data.source.labels, spec, cfg)
-    groups = subset.groups
-    floor = floor_metrics(cfg, data, spec.seed, groups)
+    if subset is None:
+        subset = draw_subset(source.labels, spec, cfg)
+    elif callable(subset):
+        subset = subset(spec, cfg)
+    groups = subset.groups if class_groups is None else class_groups
+
+    def score(model, trained=True):
+        if evaluate is not None:
+            metrics = dict(evaluate(model, groups))
+        else:
+            metrics = evaluate_encoder(model, data, cfg, groups)
+            if trained and cfg.get("eval", {}).get("generalization_gap"):  # the pre-training loss: trained only
+                metrics.update(generalization_gap_metrics(model, data, subset, cfg))
+        if extra_metrics is not None:
+            metrics.update(extra_metrics(model, spec))
+        return metrics
+
+    if evaluate is None and extra_metrics is None:
+        floor = floor_metrics(cfg, data, spec.seed, groups)
+    else:
+        key = _floor_key(cfg, spec.seed, groups, hooks=(evaluate, extra_metrics))
+        if key not in floor_cache:
+            floor_cache[key] = _floor_of(score, cfg, num_classes, spec.seed)
+        floor = dict(floor_cache[key])
     t_floor = time.perf_counter() - t0
     sharpness = dict(spec.extra).get("sharpness", "none")
-    model = build_pretrainer(spec.method, cfg, data.num_classes, num_examples=len(data.source), seed=spec.seed)
+    model = build_pretrainer(spec.method, cfg, num_classes, num_examples=len(source), seed=spec.seed)
     history, train_seconds = pretrain(
         model,
         spec.method,
-        data.source,
+        source,
         subset,
         cfg,
         seed=spec.seed,
@@ -506,53 +204,36 @@ def run(spec, cfg, data, verbose=0, callbacks=None):
         sharpness=sharpness,
     )
     t1 = time.perf_counter()
-    metrics = evaluate_encoder(model, data, cfg, groups)
-    if cfg.get("eval", {}).get("generalization_gap"):
-        metrics.update(generalization_gap_metrics(model, data, subset, cfg))
+    metrics = score(model)
     eval_seconds = time.perf_counter() - t1
     for k, v in floor.items():
         metrics[f"floor_{k}"] = v
-    timings = {"floor_seconds": t_floor, "train_seconds": train_seconds, "eval_seconds": eval_seconds}
-    return make_record(metrics, history, cfg, subset, groups, data.describe(), timings)
-
-
-def weight_decay_convention(cfg):
-    """The optimizer's weight-decay convention of a config (`keras_ssl_lt.optimizers.get_sgd`).
-
-    `cfg["optimizer"]["weight_decay_convention"]`: `"coupled"` (PyTorch's and the paper's), `"decoupled"`, or
-    `"keras"` (`keras.optimizers.SGD`, also what a config without the key gets: what the presets ran before the
-    convention was a setting).
-
-    Example:
-
-    >>> weight_decay_convention({"optimizer": {"weight_decay_convention": "coupled"}})
-    'coupled'
-    """
-    from keras_ssl_lt._checks import check_choice
-    from keras_ssl_lt.optimizers import CONVENTIONS
-
-    convention = dict(cfg.get("optimizer", {})).get("weight_decay_convention", "keras")
-    return check_choice(convention, "optimizer.weight_decay_convention", CONVENTIONS)
-
-
-def conventions(cfg):
-    """The numerical conventions a config runs with, written into every record (docs/fidelity.md).
-
-    Example:
-
-    >>> conventions(smoke_config())["weight_decay"]
-    'keras'
-    """
-    backbone = dict(cfg.get("backbone", {}))
-    conv_init = backbone.get("kernel_initializer")
-    heads = {m: dict(hp).get("head_init", "keras") for m, hp in cfg.get("methods", {}).items()}
-    return {
-        "weight_decay": weight_decay_convention(cfg),
-        "conv_init": "he_normal_fan_out" if conv_init is None else conv_init,
-        "head_init": heads,
-        "batchnorm": "momentum 0.9 (PyTorch's 0.1), epsilon 1e-5, biased moving variance",
-        "lr_schedule": "cosine per step (keras CosineDecay), no warm-up",
+    epochs_run = max(1, len(history.get("loss", [])))
+    timings = {
+        "floor_seconds": t_floor,
+        "train_seconds": train_seconds,
+        "seconds_per_epoch": train_seconds / epochs_run,
+        "eval_seconds": eval_seconds,
     }
+    description = data.describe() if description is None else description
+    return make_record(metrics, history, cfg, subset, groups, description, timings)
+
+
+def _floor_key(cfg, seed, groups, hooks):
+    import json
+
+    names = [getattr(h, "__qualname__", repr(h)) if h is not None else None for h in hooks]
+    return json.dumps(
+        [cfg["backbone"], cfg["input_size"], cfg.get("eval", {}), int(seed), names]
+        + [{k: np.asarray(v).tolist() for k, v in (groups or {}).items()}],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def _floor_of(score, cfg, num_classes, seed):
+    # Any method's pre-trainer carries the same encoder for a seed (built right after seeding); SimCLR's is light.
+    return score(build_pretrainer("simclr", cfg, num_classes, seed=seed), trained=False)
 
 
 def make_record(metrics, history, cfg, subset, groups, data_description, timings):

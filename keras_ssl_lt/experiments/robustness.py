@@ -80,7 +80,7 @@ def cost_estimate(cfg, n_full=50000):
     >>> round(est(RunSpec("simclr", ratio=0.01)))
     35
     """
-    from keras_ssl_lt.experiments.protocol import draw_subset
+    from keras_ssl_lt.experiments.evaldata import draw_subset
 
     labels = np.repeat(np.arange(10), n_full // 10)
     table = dict(cfg.get("cost") or {})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from keras_ssl_lt.experiments import RunSpec, protocol
+from keras_ssl_lt.experiments import RunSpec, build, evaldata, evaluate, protocol
 from keras_ssl_lt.experiments.presets import PRESETS, get_preset
 from keras_ssl_lt.experiments.robustness import cost_estimate, gap_grid
 
@@ -22,12 +22,12 @@ def test_balanced_counterpart_has_the_long_tailed_n():
     labels = np.repeat(np.arange(10), 5000)
     cfg = get_preset("cpu")
     for r in (0.1, 0.01):
-        lt = protocol.draw_subset(labels, RunSpec("simclr", ratio=r), cfg)
-        bal = protocol.draw_subset(labels, RunSpec("simclr", ratio=1.0, extra={"counterpart_of": r}), cfg)
+        lt = evaldata.draw_subset(labels, RunSpec("simclr", ratio=r), cfg)
+        bal = evaldata.draw_subset(labels, RunSpec("simclr", ratio=1.0, extra={"counterpart_of": r}), cfg)
         assert lt.n == bal.n
         assert bal.counts.max() - bal.counts.min() <= 1
-    assert protocol.draw_subset(labels, RunSpec("simclr", ratio=0.01), cfg).n == 12406  # PAPER.md
-    half = protocol.draw_subset(labels, RunSpec("simclr", ratio=0.01, sampling=0.5), cfg)
+    assert evaldata.draw_subset(labels, RunSpec("simclr", ratio=0.01), cfg).n == 12406  # PAPER.md
+    half = evaldata.draw_subset(labels, RunSpec("simclr", ratio=0.01, sampling=0.5), cfg)
     assert half.counts.tolist() == [2500, 1498, 898, 538, 322, 193, 116, 69, 41, 25]
 
 
@@ -35,18 +35,18 @@ def test_same_seed_gives_every_method_the_same_untrained_encoder():
     cfg = get_preset("smoke")
     weights = []
     for method in ("simclr", "supervised", "simsiam"):
-        m = protocol.build_pretrainer(method, cfg, num_classes=4, seed=3)
+        m = build.build_pretrainer(method, cfg, num_classes=4, seed=3)
         weights.append([np.asarray(w) for w in m.encoder.get_weights()])
     for other in weights[1:]:
         assert all(np.array_equal(a, b) for a, b in zip(weights[0], other))
-    m = protocol.build_pretrainer("simclr", cfg, num_classes=4, seed=4)
+    m = build.build_pretrainer("simclr", cfg, num_classes=4, seed=4)
     assert not all(np.array_equal(a, np.asarray(b)) for a, b in zip(weights[0], m.encoder.get_weights()))
 
 
 def test_bad_names_raise_clear_errors():
     cfg = get_preset("smoke")
     with pytest.raises(ValueError, match="`method` must be one of"):
-        protocol.build_pretrainer("swav", cfg, num_classes=4)
+        build.build_pretrainer("swav", cfg, num_classes=4)
     with pytest.raises(ValueError, match="`sharpness` must be one of"):
         protocol.regularizer(None, None, cfg, "sam2")
     with pytest.raises(ValueError, match="`preset` must be one of"):
@@ -56,7 +56,7 @@ def test_bad_names_raise_clear_errors():
     with pytest.raises(ValueError, match="`ratios` must be"):
         gap_grid(["simclr"], ratios=[1.0])
     with pytest.raises(ValueError, match="bank_per_class"):
-        protocol.balanced_positions(np.array([0, 0, 1]), 2)
+        evaldata.balanced_positions(np.array([0, 0, 1]), 2)
 
 
 def test_rank_weights_follow_the_long_tailed_counts():
@@ -64,7 +64,7 @@ def test_rank_weights_follow_the_long_tailed_counts():
 
     labels = np.repeat(np.arange(10), 50)
     src = ksl.data.from_arrays(np.zeros((500, 8, 8, 3), "uint8"), labels)
-    lt = protocol.draw_subset(labels, RunSpec("simclr", ratio=0.1), {})
+    lt = evaldata.draw_subset(labels, RunSpec("simclr", ratio=0.1), {})
     reg, callbacks = protocol.regularizer(src, lt, {"sharpness": {"rank_base": 2.0, "rho": 3.0}}, "rwsam_rank")
     assert isinstance(reg, ksl.RWSAM) and reg.adaptive and reg.rho == 3.0 and callbacks == []
     # class 0 is the most frequent (rank 0, weight 1), class 9 the rarest (rank 9, weight 2**9)
@@ -86,7 +86,7 @@ def test_cost_estimate_uses_the_measured_table():
 
 def test_one_run_records_metrics_beside_the_floor(tmp_path):
     train, test = _tiny_data()
-    data = protocol.EvalData.from_arrays(
+    data = evaldata.EvalData.from_arrays(
         train, test, ood={"name": "same", "train": train, "test": test}, bank_per_class=12
     )
     cfg = get_preset("smoke")
@@ -100,11 +100,11 @@ def test_one_run_records_metrics_beside_the_floor(tmp_path):
     assert set(out["history"]) >= {"loss"} and len(out["history"]["loss"]) == cfg["epochs"]
     assert len(out["manifest_sha256"]) == 64
     # the floor is cached: the same seed's floor again is identical and costs no new evaluation
-    again = protocol.floor_metrics(
+    again = evaluate.floor_metrics(
         cfg,
         data,
         0,
-        class_groups=protocol.draw_subset(data.source.labels, RunSpec("supervised", ratio=0.5), cfg).groups,
+        class_groups=evaldata.draw_subset(data.source.labels, RunSpec("supervised", ratio=0.5), cfg).groups,
     )
     assert again == {k[len("floor_") :]: v for k, v in m.items() if k.startswith("floor_")}
 
@@ -112,10 +112,10 @@ def test_one_run_records_metrics_beside_the_floor(tmp_path):
 def test_floor_cache_belongs_to_its_data():
     cfg = get_preset("smoke")
     train, test = _tiny_data(seed=1)
-    with_ood = protocol.EvalData.from_arrays(train, test, ood={"train": train, "test": test})
-    without = protocol.EvalData.from_arrays(train, test)
-    a = protocol.floor_metrics(cfg, with_ood, seed=0)
-    b = protocol.floor_metrics(cfg, without, seed=0)
+    with_ood = evaldata.EvalData.from_arrays(train, test, ood={"train": train, "test": test})
+    without = evaldata.EvalData.from_arrays(train, test)
+    a = evaluate.floor_metrics(cfg, with_ood, seed=0)
+    b = evaluate.floor_metrics(cfg, without, seed=0)
     assert "ood_probe_acc" in a and "ood_probe_acc" not in b
     assert a["knn_acc"] == b["knn_acc"]  # same encoder, same in-domain data
     assert len(with_ood.floor_cache) == 1 and len(without.floor_cache) == 1

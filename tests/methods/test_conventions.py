@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import keras_ssl_lt as ksl
-from keras_ssl_lt.experiments import protocol
+from keras_ssl_lt.experiments import build, presets, protocol
+from keras_ssl_lt.experiments import conventions as conventions_mod
 from keras_ssl_lt.experiments.presets import get_preset
 from keras_ssl_lt.methods.heads import dense_initializers, mlp_head
 
@@ -93,14 +94,14 @@ def test_presets_name_their_weight_decay_convention():
     assert get_preset("cpu")["optimizer"]["weight_decay_convention"] == "keras"
     for name in ("gpu", "paper"):
         assert get_preset(name)["optimizer"]["weight_decay_convention"] == "coupled"
-    conv = protocol.conventions(get_preset("paper"))
+    conv = conventions_mod.conventions(get_preset("paper"))
     assert conv["weight_decay"] == "coupled" and conv["conv_init"] == "he_normal_fan_out"
     with pytest.raises(ValueError, match="weight_decay_convention"):
-        protocol.weight_decay_convention({"optimizer": {"weight_decay_convention": "torch"}})
+        conventions_mod.weight_decay_convention({"optimizer": {"weight_decay_convention": "torch"}})
 
 
 def test_protocol_compiles_the_convention_it_records():
-    cfg = protocol.smoke_config()
+    cfg = presets.smoke_config()
     cfg["optimizer"]["weight_decay_convention"] = "coupled"
     cfg["backbone"]["kernel_initializer"] = "torch"
     cfg["methods"]["simclr"]["head_init"] = "torch"
@@ -108,9 +109,9 @@ def test_protocol_compiles_the_convention_it_records():
     y = np.repeat(np.arange(4), 16)
     source = ksl.data.from_arrays(x, y)
     subset = ksl.data.make_subset(y, profile="exp", ratio=0.5)
-    model = protocol.build_pretrainer("simclr", cfg, num_classes=4, num_examples=len(y))
+    model = build.build_pretrainer("simclr", cfg, num_classes=4, num_examples=len(y))
     assert model.head_init == "torch"
     protocol.pretrain(model, "simclr", source, subset, cfg, verbose=0)
     assert isinstance(model.optimizer, ksl.optimizers.SGD) and not model.optimizer.decoupled_weight_decay
-    conv = protocol.conventions(cfg)
+    conv = conventions_mod.conventions(cfg)
     assert conv == {**conv, "weight_decay": "coupled", "conv_init": "torch"} and conv["head_init"]["simclr"] == "torch"

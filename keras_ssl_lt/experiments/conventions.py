@@ -1,0 +1,43 @@
+"""The numerical conventions a config runs with (optimizer decay, initialisers, BatchNorm), for every record."""
+
+__all__ = ["conventions", "weight_decay_convention"]
+
+
+def weight_decay_convention(cfg):
+    """The optimizer's weight-decay convention of a config (`keras_ssl_lt.optimizers.get_sgd`).
+
+    `cfg["optimizer"]["weight_decay_convention"]`: `"coupled"` (PyTorch's and the paper's), `"decoupled"`, or
+    `"keras"` (`keras.optimizers.SGD`, also what a config without the key gets: what the presets ran before the
+    convention was a setting).
+
+    Example:
+
+    >>> weight_decay_convention({"optimizer": {"weight_decay_convention": "coupled"}})
+    'coupled'
+    """
+    from keras_ssl_lt._checks import check_choice
+    from keras_ssl_lt.optimizers import CONVENTIONS
+
+    convention = dict(cfg.get("optimizer", {})).get("weight_decay_convention", "keras")
+    return check_choice(convention, "optimizer.weight_decay_convention", CONVENTIONS)
+
+
+def conventions(cfg):
+    """The numerical conventions a config runs with, written into every record (docs/fidelity.md).
+
+    Example:
+
+    >>> from keras_ssl_lt.experiments.presets import smoke_config
+    >>> conventions(smoke_config())["weight_decay"]
+    'keras'
+    """
+    backbone = dict(cfg.get("backbone", {}))
+    conv_init = backbone.get("kernel_initializer")
+    heads = {m: dict(hp).get("head_init", "keras") for m, hp in cfg.get("methods", {}).items()}
+    return {
+        "weight_decay": weight_decay_convention(cfg),
+        "conv_init": "he_normal_fan_out" if conv_init is None else conv_init,
+        "head_init": heads,
+        "batchnorm": "momentum 0.9 (PyTorch's 0.1), epsilon 1e-5, biased moving variance",
+        "lr_schedule": "cosine per step (keras CosineDecay), no warm-up",
+    }
