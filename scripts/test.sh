@@ -17,8 +17,8 @@ summary="$summary\n  ruff: exit $rc"
 for backend in ${KSL_BACKENDS:-tensorflow jax torch}; do
   echo "================ KERAS_BACKEND=$backend ================"
   start=$(date +%s)
-  # The test suite and every docstring example of the package, in one run per backend.
-  KERAS_BACKEND="$backend" python -m pytest -q -p no:cacheprovider --doctest-modules keras_ssl_lt tests "$@"
+  # The test suite and every docstring example of the package (pyproject.toml's pytest settings), per backend.
+  KERAS_BACKEND="$backend" python -m pytest -q -p no:cacheprovider "$@"
   rc=$?
   summary="$summary\n  $backend: exit $rc in $(( $(date +%s) - start )) s"
   [ $rc -ne 0 ] && status=1
