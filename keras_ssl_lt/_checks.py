@@ -17,6 +17,9 @@ import numpy as np
 __all__ = [
     "check_bool",
     "check_choice",
+    "check_fraction",
+    "check_int",
+    "check_labels",
     "check_non_negative",
     "check_non_negative_int",
     "check_number",
@@ -199,3 +202,75 @@ def check_seed(seed, name="seed"):
     if seed is not None and not is_int(seed):
         raise ValueError(f"`{name}` must be None or an int; got {seed!r}")
     return None if seed is None else int(seed)
+
+
+def check_int(value, name, low=None, high=None):
+    """An int inside the optional inclusive bounds; returns an int.
+
+    >>> check_int(3, "num_classes", low=1)
+    3
+    >>> check_int(0, "num_classes", low=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `num_classes` must be an int >= 1; got 0
+    """
+    if not is_int(value) or (low is not None and value < low) or (high is not None and value > high):
+        if low is not None and high is not None:
+            where = f" in [{low}, {high}]"
+        elif low is not None:
+            where = f" >= {low}"
+        elif high is not None:
+            where = f" <= {high}"
+        else:
+            where = ""
+        raise ValueError(f"`{name}` must be an int{where}; got {value!r}")
+    return int(value)
+
+
+def check_fraction(value, name):
+    """A number in (0, 1] (a ratio, a share of a set); returns a float.
+
+    >>> check_fraction(0.01, "ratio")
+    0.01
+    """
+    return check_number(value, name, low=0.0, high=1.0, low_open=True)
+
+
+def check_labels(labels, name="labels", num_classes=None, integral_floats=True, allow_empty=False):
+    """1-D non-negative integer class ids (below `num_classes` when given) as an int64 array.
+
+    Floats are accepted when every value is whole (nothing is rounded) unless `integral_floats=False`;
+    booleans, strings, NaN and fractional values are refused, and so is an empty array unless `allow_empty`.
+
+    >>> check_labels([0, 2.0, 1], num_classes=3).tolist()
+    [0, 2, 1]
+    >>> check_labels([0, 1.7])
+    Traceback (most recent call last):
+    ...
+    ValueError: `labels` must be integer class ids (an integer dtype, or floats with whole values); got 1.7
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1:
+        raise ValueError(f"`{name}` must be a 1-D array of class ids; got shape {y.shape}")
+    if not y.size and not allow_empty:
+        raise ValueError(f"`{name}` must be a non-empty 1-D array of class ids; got an empty array")
+    kinds = "an integer dtype, or floats with whole values" if integral_floats else "an integer dtype"
+    if y.dtype.kind == "f" and integral_floats:
+        bad = ~np.isfinite(y) | (y != np.round(y))
+        if np.any(bad):
+            raise ValueError(f"`{name}` must be integer class ids ({kinds}); got {y[np.argmax(bad)].item()!r}")
+        if y.size and np.max(np.abs(y)) >= 2**53:
+            raise ValueError(f"`{name}` holds a class id too large to be exact: {np.max(np.abs(y)).item()!r}")
+    elif y.dtype.kind not in "iu":
+        raise ValueError(f"`{name}` must be integer class ids ({kinds}); got dtype {y.dtype}")
+    y = y.astype("int64")
+    if y.size and y.min() < 0:
+        raise ValueError(f"`{name}` must be non-negative class ids; got {int(y.min())}")
+    if num_classes is not None:
+        num_classes = check_int(num_classes, "num_classes", low=1)
+        if y.size and y.max() >= num_classes:
+            raise ValueError(
+                f"`{name}` must lie in [0, num_classes) = [0, {num_classes}); got values in "
+                f"[{int(y.min())}, {int(y.max())}]"
+            )
+    return y

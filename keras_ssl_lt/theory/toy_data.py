@@ -13,6 +13,8 @@ Only `e1` separates the frequent classes; only `e2` identifies the rare class; t
 
 import numpy as np
 
+from keras_ssl_lt._checks import check_int
+
 __all__ = ["FREQUENT", "RARE", "sample_toy", "toy_basis", "toy_second_moment"]
 
 FREQUENT = (0, 1)
@@ -30,12 +32,6 @@ def _check(name, value, low, high=None, low_open=False):
     return value
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
 def toy_basis(d):
     """The two directions `(e1, e2)` of R^d used by the toy model (float64 unit vectors).
 
@@ -43,7 +39,7 @@ def toy_basis(d):
     >>> e1.tolist(), e2.tolist()
     ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
     """
-    d = _check_int("d", d, 2)
+    d = check_int(d, "d", low=2)
     eye = np.eye(d)
     return eye[0], eye[1]
 
@@ -54,7 +50,7 @@ def class_counts(n, rare_share=0.0, balanced=False):
     >>> class_counts(1000, 0.01), class_counts(9, balanced=True)
     ([495, 495, 10], [3, 3, 3])
     """
-    n = _check_int("n", n, 1)
+    n = check_int(n, "n", low=1)
     if balanced:
         base = [n // 3] * 3
         for k in range(n - sum(base)):
@@ -87,10 +83,10 @@ def sample_toy(n, d=16, tau=1.0, rho=0.3, rare_share=0.0, seed=0, balanced=False
     ...                                                     [(1.0, 0.0, 0.0)], [(1.0, -2.0, 0.0)])
     True
     """
-    d = _check_int("d", d, 2)
+    d = check_int(d, "d", low=2)
     tau = _check("tau", tau, 0.0)
     rho = _check("rho", rho, 0.0)
-    seed = _check_int("seed", seed, 0)
+    seed = check_int(seed, "seed", low=0)
     counts = class_counts(n, rare_share, balanced)
     rng = np.random.default_rng([seed, 21])
     y = np.repeat(np.arange(3), counts)
@@ -114,7 +110,7 @@ def toy_second_moment(d, tau, rho, rare_share):
     >>> toy_second_moment(3, tau=2.0, rho=0.0, rare_share=0.0).diagonal().tolist()
     [1.0, 2.0, 0.0]
     """
-    d = _check_int("d", d, 2)
+    d = check_int(d, "d", low=2)
     tau, rho = _check("tau", tau, 0.0), _check("rho", rho, 0.0)
     p = _check("rare_share", rare_share, 0.0, 1.0)
     e1, e2 = toy_basis(d)

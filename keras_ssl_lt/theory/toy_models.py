@@ -17,20 +17,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_ssl_lt._checks import check_int, check_non_negative, check_number
+
 __all__ = ["FullBatches", "LinearSSL", "fit_ssl", "fit_supervised", "ssl_objective", "two_layer_linear"]
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
-def _check_positive(name, value, allow_zero=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"`{name}` must be a {'non-negative' if allow_zero else 'positive'} number; got {value!r}")
-    return float(value)
 
 
 def ssl_objective(za, zb, kernel):
@@ -75,10 +64,10 @@ class LinearSSL(keras.Model):
 
     def __init__(self, input_dim, feature_dim, aug_std=1.0, init_scale=0.01, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.input_dim = _check_int("input_dim", input_dim, 1)
-        self.feature_dim = _check_int("feature_dim", feature_dim, 1)
-        self.aug_std = _check_positive("aug_std", aug_std, allow_zero=True)
-        self.init_scale = _check_positive("init_scale", init_scale)
+        self.input_dim = check_int(input_dim, "input_dim", low=1)
+        self.feature_dim = check_int(feature_dim, "feature_dim", low=1)
+        self.aug_std = check_non_negative(aug_std, "aug_std")
+        self.init_scale = check_number(init_scale, "init_scale", low=0.0, low_open=True)
         self.seed = seed
         self.kernel = self.add_weight(
             shape=(self.input_dim, self.feature_dim),
@@ -131,10 +120,10 @@ def two_layer_linear(input_dim, hidden_dim, num_classes=3, init_scale=0.01, seed
     >>> [tuple(w.shape) for w in model.get_weights()]
     [(5, 4), (4, 3)]
     """
-    input_dim = _check_int("input_dim", input_dim, 1)
-    hidden_dim = _check_int("hidden_dim", hidden_dim, 1)
-    num_classes = _check_int("num_classes", num_classes, 2)
-    init_scale = _check_positive("init_scale", init_scale)
+    input_dim = check_int(input_dim, "input_dim", low=1)
+    hidden_dim = check_int(hidden_dim, "hidden_dim", low=1)
+    num_classes = check_int(num_classes, "num_classes", low=2)
+    init_scale = check_number(init_scale, "init_scale", low=0.0, low_open=True)
     seeds = (None, None) if seed is None else (int(seed), int(seed) + 1)
 
     def init(s):
@@ -163,7 +152,7 @@ class FullBatches(keras.utils.PyDataset):
         super().__init__()
         self.x = np.asarray(x, "float32")
         self.y = None if y is None else np.asarray(y, "int32")
-        self.steps = _check_int("steps", steps, 1)
+        self.steps = check_int(steps, "steps", low=1)
 
     def __len__(self):
         return self.steps
@@ -188,7 +177,7 @@ def fit_supervised(x, y, hidden_dim=4, num_classes=3, steps=2000, lr=0.5, init_s
     x = np.asarray(x, "float32")
     model = two_layer_linear(x.shape[1], hidden_dim, num_classes, init_scale, seed)
     model.compile(
-        optimizer=keras.optimizers.SGD(_check_positive("lr", lr)),
+        optimizer=keras.optimizers.SGD(check_number(lr, "lr", low=0.0, low_open=True)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     model.fit(FullBatches(x, y, steps), epochs=1, verbose=0)
@@ -211,6 +200,6 @@ def fit_ssl(x, feature_dim=4, steps=1000, lr=0.05, aug_std=1.0, init_scale=0.01,
     """
     x = np.asarray(x, "float32")
     model = LinearSSL(x.shape[1], feature_dim, aug_std=aug_std, init_scale=init_scale, seed=seed)
-    model.compile(optimizer=keras.optimizers.SGD(_check_positive("lr", lr)))
+    model.compile(optimizer=keras.optimizers.SGD(check_number(lr, "lr", low=0.0, low_open=True)))
     model.fit(FullBatches(x, None, steps), epochs=1, verbose=0)
     return model, model.get_weights_matrix()
