@@ -8,8 +8,10 @@ knn.py           knn_predict, knn_features, knn
 transfer.py      few_shot_features, fine_tune, GradientScale
 metrics.py       topk_accuracy / predict_classes (the tie rule), gap, relative_gap, per-class and
                  per-group accuracy, generalization_gap
-callbacks/       EvaluationCallback (base), LinearProbe, KNNMonitor, TransferProbe
 ```
+
+The Keras callbacks built on these functions (`LinearProbe`, `KNNMonitor`, `TransferProbe`) live in
+`keras_ssl_lt.callbacks`.
 
 Everything below is importable from `keras_ssl_lt.evaluation` directly. The functions `knn` and
 `linear_probe` share their names with the files that define them: `keras_ssl_lt.evaluation.knn` is the
@@ -24,13 +26,7 @@ Example:
 (1.0, 1.0)
 """
 
-from keras_ssl_lt.evaluation import callbacks, metrics
-from keras_ssl_lt.evaluation.callbacks import (
-    EvaluationCallback,
-    KNNMonitor,
-    LinearProbe,
-    TransferProbe,
-)
+from keras_ssl_lt.evaluation import metrics
 from keras_ssl_lt.evaluation.data import (
     as_arrays,
     check_features,
@@ -65,15 +61,10 @@ from keras_ssl_lt.evaluation.transfer import GradientScale, few_shot_features, f
 
 __all__ = [
     "PROTOCOLS",
-    "EvaluationCallback",
     "GradientScale",
-    "KNNMonitor",
     "LinearClassifier",
-    "LinearProbe",
-    "TransferProbe",
     "accuracy_summary",
     "as_arrays",
-    "callbacks",
     "check_class_groups",
     "check_features",
     "check_features_labels",

@@ -1,19 +1,17 @@
 """Evaluation callbacks inside a real `fit`; input validation (every backend)."""
 
 import csv
+import importlib
 import math
 
 import keras
 import numpy as np
 import pytest
 
+import keras_ssl_lt
 from keras_ssl_lt import callbacks, evaluation
-from keras_ssl_lt.evaluation import (
-    KNNMonitor,
-    LinearProbe,
-    TransferProbe,
-    extract_features,
-)
+from keras_ssl_lt.callbacks import KNNMonitor, LinearProbe, TransferProbe
+from keras_ssl_lt.evaluation import extract_features
 
 GROUPS = {"many": [0, 1], "medium": [2], "few": [3]}
 
@@ -188,10 +186,21 @@ def test_monitors_raise_on_non_finite_test_features():
             cb.evaluate_now()
 
 
-def test_callbacks_namespace_re_exports():
-    assert callbacks.KNNMonitor is KNNMonitor and callbacks.LinearProbe is LinearProbe
-    assert callbacks.EvaluationCallback is evaluation.EvaluationCallback
-    assert callbacks.TransferProbe is evaluation.callbacks.TransferProbe
+def test_callbacks_have_one_import_path():
+    # `keras_ssl_lt.callbacks.X` is the one public path of the evaluation callbacks; the evaluation
+    # package no longer re-exports them and rwSAM's KDEReweighting lives only in `keras_ssl_lt.rwsam`.
+    assert sorted(callbacks.__all__) == ["EvaluationCallback", "KNNMonitor", "LinearProbe", "TransferProbe"]
+    for name in callbacks.__all__:
+        cls = getattr(callbacks, name)
+        assert cls.__module__.startswith("keras_ssl_lt.callbacks."), (name, cls.__module__)
+        assert issubclass(cls, callbacks.EvaluationCallback)
+        assert not hasattr(evaluation, name), name
+    assert keras_ssl_lt.callbacks is callbacks
+    assert not hasattr(callbacks, "KDEReweighting")
+    assert keras_ssl_lt.rwsam.KDEReweighting.__module__ == "keras_ssl_lt.rwsam.callback"
+    assert not hasattr(evaluation, "callbacks")
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module("keras_ssl_lt.evaluation.callbacks")
 
 
 def test_knn_monitor_device_and_host_paths_log_the_same_accuracy():

@@ -1,7 +1,7 @@
 """`TransferProbe`: linear / few-shot probe on an out-of-domain dataset, written into `logs`."""
 
 from keras_ssl_lt._checks import check_choice
-from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.callbacks.base import EvaluationCallback
 from keras_ssl_lt.evaluation.linear_probe import PROTOCOLS, probe_features
 from keras_ssl_lt.evaluation.transfer import few_shot_features
 

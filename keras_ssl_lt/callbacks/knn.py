@@ -1,7 +1,7 @@
 """`KNNMonitor`: weighted cosine kNN accuracy of the frozen encoder, written into the epoch `logs`."""
 
 from keras_ssl_lt._checks import check_choice, check_number
-from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.callbacks.base import EvaluationCallback
 from keras_ssl_lt.evaluation.knn import COMPUTES, WEIGHTINGS, knn_features
 from keras_ssl_lt.evaluation.metrics import check_class_groups
 

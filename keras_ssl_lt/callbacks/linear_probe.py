@@ -1,7 +1,7 @@
 """`LinearProbe`: linear-probe accuracy of the frozen encoder, written into the epoch `logs`."""
 
 from keras_ssl_lt._checks import check_choice
-from keras_ssl_lt.evaluation.callbacks.base import EvaluationCallback
+from keras_ssl_lt.callbacks.base import EvaluationCallback
 from keras_ssl_lt.evaluation.linear_probe import PROTOCOLS, probe_features
 from keras_ssl_lt.evaluation.metrics import check_class_groups
 
