@@ -3,22 +3,34 @@
 import time
 from pathlib import Path
 
-__all__ = ["add_args", "dataset_name", "load_eval_data", "run_gap_study", "run_protocol_grid", "split_list"]
+__all__ = [
+    "add_args",
+    "check_methods",
+    "data_fingerprint",
+    "dataset_name",
+    "identity",
+    "load_eval_data",
+    "run_gap_study",
+    "run_protocol_grid",
+]
 
 
 def add_args(parser, presets, default_out, default_seeds="3"):
     """The common recipe flags plus --ood-data, --no-ood, --data-dir, --epochs and --verbose."""
-    from keras_ssl_lt.experiments.cli import add_common_args
+    from keras_ssl_lt.experiments.cli import add_common_args, existing_file, positive_int
 
     add_common_args(parser, presets=presets, default_out=default_out, default_seeds=default_seeds)
     parser.add_argument(
         "--ood-data",
+        type=existing_file,
         default=None,
         help="OOD .npz (x_train/y_train/x_test/y_test; default: tensorflow-datasets cifar100)",
     )
     parser.add_argument("--no-ood", action="store_true", help="skip the OOD evaluation")
     parser.add_argument("--data-dir", default=None, help="tensorflow-datasets data_dir")
-    parser.add_argument("--epochs", type=int, default=None, help="override the preset's pre-training epochs")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=None, help="override the preset's pre-training epochs (>= 1)"
+    )
     parser.add_argument(
         "--verbose",
         type=int,
@@ -29,27 +41,60 @@ def add_args(parser, presets, default_out, default_seeds="3"):
     return parser
 
 
-def split_list(text, name):
-    items = [t.strip() for t in str(text).split(",") if t.strip()]
-    if not items:
-        raise ValueError(f"`--{name}` must be a comma-separated list; got {text!r}")
-    return items
-
-
 def dataset_name(args, default="cifar10"):
     """The `dataset` field of a recipe's runs: the tensorflow-datasets name, or `npz:<file name>` for --data."""
     return default if args.data is None else "npz:" + Path(args.data).name
 
 
+def check_methods(parser, methods, cfg):
+    """Refuse (argparse-style, exit 2) methods the preset's config has no hyper-parameters for."""
+    known = list(cfg.get("methods", {}))
+    bad = [m for m in methods if m not in known]
+    if bad:
+        parser.error(f"argument --methods: unknown {', '.join(map(repr, bad))}; allowed: {', '.join(known)}")
+
+
+def data_fingerprint(path, tfds_name):
+    """What a recipe's data is: `records.fingerprint` of the .npz, or the tensorflow-datasets name."""
+    from keras_ssl_lt.experiments.records import fingerprint
+
+    return {"tfds": tfds_name} if path is None else fingerprint(path)
+
+
+def identity(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
+    """What determines a run's result besides its spec (`run_grid(identity=...)`): the config after the
+    overrides (its cost estimates aside), the data and OOD data (their SHA-256 for a .npz) and the version."""
+    from keras_ssl_lt import __version__
+
+    no_ood = getattr(args, "no_ood", False)
+    return {
+        "config": {k: v for k, v in cfg.items() if k != "cost"},
+        "data": data_fingerprint(args.data, dataset),
+        "ood_data": None if no_ood else data_fingerprint(getattr(args, "ood_data", None), ood_dataset),
+        "keras_ssl_lt": __version__,
+    }
+
+
 def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
-    """The `EvalData` of a recipe: --data (else tfds `dataset`), and --ood-data (else tfds `ood_dataset`)."""
+    """The `EvalData` of a recipe: --data (else tfds `dataset`), and --ood-data (else tfds `ood_dataset`).
+
+    A tensorflow-datasets dataset missing from the cache raises `SetupError` naming it, the flag that
+    replaces it and the download that fixes it.
+    """
     from keras_ssl_lt.experiments.evaldata import EvalData
     from keras_ssl_lt.experiments.robustness import load_image_data
 
-    train, test = load_image_data(dataset, data=args.data, data_dir=args.data_dir)
+    train, test = load_image_data(
+        dataset, data=args.data, data_dir=args.data_dir, instead="--data FILE.npz (x_train/y_train/x_test/y_test)"
+    )
     ood = None
     if not args.no_ood:
-        ood_train, ood_test = load_image_data(ood_dataset, data=args.ood_data, data_dir=args.data_dir)
+        ood_train, ood_test = load_image_data(
+            ood_dataset,
+            data=args.ood_data,
+            data_dir=args.data_dir,
+            instead="--ood-data FILE.npz (x_train/y_train/x_test/y_test) or --no-ood",
+        )
         ood = {
             "name": args.ood_data or ood_dataset,
             "train": (ood_train.images(range(len(ood_train))), ood_train.labels),
@@ -64,12 +109,15 @@ def run_protocol_grid(args, specs, cfg, cost=None):
     Returns the records, or None for a dry run.
     """
     from keras_ssl_lt.experiments import protocol
-    from keras_ssl_lt.experiments.runner import run_grid
+    from keras_ssl_lt.experiments.runner import check_grid, run_grid
     from keras_ssl_lt.training.runtime import configure_runtime
 
+    ident = identity(args, cfg)
     if args.dry_run:
-        run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost)
+        run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost, identity=ident)
         return None
+    # Before the data are loaded: records of other settings, a locked folder or a file as --out stop here.
+    check_grid(specs, args.out, identity=ident)
     runtime = configure_runtime()
     data = load_eval_data(args, cfg)
     print(f"data: {data.describe()}", flush=True)
@@ -79,6 +127,7 @@ def run_protocol_grid(args, specs, cfg, cost=None):
         args.out,
         cost_fn=cost,
         config={"runtime": runtime},
+        identity=ident,
     )
 
 

@@ -407,23 +407,35 @@ def report(records, out, title="MoCo v2 on ImageNet-LT"):
 
 
 def parse_args(argv=None):
-    from keras_ssl_lt.experiments.cli import add_common_args
+    from keras_ssl_lt.experiments.cli import add_common_args, existing_folder, positive_int
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, presets=PRESETS, default_out="results/imagenet_lt", default_preset="smoke", default_seeds="1")
+    add_common_args(
+        p,
+        presets=PRESETS,
+        default_out="results/imagenet_lt",
+        default_preset="smoke",
+        default_seeds="1",
+        data="folder",
+    )
     p.set_defaults(data=None)
     p.add_argument("--pool", default=None, help="pool split file (default <data>/ImageNet_LT_train.txt)")
     p.add_argument("--lt-split", default=None, help="the long-tailed subset as a split file within the pool")
     p.add_argument("--test", default=None, help="test split file (default <data>/ImageNet_LT_test.txt)")
-    p.add_argument("--transfer", default=None, help="labelled image folder for fine-tuning transfer")
+    p.add_argument(
+        "--transfer", type=existing_folder, default=None, help="labelled image folder for fine-tuning transfer"
+    )
     p.add_argument("--no-transfer", action="store_true", help="skip the fine-tuning transfer")
-    p.add_argument("--num-classes", type=int, default=None, help="classes of the pool (default: max label + 1)")
+    p.add_argument(
+        "--num-classes", type=positive_int, default=None, help="classes of the pool (default: max label + 1)"
+    )
     p.add_argument("--method", default="moco_v2", choices=METHODS, help="SSL method (default moco_v2)")
     p.add_argument("--rwsam", action="store_true", help="add rwSAM runs (ASAM rho 2, weights 1.005^rank)")
     p.add_argument("--no-balanced", action="store_true", help="skip the balanced counterpart")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's pre-training epochs")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the preset's pre-training epochs (>= 1)")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2), help="Keras fit verbosity")
     args = p.parse_args(argv)
+    args.generated = args.data is None
     if args.data is None:
         if args.preset != "smoke":
             p.error(f"--data (the ImageNet root of the split files) is required for preset {args.preset!r}")
@@ -435,15 +447,58 @@ def parse_args(argv=None):
     return args
 
 
+def _folder_fingerprint(folder):
+    """A folder of images, for a run's identity: SHA-256 of its files' relative paths and sizes (not bytes)."""
+    import hashlib
+
+    folder = Path(folder)
+    digest, count = hashlib.sha256(), 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}\t{path.stat().st_size}\n".encode())
+        count += 1
+    return {"folder": folder.name, "files": count, "paths_sizes_sha256": digest.hexdigest()}
+
+
+def identity(args, cfg):
+    """What determines a run's result besides its spec (`run_grid(identity=...)`): the config, the split files
+    (their SHA-256; the generated smoke data by its settings), the transfer folder and the package version."""
+    from keras_ssl_lt import __version__
+    from keras_ssl_lt.experiments.records import fingerprint
+
+    def split(path, default):
+        p = _resolve(args.data, path, default) if (path or default) else None
+        return fingerprint(p) if p is not None and p.is_file() else None
+
+    if args.generated:
+        data = {"generated": dict(SMOKE_DATA, seed=0)}
+    else:
+        data = {
+            "pool": split(args.pool, "ImageNet_LT_train.txt"),
+            "test": split(args.test, "ImageNet_LT_test.txt"),
+            "lt_split": split(args.lt_split, None) if args.lt_split else None,
+            "num_classes": args.num_classes,
+        }
+    transfer = None
+    if args.transfer and not args.no_transfer:
+        transfer = "generated" if args.generated else _folder_fingerprint(args.transfer)
+    return {
+        "config": {k: v for k, v in cfg.items() if k != "cost"},
+        "data": data,
+        "transfer": transfer,
+        "keras_ssl_lt": __version__,
+    }
+
+
 def main(argv=None):
     import keras
 
     from keras_ssl_lt.experiments.cli import print_outputs
-    from keras_ssl_lt.experiments.runner import run_grid
+    from keras_ssl_lt.experiments.runner import check_grid, run_grid
 
     args = parse_args(argv)
     t0 = time.time()
     cfg = get_config(args.preset, args.epochs)
+    ident = identity(args, cfg)
     dataset = "imagenet_lt:" + Path(args.data).name
     profile = "split" if args.lt_split else "pareto"
     if args.dry_run:
@@ -453,7 +508,7 @@ def main(argv=None):
         print(
             f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs (r of the subset: set from the data)"
         )
-        run_grid(specs, lambda s: None, args.out, dry_run=True)
+        run_grid(specs, lambda s: None, args.out, dry_run=True, identity=ident)
         return []
     from keras_ssl_lt.training.runtime import configure_runtime
 
@@ -462,6 +517,7 @@ def main(argv=None):
     specs = grid_specs(
         args.method, data.profile, data.ratio, args.seeds, args.preset, dataset, args.rwsam, not args.no_balanced
     )
+    check_grid(specs, args.out, identity=ident)
     print(
         f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; data {data.describe()}; "
         f"results in {args.out}/",
@@ -473,6 +529,7 @@ def main(argv=None):
         lambda spec: run_one(spec, cfg, data, verbose=args.verbose, floor_cache=floor_cache),
         args.out,
         config={"runtime": runtime},
+        identity=ident,
     )
     title = ("MoCo v2" if args.method == "moco_v2" else "SimSiam") + " on ImageNet-LT"
     text, paths = report(records, args.out, title=title)
@@ -483,5 +540,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    from keras_ssl_lt.experiments.cli import run_cli
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    main()
+    run_cli(main)

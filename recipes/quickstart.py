@@ -46,4 +46,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from keras_ssl_lt.experiments.cli import run_cli
+
+    run_cli(main)

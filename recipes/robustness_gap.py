@@ -39,27 +39,44 @@ GRIDS = {
 }
 
 
+PROFILES = ("exp", "step", "pareto")
+
+
 def parse_args(argv=None):
+    from keras_ssl_lt.experiments.cli import choice_list, fraction_list
+    from keras_ssl_lt.experiments.presets import get_preset
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_args(p, presets=GRIDS, default_out="results/robustness_gap", default_seeds="3")
-    p.add_argument("--methods", default=None, help="comma list, e.g. simsiam,moco_v2,supervised")
-    p.add_argument("--profiles", default=None, help="comma list of exp, step, pareto")
-    p.add_argument("--ratios", default=None, help="comma list of imbalance ratios r < 1 (balanced runs are added)")
-    p.add_argument("--samplings", default=None, help="comma list of sampling ratios in (0, 1] (vary n)")
-    return p.parse_args(argv)
+    p.add_argument("--methods", type=choice_list(_all_methods()), help="comma list, e.g. simsiam,moco_v2,supervised")
+    p.add_argument("--profiles", type=choice_list(PROFILES), help=f"comma list of {', '.join(PROFILES)}")
+    p.add_argument(
+        "--ratios",
+        type=fraction_list(include_one=False),
+        help="comma list of imbalance ratios r in (0, 1) (balanced runs are added)",
+    )
+    p.add_argument("--samplings", type=fraction_list(), help="comma list of sampling ratios in (0, 1] (vary n)")
+    args = p.parse_args(argv)
+    common.check_methods(p, args.methods or [], get_preset(args.preset))
+    return args
+
+
+def _all_methods():
+    from keras_ssl_lt.methods.registry import method_names
+
+    return method_names()
 
 
 def main(argv=None):
     args = parse_args(argv)
     grid = dict(GRIDS[args.preset])
-    for key in ("methods", "profiles"):
+    for key in ("methods", "profiles", "ratios", "samplings"):
         if getattr(args, key):
-            grid[key] = common.split_list(getattr(args, key), key)
-    for key in ("ratios", "samplings"):
-        if getattr(args, key):
-            grid[key] = [float(v) for v in common.split_list(getattr(args, key), key)]
+            grid[key] = getattr(args, key)
     return common.run_gap_study(args, grid, title="Robustness gap: SSL vs supervised pre-training")
 
 
 if __name__ == "__main__":
-    main()
+    from keras_ssl_lt.experiments.cli import run_cli
+
+    run_cli(main)

@@ -132,24 +132,21 @@ def report(records, out):
 def main(argv=None):
     import keras
 
-    from keras_ssl_lt.experiments.cli import print_outputs
+    from keras_ssl_lt.experiments.cli import choice_list, print_outputs
     from keras_ssl_lt.experiments.presets import get_preset
     from keras_ssl_lt.experiments.robustness import cost_estimate
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     common.add_args(p, presets=GRIDS, default_out="results/rwsam", default_seeds="3")
-    p.add_argument("--variants", default=None, help=f"comma list of {', '.join(VARIANTS)}")
-    p.add_argument("--profiles", default=None, help="comma list of exp, step")
+    p.add_argument("--variants", type=choice_list(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
+    p.add_argument("--profiles", type=choice_list(("exp", "step", "pareto")), help="comma list of exp, step, pareto")
     args = p.parse_args(argv)
     t0 = time.time()
     grid = dict(GRIDS[args.preset])
     if args.variants:
-        grid["variants"] = common.split_list(args.variants, "variants")
-        bad = [v for v in grid["variants"] if v not in VARIANTS]
-        if bad:
-            raise ValueError(f"`--variants` must be among {VARIANTS}; got {bad}")
+        grid["variants"] = args.variants
     if args.profiles:
-        grid["profiles"] = common.split_list(args.profiles, "profiles")
+        grid["profiles"] = args.profiles
     cfg = get_preset(args.preset)
     cfg["eval"]["generalization_gap"] = True
     if args.epochs is not None:
@@ -174,4 +171,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from keras_ssl_lt.experiments.cli import run_cli
+
+    run_cli(main)

@@ -75,14 +75,18 @@ PRESETS = {
 
 
 def parse_args(argv=None):
-    from keras_ssl_lt.experiments.cli import add_common_args
+    from keras_ssl_lt.experiments.cli import add_common_args, choice_list, positive_int
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p, presets=PRESETS, default_out="results/semi_synthetic", default_seeds="3")
-    p.add_argument("--methods", default=",".join(METHODS), help=f"comma list from {', '.join(METHODS)}")
-    p.add_argument("--per-frequent", type=int, default=None, help="override the preset's examples per frequent class")
-    p.add_argument("--per-rare", type=int, default=None, help="override the preset's examples per rare class")
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's pre-training epochs")
+    p.add_argument(
+        "--methods", type=choice_list(METHODS), default=list(METHODS), help=f"comma list from {', '.join(METHODS)}"
+    )
+    p.add_argument(
+        "--per-frequent", type=positive_int, default=None, help="override the preset's examples per frequent class"
+    )
+    p.add_argument("--per-rare", type=positive_int, default=None, help="override the preset's examples per rare class")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the preset's pre-training epochs (>= 1)")
     p.add_argument("--blank-value", type=int, default=0, help="pixel value of the blank left halves (0..255)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the construction (fixed across methods)")
     p.add_argument("--data-dir", default=None, help="tensorflow-datasets data_dir")
@@ -101,10 +105,28 @@ def settings(args):
     return s
 
 
+def identity(args, s):
+    """What determines a run's result besides its spec (`run_grid(identity=...)`): the settings, the protocol
+    preset's config, the data (the SHA-256 of --data, else the tensorflow-datasets name) and the version."""
+    from keras_ssl_lt import __version__
+    from keras_ssl_lt.experiments.presets import get_preset
+    from keras_ssl_lt.experiments.records import fingerprint
+
+    cfg = get_preset(s["protocol"])
+    return {
+        "settings": dict(s),
+        "config": {k: v for k, v in cfg.items() if k != "cost"},
+        "data": {"tfds": "cifar10"} if args.data is None else fingerprint(args.data),
+        "keras_ssl_lt": __version__,
+    }
+
+
 def make_specs(args, s):
     from keras_ssl_lt.experiments import RunSpec
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = args.methods
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",") if m.strip()]
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
         raise ValueError(f"`--methods` must be a comma list from {METHODS}; got {args.methods!r}")
@@ -141,7 +163,9 @@ class Experiment:
         # Horizontal flip off for every method: a flip would swap the label half and the random half.
         cfg["augment"] = {m: {"flip": False} for m in ("simclr", "simsiam", "supervised")}
         self.cfg = cfg
-        train, (test_x, test_y) = load_image_data("cifar10", data=args.data, data_dir=args.data_dir)
+        train, (test_x, test_y) = load_image_data(
+            "cifar10", data=args.data, data_dir=args.data_dir, instead="--data FILE.npz (x_train/y_train/x_test/y_test)"
+        )
         test = ksl.data.from_arrays(test_x, test_y)
         self.pretrain = ksl.data.semi_synthetic(
             train,
@@ -328,19 +352,22 @@ def main(argv=None):
 
     from keras_ssl_lt.experiments import run_grid
     from keras_ssl_lt.experiments.cli import print_outputs
+    from keras_ssl_lt.experiments.runner import check_grid
     from keras_ssl_lt.training.runtime import configure_runtime
 
     t0 = time.time()
     out = Path(args.out)
     specs = make_specs(args, s)
+    ident = identity(args, s)
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {out}/", flush=True)
     if args.dry_run:
-        return run_grid(specs, lambda spec: None, out / "records", dry_run=True)
+        return run_grid(specs, lambda spec: None, out / "records", dry_run=True, identity=ident)
+    check_grid(specs, out / "records", identity=ident)  # before the data are built
     configure_runtime()  # JAX compile cache; PyTorch CPU without oneDNN (docs/performance.md)
     exp = Experiment(args, s)
     print(exp.describe(), flush=True)
     exp.pretrain.save(out / "manifest_pretrain.json")
-    records = run_grid(specs, exp.run, out / "records")
+    records = run_grid(specs, exp.run, out / "records", identity=ident)
     text, outputs = report(records, out, s)
     print("\n" + text)
     print(f"total time {time.time() - t0:.0f} s")
@@ -349,4 +376,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from keras_ssl_lt.experiments.cli import run_cli
+
+    run_cli(main)

@@ -100,6 +100,15 @@ def make_specs(preset, seeds, sweeps=None):
     return specs
 
 
+def identity():
+    """What determines a run's result besides its spec (which holds the swept and base settings): the toy
+    model's defaults and the package version (`run_grid(identity=...)`)."""
+    from keras_ssl_lt import __version__
+    from keras_ssl_lt.theory.simulation import DEFAULTS
+
+    return {"defaults": dict(DEFAULTS), "keras_ssl_lt": __version__}
+
+
 def run_fn(spec):
     from keras_ssl_lt.theory import run_toy
     from keras_ssl_lt.theory.simulation import DEFAULTS
@@ -225,9 +234,10 @@ def main(argv=None):
     sweeps = None if args.sweeps is None else [s.strip() for s in args.sweeps.split(",") if s.strip()]
     specs = make_specs(args.preset, args.seeds, sweeps)
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {out}/", flush=True)
+    ident = identity()
     if args.dry_run:
-        return run_grid(specs, run_fn, out / "records", dry_run=True, cost_fn=lambda s: 5.0)
-    records = run_grid(specs, run_fn, out / "records", cost_fn=lambda s: 5.0)
+        return run_grid(specs, run_fn, out / "records", dry_run=True, cost_fn=lambda s: 5.0, identity=ident)
+    records = run_grid(specs, run_fn, out / "records", cost_fn=lambda s: 5.0, identity=ident)
     rows = summarise(records)
     text = write_table(rows, out)
     caption = provenance(records)["caption"]
@@ -243,4 +253,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from keras_ssl_lt.experiments.cli import run_cli
+
+    run_cli(main)

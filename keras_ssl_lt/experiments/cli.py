@@ -19,7 +19,137 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["add_common_args", "parse_seeds", "print_outputs"]
+from keras_ssl_lt.experiments.records import SetupError
+
+__all__ = [
+    "add_common_args",
+    "choice_list",
+    "existing_file",
+    "existing_folder",
+    "fraction_list",
+    "parse_seeds",
+    "positive_int",
+    "print_outputs",
+    "run_cli",
+]
+
+
+# TODO(_checks): argparse `type=` wrappers; the value checks match _checks' conventions (name, allowed values).
+def positive_int(text):
+    """An argparse `type=` for counts such as --epochs: an integer >= 1, else an error naming the value.
+
+    >>> positive_int("3")
+    3
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 1; got '0'
+    """
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return value
+
+
+def existing_file(text):
+    """An argparse `type=` for --data / --ood-data: the path of an existing file (not a folder).
+
+    >>> existing_file("/")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a file (a .npz with x_train/y_train/x_test/y_test); '/' is a folder
+    """
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"must be a file (a .npz with x_train/y_train/x_test/y_test); {text!r} is a folder"
+        )
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"file not found: {text!r}")
+    return text
+
+
+def existing_folder(text):
+    """An argparse `type=` for a folder argument (e.g. an ImageNet root): an existing folder."""
+    if not os.path.isdir(text):
+        what = "is a file, not a folder" if os.path.exists(text) else "not found"
+        raise argparse.ArgumentTypeError(f"must be an existing folder; {text!r} {what}")
+    return text
+
+
+def choice_list(choices):
+    """An argparse `type=` for a comma list whose every item is one of `choices` (e.g. --methods).
+
+    >>> choice_list(("simclr", "supervised"))("supervised,simclr")
+    ['supervised', 'simclr']
+    >>> choice_list(("simclr", "supervised"))("bogus")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: unknown 'bogus'; allowed: simclr, supervised
+    """
+    choices = tuple(choices)
+
+    def parse(text):
+        items = [t.strip() for t in str(text).split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"must be a comma list of {', '.join(choices)}; got {text!r}")
+        bad = [t for t in items if t not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, bad))}; allowed: {', '.join(choices)}")
+        if len(set(items)) != len(items):
+            raise argparse.ArgumentTypeError(f"repeats an item; got {text!r}")
+        return items
+
+    return parse
+
+
+def fraction_list(include_one=True):
+    """An argparse `type=` for a comma list of numbers in (0, 1] (or (0, 1) with `include_one=False`).
+
+    >>> fraction_list(include_one=False)("0.1, 0.01")
+    [0.1, 0.01]
+    >>> fraction_list()("abc")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a comma list of numbers in (0, 1]; 'abc' is not a number
+    """
+    interval = "(0, 1]" if include_one else "(0, 1)"
+
+    def parse(text):
+        items = [t.strip() for t in str(text).split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"must be a comma list of numbers in {interval}; got {text!r}")
+        values = []
+        for t in items:
+            try:
+                v = float(t)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"must be a comma list of numbers in {interval}; {t!r} is not a number"
+                ) from None
+            if not (0.0 < v < 1.0 or (include_one and v == 1.0)):
+                raise argparse.ArgumentTypeError(f"must be a comma list of numbers in {interval}; got {t!r}")
+            values.append(v)
+        if len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"repeats a value; got {text!r}")
+        return values
+
+    return parse
+
+
+def run_cli(main, argv=None):
+    """Run a recipe's `main(argv)`; a `SetupError` (its output folder, records or data) ends it with one line.
+
+    The line goes to stderr as `error: ...` and the exit status is 2, as for a bad flag; other exceptions
+    keep their traceback.
+    """
+    try:
+        return main(argv)
+    except SetupError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def parse_seeds(text):
@@ -64,7 +194,15 @@ def _seeds_type(text):
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_common_args(parser, presets, default_out, default_preset=None, default_seeds="1"):
+def _out_folder(text):
+    if not str(text).strip():
+        raise argparse.ArgumentTypeError("must be a folder path; got ''")
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"must be a folder; {text!r} is a file")
+    return text
+
+
+def add_common_args(parser, presets, default_out, default_preset=None, default_seeds="1", data="file"):
     """Add --preset, --data, --out, --seeds and --dry-run to an `argparse.ArgumentParser`; returns it.
 
     Args:
@@ -73,8 +211,10 @@ def add_common_args(parser, presets, default_out, default_preset=None, default_s
         default_out: default results folder for --out.
         default_preset: default for --preset ("cpu" when it is a preset, else the first one).
         default_seeds: default for --seeds, in `parse_seeds` syntax ("1" = seed 0 only, "3" = 0, 1, 2).
+        data: what --data names, "file" (a .npz) or "folder" (e.g. an ImageNet root); checked when parsed.
 
-    --data defaults to None, meaning tensorflow-datasets; --seeds is parsed into a list of ints.
+    --data defaults to None, meaning tensorflow-datasets; --seeds is parsed into a list of ints; --out must
+    not name an existing file.
     """
     if not isinstance(parser, argparse.ArgumentParser):
         raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
@@ -87,14 +227,24 @@ def add_common_args(parser, presets, default_out, default_preset=None, default_s
         default_preset = "cpu" if "cpu" in presets else presets[0]
     if default_preset not in presets:
         raise ValueError(f"`default_preset` must be one of {presets}; got {default_preset!r}")
+    if data not in ("file", "folder"):
+        raise ValueError(f"`data` must be 'file' or 'folder'; got {data!r}")
     parse_seeds(default_seeds)  # validate early
     parser.add_argument(
         "--preset", choices=presets, default=default_preset, help=f"settings preset (default: {default_preset})"
     )
+    if data == "file":
+        parser.add_argument(
+            "--data",
+            type=existing_file,
+            default=None,
+            help=".npz with x_train/y_train/x_test/y_test (default: tensorflow-datasets)",
+        )
+    else:
+        parser.add_argument("--data", type=existing_folder, default=None, help="the data's root folder")
     parser.add_argument(
-        "--data", default=None, help=".npz with x_train/y_train/x_test/y_test (default: tensorflow-datasets)"
+        "--out", type=_out_folder, default=str(default_out), help=f"results folder (default: {default_out})"
     )
-    parser.add_argument("--out", default=str(default_out), help=f"results folder (default: {default_out})")
     parser.add_argument(
         "--seeds",
         type=_seeds_type,

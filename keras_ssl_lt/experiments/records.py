@@ -25,20 +25,24 @@ import hashlib
 import json
 import math
 import os
-import platform
 import re
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from keras_ssl_lt.experiments.machine import environment
+
 __all__ = [
     "RunSpec",
+    "SetupError",
+    "check_record",
     "environment",
+    "fingerprint",
     "read_record",
     "read_records",
     "record_path",
+    "remove_stale_temp_files",
     "to_jsonable",
     "write_record",
 ]
@@ -46,6 +50,19 @@ __all__ = [
 _SCALARS = (str, int, float, bool, type(None))
 _TEMP_PREFIX = ".tmp-"
 _TEMP_SUFFIX = ".part"
+STATUSES = ("done", "failed")
+# Metrics named like these are accuracies, stored as fractions in [0, 1] (NaN allowed: an empty class group).
+_ACCURACY = re.compile(r"(^|_)(acc|accuracy|top\d+)(_|$)")
+
+
+class SetupError(ValueError):
+    """A grid that cannot start as set up (its output folder, its records or its data); raised before any run.
+
+    The recipes print it as one line (`keras_ssl_lt.experiments.cli.run_cli`) instead of a traceback.
+
+    >>> issubclass(SetupError, ValueError)
+    True
+    """
 
 
 def _freeze_value(key, value):
@@ -241,87 +258,6 @@ def _short(value):
     return str(value)
 
 
-def _library_version(name):
-    module = sys.modules.get(name)
-    if module is None:
-        try:
-            module = __import__(name)
-        except Exception:  # noqa: BLE001 - any import failure means "not available"
-            return None
-    return getattr(module, "__version__", None)
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or None
-
-
-def _accelerators(backend):
-    """Names of the accelerator devices the backend library sees (never imports another backend)."""
-    names = []
-    try:
-        if backend == "jax":
-            import jax
-
-            names = [f"{d.platform}:{getattr(d, 'device_kind', str(d))}" for d in jax.devices() if d.platform != "cpu"]
-        elif backend == "torch":
-            import torch
-
-            if torch.cuda.is_available():
-                names = [f"cuda:{torch.cuda.get_device_name(i)}" for i in range(torch.cuda.device_count())]
-            elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-                names = ["mps"]
-        elif backend == "tensorflow":
-            import tensorflow as tf
-
-            for d in tf.config.list_physical_devices():
-                if d.device_type in ("GPU", "TPU"):
-                    details = tf.config.experimental.get_device_details(d)
-                    names.append(f"{d.device_type.lower()}:{details.get('device_name', d.name)}")
-    except Exception as e:  # noqa: BLE001 - device discovery must never break a run record
-        names = [f"unknown ({type(e).__name__}: {e})"]
-    return names
-
-
-def environment():
-    """Versions and hardware of this process: package, Keras, backend library, Python, CPU, accelerators.
-
-    Only the active backend's library is imported (TensorFlow is not imported under JAX or PyTorch).
-
-    >>> env = environment()
-    >>> {"keras_ssl_lt", "keras", "backend", "backend_version", "cpu_model", "accelerators"} <= set(env)
-    True
-    """
-    import keras
-
-    from keras_ssl_lt import __version__
-
-    backend = keras.backend.backend()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        affinity = None
-    return {
-        "keras_ssl_lt": __version__,
-        "keras": keras.__version__,
-        "backend": backend,
-        "backend_version": _library_version(backend),
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": affinity,
-        "accelerators": _accelerators(backend),
-    }
-
-
 def to_jsonable(obj):
     """`obj` with numpy scalars/arrays, paths, tuples and `RunSpec`s turned into plain JSON types.
 
@@ -357,8 +293,26 @@ def record_path(folder, spec):
     return Path(folder) / f"{RunSpec.from_dict(spec).run_id}.json"
 
 
+def _umask():
+    """This process's umask, read without changing it where Linux allows (os.umask is process-wide)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write_text(path, text):
-    """Write `text` to `path` atomically: temporary file in the same folder, fsync, os.replace."""
+    """Write `text` to `path` atomically: temporary file in the same folder, fsync, os.replace.
+
+    The file gets the mode a plain `open(path, "w")` would give (0o666 less the umask, 0o644 usually), not
+    the private 0o600 of a temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_TEMP_PREFIX + path.name + ".", suffix=_TEMP_SUFFIX)
@@ -366,6 +320,7 @@ def _atomic_write_text(path, text):
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -387,11 +342,62 @@ def _atomic_write_text(path, text):
     return path
 
 
+def remove_stale_temp_files(folder, older_than=60.0):
+    """Delete the temporary files (".tmp-*.part") that killed writes left in `folder`; returns their paths.
+
+    Only files untouched for `older_than` seconds go (a write in progress takes milliseconds). `run_grid`
+    calls it while it holds the folder's lock.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".tmp-a.json.x1.part").write_text("{")
+    >>> [p.name for p in remove_stale_temp_files(folder, older_than=0)], sorted(folder.iterdir())
+    (['.tmp-a.json.x1.part'], [])
+    """
+    import time
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    now, removed = time.time(), []
+    for path in sorted(folder.glob(_TEMP_PREFIX + "*" + _TEMP_SUFFIX)):
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= older_than:
+                path.unlink()
+                removed.append(path)
+        except FileNotFoundError:  # removed meanwhile by its writer
+            continue
+    return removed
+
+
+def fingerprint(path):
+    """What a data file is, for a run's identity: its name, size and the SHA-256 of its bytes.
+
+    Two files of the same name but other content get other fingerprints, so records made from one are not
+    taken for records of the other (see `run_grid(identity=...)`).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "d.npz"
+    >>> _ = path.write_bytes(b"abc")
+    >>> fingerprint(path)["sha256"][:12], fingerprint(path)["bytes"]
+    ('ba7816bf8f01', 3)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` must be an existing file; got {str(path)!r}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
 def write_record(folder, record):
     """Write `record` (a dict with a "spec") atomically to `record_path(folder, spec)`; returns the path.
 
-    The record is converted with `to_jsonable`; its "run_id" is set from the spec. Non-finite floats are
-    written as JSON `NaN`/`Infinity` (which Python's json reads back).
+    The record is converted with `to_jsonable`; its "run_id" is set from the spec; an invalid record
+    (`check_record`) raises ValueError and writes nothing. Non-finite floats are written as JSON
+    `NaN`/`Infinity` (which Python's json reads back).
     """
     if not isinstance(record, dict) or "spec" not in record:
         raise ValueError("`record` must be a dict with a 'spec' entry (a RunSpec or its dict)")
@@ -399,8 +405,76 @@ def write_record(folder, record):
     data = to_jsonable(record)
     data["spec"] = spec.to_dict()
     data["run_id"] = spec.run_id
+    check_record(data)
     text = json.dumps(data, indent=2, sort_keys=False) + "\n"
     return _atomic_write_text(record_path(folder, spec), text)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_record(data, path=None):
+    """`data` if it is a valid run record, else a ValueError naming the file (or the run) and the key.
+
+    A record is a JSON object with a valid "spec", a "run_id" equal to the spec's (and to the file's name
+    when `path` is given), a "status" in ("done", "failed") and, when done, "metrics": a non-empty mapping of
+    name -> number, accuracies (names with an `acc`, `accuracy` or `topN` part) fractions in [0, 1] (or
+    NaN). "n", "wall_seconds", "config", "environment" and "identity" have the types the runner writes.
+
+    >>> spec = RunSpec("simsiam")
+    >>> rec = {"spec": spec.to_dict(), "run_id": spec.run_id, "status": "done", "metrics": {"knn_acc": 26.15}}
+    >>> try:
+    ...     check_record(rec)
+    ... except ValueError as e:
+    ...     print(str(e).split(": ", 1)[1])
+    metrics['knn_acc'] is an accuracy, a fraction in [0, 1]; got 26.15 (a percentage?)
+    """
+    where = str(path) if path is not None else None
+
+    def fail(message):
+        name = where or (data.get("run_id") if isinstance(data, dict) else None) or "?"
+        raise ValueError(f"run record {name}: {message}")
+
+    if not isinstance(data, dict):
+        fail(f"must be a JSON object; got {type(data).__name__}")
+    for key in ("spec", "run_id", "status"):
+        if key not in data:
+            fail(f"missing key {key!r}")
+    if not isinstance(data["spec"], dict):
+        fail(f"'spec' must be an object; got {type(data['spec']).__name__}")
+    try:
+        spec = RunSpec.from_dict(data["spec"])
+    except (TypeError, ValueError) as e:
+        fail(f"invalid 'spec': {e}")
+    if data["run_id"] != spec.run_id:
+        fail(f"'run_id' {data['run_id']!r} is not its spec's id {spec.run_id!r} (was the spec edited?)")
+    if path is not None and Path(path).stem != spec.run_id:
+        fail(f"its spec's id {spec.run_id!r} is not the file's name (was the file renamed or its spec edited?)")
+    if data["status"] not in STATUSES:
+        fail(f"'status' must be one of {STATUSES}; got {data['status']!r}")
+    if data["status"] == "done" and "metrics" not in data:
+        fail("missing key 'metrics' (a finished run's results)")
+    if "metrics" in data:
+        metrics = data["metrics"]
+        if not isinstance(metrics, dict) or (data["status"] == "done" and not metrics):
+            fail(f"'metrics' must be a non-empty object of name -> number; got {metrics!r:.100}")
+        for name, value in metrics.items():
+            if not _number(value):
+                fail(f"metrics[{name!r}] must be a number; got {value!r:.100}")
+            if _ACCURACY.search(name) and not (math.isnan(value) or 0.0 <= value <= 1.0):
+                hint = " (a percentage?)" if 1.0 < value <= 100.0 else ""
+                fail(f"metrics[{name!r}] is an accuracy, a fraction in [0, 1]; got {value!r}{hint}")
+    for key, ok, what in (
+        ("n", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "an integer >= 0"),
+        ("wall_seconds", lambda v: _number(v) and v >= 0, "a number of seconds >= 0"),
+        ("config", lambda v: isinstance(v, dict), "an object"),
+        ("environment", lambda v: isinstance(v, dict), "an object"),
+        ("identity", lambda v: isinstance(v, dict), "an object"),
+    ):
+        if data.get(key) is not None and not ok(data[key]):
+            fail(f"{key!r} must be {what}; got {data[key]!r:.100}")
+    return data
 
 
 def _load(path):
@@ -412,22 +486,22 @@ def _load(path):
 
 
 def read_record(folder, spec):
-    """The record of `spec` in `folder` as a dict, or None when there is none (a corrupt file raises)."""
+    """The record of `spec` in `folder` as a dict, or None when there is none.
+
+    A corrupt or invalid file raises ValueError naming it and the key (`check_record`).
+    """
     path = record_path(folder, spec)
     if not path.exists():
         return None
-    data = _load(path)
-    if not isinstance(data, dict) or "spec" not in data:
-        raise ValueError(f"corrupt run record {path}: not a JSON object with a 'spec'")
-    return data
+    return check_record(_load(path), path)
 
 
 def read_records(folder):
     """All run records in `folder` (sorted by file name); [] for a missing folder.
 
     Temporary files of interrupted writes (".tmp-*.part") are ignored, as are JSON files that are not run
-    records (no "spec" and "run_id", e.g. a manifest or a summary); an unreadable `.json` raises ValueError
-    naming its path.
+    records (neither "spec" nor "run_id", e.g. a manifest or a summary); an unreadable or invalid record
+    raises ValueError naming its path (`check_record`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -437,6 +511,6 @@ def read_records(folder):
         if path.name.startswith(_TEMP_PREFIX) or not path.is_file():
             continue
         data = _load(path)
-        if isinstance(data, dict) and "spec" in data and "run_id" in data:
-            out.append(data)
+        if isinstance(data, dict) and ("spec" in data or "run_id" in data):
+            out.append(check_record(data, path))
     return out

@@ -98,23 +98,49 @@ def cost_estimate(cfg, n_full=50000):
     return estimate
 
 
-def load_image_data(name="cifar10", data=None, data_dir=None):
+def load_image_data(name="cifar10", data=None, data_dir=None, instead=None):
     """`(train_source, (test_images, test_labels))` of an image dataset: a `.npz` path, else tensorflow-datasets.
 
-    A `.npz` needs `x_train`, `y_train`, `x_test`, `y_test`; without `data`, `name` is loaded with
-    `tensorflow_datasets` (network needed the first time; `data_dir` is its cache).
+    A `.npz` needs `x_train`, `y_train`, `x_test`, `y_test`; without `data`, `name` is read from the
+    tensorflow-datasets cache (`data_dir`, default ~/tensorflow_datasets), which must hold it already: nothing
+    is downloaded. A dataset missing there raises `SetupError` in one line that names it, the alternative
+    `instead` (e.g. the recipe's flag, default "a .npz with x_train/y_train/x_test/y_test") and the command
+    that downloads it.
     """
     from keras_ssl_lt import data as ksl_data
 
     if data is not None:
-        if not os.path.exists(data):
-            raise ValueError(f"`data` file not found: {data!r} (a .npz with x_train/y_train/x_test/y_test)")
+        if not os.path.isfile(data):
+            what = "is a folder" if os.path.isdir(data) else "not found"
+            raise ValueError(f"`data` must be a .npz file with x_train/y_train/x_test/y_test; {str(data)!r} {what}")
         train = ksl_data.from_npz(data, split="train")
         test = ksl_data.from_npz(data, split="test")
     else:
+        _check_tfds_prepared(name, data_dir, instead or "a .npz with x_train/y_train/x_test/y_test")
         train = ksl_data.from_tfds(name, split="train", data_dir=data_dir)
         test = ksl_data.from_tfds(name, split="test", data_dir=data_dir)
     return train, (test.images(np.arange(len(test))), np.asarray(test.labels))
+
+
+def _check_tfds_prepared(name, data_dir, instead):
+    from keras_ssl_lt.experiments.records import SetupError
+
+    where = data_dir or "~/tensorflow_datasets"
+    get = f"tfds.builder({name!r}" + (f", data_dir={str(data_dir)!r}" if data_dir else "") + ").download_and_prepare()"
+    fix = f'pass {instead}, or download it once with network access: python -c "import tensorflow_datasets as tfds; {get}"'
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise SetupError(f"dataset {name} needs tensorflow-datasets, which is not installed: {fix}") from None
+    try:
+        prepared = tfds.builder(name, data_dir=data_dir).is_prepared()
+    except Exception as e:  # noqa: BLE001 - an unknown name or an unreadable cache: the same one-line answer
+        first = (str(e).splitlines() or [""])[0]
+        raise SetupError(
+            f"dataset {name} cannot be read from tensorflow-datasets ({type(e).__name__}: {first}): {fix}"
+        ) from None
+    if not prepared:
+        raise SetupError(f"dataset {name} is not in the tensorflow-datasets cache ({where}): {fix}")
 
 
 def _extra(spec):

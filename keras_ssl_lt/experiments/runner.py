@@ -2,7 +2,10 @@
 
 `run_grid(specs, run_fn, out)` calls `run_fn(spec)` for every spec whose record in `out` is missing or not
 "done", and writes the result as a record (see `records.py`). A run that raises writes no "done" record, so
-a killed or crashed grid resumes where it stopped; `dry_run=True` only prints the plan.
+a killed or crashed grid resumes where it stopped; `dry_run=True` only prints the plan. `identity` holds
+what determines a result besides the spec (the config after overrides, the data's fingerprint, the package
+version): a finished record made under another identity is refused, never reused. One process at a time
+runs into a folder (`lock.FolderLock`).
 
 Example:
 
@@ -25,19 +28,23 @@ import math
 import sys
 import time
 import traceback
+from pathlib import Path
 
+from keras_ssl_lt.experiments.lock import FolderLock
 from keras_ssl_lt.experiments.records import (
     RunSpec,
+    SetupError,
     environment,
     read_record,
     record_path,
+    remove_stale_temp_files,
     to_jsonable,
     write_record,
 )
 
-__all__ = ["format_duration", "run_grid"]
+__all__ = ["SetupError", "check_grid", "format_duration", "run_grid"]
 
-RESERVED_KEYS = ("spec", "status", "run_id", "environment", "started", "finished", "wall_seconds")
+RESERVED_KEYS = ("spec", "status", "run_id", "environment", "started", "finished", "wall_seconds", "identity")
 
 
 def format_duration(seconds, coarse=False):
@@ -136,26 +143,137 @@ def _eta(todo_costs, measured):
     return None
 
 
+def _flatten(value, prefix=""):
+    if isinstance(value, dict) and value:
+        out = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def identity_diff(recorded, current, limit=4):
+    """The settings where two identities differ, as text: `config.epochs: recorded 1, now 3; ...`.
+
+    >>> identity_diff({"config": {"epochs": 1, "lr": 0.1}}, {"config": {"epochs": 3, "lr": 0.1}})
+    'config.epochs: recorded 1, now 3'
+    >>> identity_diff(None, {"config": {}})
+    'recorded without an identity (before identities were recorded)'
+    """
+    if not isinstance(recorded, dict):
+        return "recorded without an identity (before identities were recorded)"
+    a, b = _flatten(recorded), _flatten(current)
+    keys = [k for k in sorted(set(a) | set(b)) if a.get(k, "<absent>") != b.get(k, "<absent>")]
+    parts = [f"{k}: recorded {_short(a.get(k, '<absent>'))}, now {_short(b.get(k, '<absent>'))}" for k in keys]
+    more = f"; and {len(parts) - limit} more" if len(parts) > limit else ""
+    return "; ".join(parts[:limit]) + more
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _statuses(specs, out, identity):
+    """(records, statuses, mismatch reasons) of `specs` in `out`: "done", "todo" or "mismatch"."""
+    existing = [read_record(out, s) for s in specs]
+    statuses, reasons = [], []
+    for r in existing:
+        reason = None
+        if r is None or r.get("status") != "done":
+            status = "todo"
+        elif identity is not None and r.get("identity") != identity:
+            status, reason = "mismatch", identity_diff(r.get("identity"), identity)
+        else:
+            status = "done"
+        statuses.append(status)
+        reasons.append(reason)
+    return existing, statuses, reasons
+
+
+def _mismatch_error(specs, statuses, reasons, out):
+    bad = [(s.run_id, why) for s, st, why in zip(specs, statuses, reasons) if st == "mismatch"]
+    shown = "\n".join(f"  {rid}: {why}" for rid, why in bad[:5])
+    more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return SetupError(
+        f"{len(bad)} of the {len(specs)} runs in {out} were recorded with other settings or data than this grid "
+        f"has; they are not reused and nothing ran:\n{shown}{more}\nUse another output folder (--out), or "
+        "delete those records to rerun them."
+    )
+
+
 def _print_plan(plan, out, stream):
     width = max([len("run_id")] + [len(p["run_id"]) for p in plan])
     print(f"plan for {out}: {len(plan)} runs", file=stream)
-    print(f"{'#':>4}  {'run_id':<{width}}  {'status':<6}  {'est.':>8}", file=stream)
+    print(f"{'#':>4}  {'run_id':<{width}}  {'status':<8}  {'est.':>8}", file=stream)
     for i, p in enumerate(plan, 1):
-        est = "-" if p["status"] == "done" else format_duration(p["estimated_seconds"])
+        est = "-" if p["status"] != "todo" else format_duration(p["estimated_seconds"])
         status = p["status"] + ("*" if p.get("failed_before") else "")
-        print(f"{i:>4}  {p['run_id']:<{width}}  {status:<6}  {est:>8}", file=stream)
+        print(f"{i:>4}  {p['run_id']:<{width}}  {status:<8}  {est:>8}", file=stream)
     todo = [p for p in plan if p["status"] == "todo"]
+    bad = [p for p in plan if p["status"] == "mismatch"]
     costs = [p["estimated_seconds"] for p in todo]
     total = sum(costs) if all(c is not None for c in costs) else None
-    line = f"{len(plan) - len(todo)} done, {len(todo)} to run, estimated {format_duration(total)}"
+    n_done = len(plan) - len(todo) - len(bad)
+    line = f"{n_done} done, {len(todo)} to run, estimated {format_duration(total)}"
     if total is None and todo:
         line += " (no cost_fn)" if all(c is None for c in costs) else " (some costs unknown)"
     if any(p.get("failed_before") for p in plan):
         line += "; * = failed before, will be retried"
     print(line, file=stream, flush=True)
+    if bad:
+        print(
+            f"{len(bad)} mismatch: recorded with other settings or data than this grid; a run refuses them "
+            "(use another --out, or delete those records):",
+            file=stream,
+        )
+        for p in bad:
+            print(f"  {p['run_id']}: {p['mismatch']}", file=stream)
+        stream.flush()
 
 
-def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=None, keep_going=False, stream=None):
+def _check_out(out):
+    if out is None or isinstance(out, bool) or not isinstance(out, (str, Path)) or not str(out):
+        raise ValueError(f"`out` must be a folder path; got {out!r}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise SetupError(f"the output folder {str(out)!r} is a file, not a folder: choose another --out")
+
+
+def check_grid(specs, out, identity=None):
+    """Raise `SetupError` now if `run_grid(specs, ..., out, identity=identity)` would refuse to start.
+
+    That is: `out` is a file, another live process holds its lock, or a finished record of `specs` was made
+    under another identity. Invalid records raise ValueError naming the file. A recipe calls it before
+    loading its data; returns the statuses ("done", "todo") of `specs`.
+
+    >>> import tempfile
+    >>> check_grid([RunSpec("simsiam")], tempfile.mkdtemp(), identity={"config": {"epochs": 1}})
+    ['todo']
+    """
+    specs = _check_specs(specs)
+    _check_out(out)
+    if identity is not None and not isinstance(identity, dict):
+        raise ValueError(f"`identity` must be a dict or None; got {type(identity).__name__}")
+    identity = None if identity is None else to_jsonable(identity)
+    FolderLock(out).check_free()
+    _, statuses, reasons = _statuses(specs, out, identity)
+    if "mismatch" in statuses:
+        raise _mismatch_error(specs, statuses, reasons, out)
+    return statuses
+
+
+def run_grid(
+    specs,
+    run_fn,
+    out,
+    dry_run=False,
+    cost_fn=None,
+    verbose=1,
+    config=None,
+    keep_going=False,
+    stream=None,
+    identity=None,
+):
     """Run every spec whose record in `out` is not "done", in order, writing one record per run.
 
     Args:
@@ -163,7 +281,7 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
         run_fn: `run_fn(spec) -> dict` with "metrics" (name -> number, required) and optionally "history",
             "config", "manifest_sha256", "timings", "n" or anything else JSON-able.
         out: results folder (created when needed); record files are named `<run_id>.json`.
-        dry_run: print the plan (run_id, done/todo, estimated seconds) and return it; nothing runs.
+        dry_run: print the plan (run_id, done/todo/mismatch, estimated seconds) and return it; nothing runs.
         cost_fn: optional `cost_fn(spec) -> estimated seconds`, used by `dry_run` and for the ETA before the
             first run of this call has finished.
         verbose: 0 silent, 1 a progress line before each run and a summary, 2 also lists skipped runs.
@@ -173,11 +291,19 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
             traceback; retried on the next call) and the grid continues; when False (default) the exception
             propagates and nothing is written for that run.
         stream: where progress goes (default: sys.stdout).
+        identity: optional JSON-able dict of everything besides the spec that determines a run's result (the
+            config after overrides, the data's `records.fingerprint`, the package version). Stored in every
+            new record; a finished record whose identity differs (or that has none) is a "mismatch": the dry
+            run lists it with the differing settings, a real run raises `SetupError` before running anything.
 
     Returns:
-        With `dry_run`, the plan: one dict per spec with "run_id", "spec", "status" ("done"/"todo"),
-        "failed_before" and "estimated_seconds". Otherwise the records of `specs` in order (old and new; with
-        `keep_going`, failed runs appear with status "failed").
+        With `dry_run`, the plan: one dict per spec with "run_id", "spec", "status" ("done"/"todo"/"mismatch"),
+        "failed_before", "mismatch" (the differing settings, or None) and "estimated_seconds". Otherwise the
+        records of `specs` in order (old and new; with `keep_going`, failed runs appear with status "failed").
+
+    `out` naming a file raises `SetupError` at once; while a grid runs, `out` holds a lock file
+    (`lock.FolderLock`), so a second process running into the same folder is refused, and temporary files
+    that killed writes left there are removed.
 
     The progress line reads `[run i/N] <run_id> | elapsed 3m05s | ETA 12m`: i counts all specs (finished
     ones included), elapsed is this call's time so far, and the ETA covers the runs still to do including
@@ -191,32 +317,46 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
         raise ValueError(f"`cost_fn` must be callable or None; got {cost_fn!r}")
     if config is not None and not isinstance(config, dict):
         raise ValueError(f"`config` must be a dict or None; got {type(config).__name__}")
+    if identity is not None and not isinstance(identity, dict):
+        raise ValueError(f"`identity` must be a dict or None; got {type(identity).__name__}")
     if verbose not in (0, 1, 2) and verbose is not True and verbose is not False:
         raise ValueError(f"`verbose` must be 0, 1 or 2; got {verbose!r}")
     verbose = int(verbose)
     stream = sys.stdout if stream is None else stream
     specs = _check_specs(specs)
-
-    existing = [read_record(out, s) for s in specs]
-    done = [r is not None and r.get("status") == "done" for r in existing]
-    costs = [None if d else _cost(cost_fn, s) for s, d in zip(specs, done)]
+    _check_out(out)
+    if identity is not None:
+        identity = to_jsonable(identity)  # as it reads back from a record (tuples become lists, ...)
 
     if dry_run:
+        existing, statuses, reasons = _statuses(specs, out, identity)
         plan = [
             {
                 "run_id": s.run_id,
                 "spec": s,
-                "status": "done" if d else "todo",
-                "failed_before": bool(r is not None and not d),
-                "estimated_seconds": c,
+                "status": st,
+                "failed_before": bool(r is not None and r.get("status") != "done"),
+                "mismatch": why,
+                "estimated_seconds": _cost(cost_fn, s) if st == "todo" else None,
                 "path": str(record_path(out, s)),
             }
-            for s, r, d, c in zip(specs, existing, done, costs)
+            for s, r, st, why in zip(specs, existing, statuses, reasons)
         ]
         if verbose:
             _print_plan(plan, out, stream)
         return plan
 
+    with FolderLock(out):
+        remove_stale_temp_files(out)
+        existing, statuses, reasons = _statuses(specs, out, identity)
+        if "mismatch" in statuses:
+            raise _mismatch_error(specs, statuses, reasons, out)
+        done = [st == "done" for st in statuses]
+        costs = [None if d else _cost(cost_fn, s) for s, d in zip(specs, done)]
+        return _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going, stream, identity)
+
+
+def _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going, stream, identity):
     n_total = len(specs)
     n_todo = n_total - sum(done)
     if verbose:
@@ -274,6 +414,8 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
                 "error": f"{type(e).__name__}: {e}",
                 "traceback": tb,
             }
+            if identity is not None:
+                record["identity"] = identity
             if config is not None:
                 record["config"] = to_jsonable(config)
             write_record(out, record)
@@ -290,6 +432,8 @@ def run_grid(specs, run_fn, out, dry_run=False, cost_fn=None, verbose=1, config=
             "finished": _now(),
             "wall_seconds": wall,
         }
+        if identity is not None:
+            record["identity"] = identity
         if config is not None or "config" in result:
             merged = dict(config or {})
             if "config" in result:

@@ -41,7 +41,9 @@ def test_parse_seeds_errors(text, match):
         parse_seeds(text)
 
 
-def test_common_args_defaults_and_values():
+def test_common_args_defaults_and_values(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c10.npz").write_bytes(b"")
     parser = add_common_args(
         argparse.ArgumentParser(), {"smoke": {}, "cpu": {}, "gpu": {}}, "results/gap", default_seeds="3"
     )

@@ -169,7 +169,7 @@ def test_write_and_read_records(tmp_path):
 def test_read_records_ignores_temp_and_non_records_and_reports_corrupt_files(tmp_path):
     assert read_records(tmp_path / "missing") == []
     for s in (2, 0, 1):
-        write_record(tmp_path, {"spec": RunSpec("simclr", seed=s), "status": "done", "metrics": {"acc": s}})
+        write_record(tmp_path, {"spec": RunSpec("simclr", seed=s), "status": "done", "metrics": {"acc": s / 10}})
     # a leftover of a write killed before os.replace, and a JSON file that is not a record
     (tmp_path / f".tmp-{RunSpec('simclr', seed=9).run_id}.json.abc.part").write_text('{"spec": {"meth')
     (tmp_path / ".tmp-half.json").write_text("{")
