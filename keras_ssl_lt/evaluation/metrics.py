@@ -100,6 +100,8 @@ def accuracy_summary(scores, labels, class_groups=None, k=5):
     """
     pred = predict_classes(scores)
     y = check_labels(labels, "labels", num_classes=np.asarray(scores).shape[1])
+    if len(y) != len(pred):
+        raise ValueError(f"`scores` must be (N, C) with N = len(labels) = {len(y)}; got {np.asarray(scores).shape}")
     out = {"acc": float(np.mean(pred == y)), "top5": topk_accuracy(scores, y, k=k)}
     if class_groups is not None:
         for g, acc in per_group_accuracy(y, pred, class_groups).items():
@@ -119,19 +121,40 @@ def _check_accuracies(value, name):
     return a
 
 
+def _accuracy_pair(acc_balanced, acc_imbalanced):
+    """Both accuracy arguments checked, with the same shape or one of them a scalar (no broadcasting)."""
+    a1 = _check_accuracies(acc_balanced, "acc_balanced")
+    ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
+    if a1.shape != ar.shape and a1.ndim != 0 and ar.ndim != 0:
+        raise ValueError(
+            "`acc_balanced` and `acc_imbalanced` must have the same shape (or one be a scalar); got shapes "
+            f"{a1.shape} and {ar.shape}"
+        )
+    return a1, ar
+
+
 def gap(acc_balanced, acc_imbalanced):
     """Accuracy lost to imbalance at the same sample size: `A(n, 1) - A(n, r)`.
 
-    Works on scalars or arrays (e.g. one entry per seed or per n) of accuracies in [0, 1]; NaN,
-    strings and values outside [0, 1] (e.g. percents) raise ValueError.
+    Works on scalars or arrays (e.g. one entry per seed or per n) of accuracies in [0, 1]. The two
+    arguments pair entry by entry, so they must have the same shape; the one exception is a scalar
+    (a number or 0-d array) on either side, which is compared with every entry of the other (one
+    balanced reference against several seeds). Any other shape pair (`[.9, .8]` against `[.7]`, a
+    column against a row) raises ValueError instead of broadcasting, as do NaN, strings and values
+    outside [0, 1] (e.g. percents).
 
     Example:
 
     >>> round(gap(0.90, 0.85), 10)
     0.05
+    >>> gap(0.9, [0.8, 0.7]).round(10).tolist()
+    [0.1, 0.2]
+    >>> gap([0.9, 0.8], [0.7])
+    Traceback (most recent call last):
+    ...
+    ValueError: `acc_balanced` and `acc_imbalanced` must have the same shape (or one be a scalar); got shapes (2,) and (1,)
     """
-    a1 = _check_accuracies(acc_balanced, "acc_balanced")
-    ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
+    a1, ar = _accuracy_pair(acc_balanced, acc_imbalanced)
     out = a1 - ar
     return float(out) if out.ndim == 0 else out
 
@@ -139,15 +162,15 @@ def gap(acc_balanced, acc_imbalanced):
 def relative_gap(acc_balanced, acc_imbalanced):
     """Relative accuracy lost to imbalance: `(A(n, 1) - A(n, r)) / A(n, 1)`.
 
-    Raises ValueError when a balanced accuracy is not positive (the ratio is undefined).
+    Same inputs and shape rule as `gap` (equal shapes, or a scalar on one side); raises ValueError
+    when a balanced accuracy is not positive (the ratio is undefined).
 
     Example:
 
     >>> round(relative_gap(0.80, 0.60), 10)
     0.25
     """
-    a1 = _check_accuracies(acc_balanced, "acc_balanced")
-    ar = _check_accuracies(acc_imbalanced, "acc_imbalanced")
+    a1, ar = _accuracy_pair(acc_balanced, acc_imbalanced)
     if np.any(a1 <= 0):
         raise ValueError(f"`acc_balanced` must be positive for a relative gap; got {acc_balanced!r}")
     out = (a1 - ar) / a1
@@ -207,6 +230,10 @@ def _labels_pair(y_true, y_pred):
 def per_class_accuracy(y_true, y_pred, num_classes):
     """Accuracy of each class `0..num_classes-1` (NaN for a class with no example).
 
+    `y_true` and `y_pred` are 1-D class ids of the same length, both in `[0, num_classes)`: a
+    prediction outside the classes (negative or `>= num_classes`) raises ValueError rather than
+    counting silently as a miss.
+
     Example:
 
     >>> per_class_accuracy([0, 0, 1], [0, 1, 1], 3)
@@ -215,8 +242,9 @@ def per_class_accuracy(y_true, y_pred, num_classes):
     if not isinstance(num_classes, (int, np.integer)) or isinstance(num_classes, bool) or num_classes < 1:
         raise ValueError(f"`num_classes` must be a positive integer; got {num_classes!r}")
     y_true, y_pred = _labels_pair(y_true, y_pred)
-    if y_true.max() >= num_classes:
-        raise ValueError(f"`y_true` must lie in [0, num_classes) = [0, {num_classes}); got {int(y_true.max())}")
+    for name, y in (("y_true", y_true), ("y_pred", y_pred)):
+        if y.max() >= num_classes:
+            raise ValueError(f"`{name}` must lie in [0, num_classes) = [0, {num_classes}); got {int(y.max())}")
     correct = np.bincount(y_true, weights=(y_true == y_pred), minlength=num_classes)
     count = np.bincount(y_true, minlength=num_classes)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -17,6 +17,44 @@ def test_gap_and_relative_gap_exact():
         metrics.relative_gap(0.0, 0.1)
 
 
+@pytest.mark.parametrize(
+    "balanced, imbalanced",
+    [
+        ([0.9, 0.8, 0.7], [[0.7], [0.6], [0.5]]),  # a row against a column: was a 3x3 matrix
+        ([0.9, 0.8], [0.7]),  # two entries against one: was two values
+        ([[0.9, 0.8]], [0.7, 0.6]),
+        ([0.9, 0.8, 0.7], [0.7, 0.6]),
+    ],
+)
+def test_gaps_refuse_mismatched_shapes(balanced, imbalanced):
+    for fn in (metrics.gap, metrics.relative_gap):
+        with pytest.raises(ValueError, match=r"same shape \(or one be a scalar\)"):
+            fn(balanced, imbalanced)
+
+
+def test_gaps_scalar_rule():
+    # A scalar (number or 0-d array) on one side is compared with every entry of the other.
+    np.testing.assert_allclose(metrics.gap(0.9, [0.8, 0.7]), [0.1, 0.2], atol=1e-15)
+    np.testing.assert_allclose(metrics.gap(np.array([0.9, 0.8]), np.float64(0.7)), [0.2, 0.1], atol=1e-15)
+    np.testing.assert_allclose(metrics.relative_gap([0.5, 0.8], 0.4), [0.2, 0.5])
+    assert metrics.gap([[0.9, 0.8]], [[0.7, 0.8]]).shape == (1, 2)
+
+
+def test_per_class_accuracy_refuses_predictions_outside_the_classes():
+    with pytest.raises(ValueError, match=r"`y_pred` must lie in \[0, num_classes\) = \[0, 3\); got 3"):
+        metrics.per_class_accuracy([0, 1, 2], [0, 1, 3], 3)
+    with pytest.raises(ValueError, match="`y_pred` must be non-negative"):
+        metrics.per_class_accuracy([0, 1, 2], [0, -1, 2], 3)
+    with pytest.raises(ValueError, match="`y_true` must lie"):
+        metrics.per_class_accuracy([0, 1, 3], [0, 1, 2], 3)
+
+
+def test_accuracy_summary_refuses_mismatched_lengths():
+    # one label for two score rows must not broadcast into an accuracy
+    with pytest.raises(ValueError, match=r"len\(labels\) = 1"):
+        metrics.accuracy_summary(np.array([[2.0, 1.0], [0.0, 3.0]]), [0])
+
+
 def test_per_group_accuracy_hand_count():
     y_true = np.array([0, 0, 1, 2, 2, 3, 4, 4, 4])
     y_pred = np.array([0, 1, 1, 2, 0, 3, 0, 4, 1])
