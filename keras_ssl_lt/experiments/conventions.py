@@ -1,6 +1,45 @@
 """The numerical conventions a config runs with (optimizer decay, initialisers, BatchNorm), for every record."""
 
-__all__ = ["conventions", "weight_decay_convention"]
+import contextlib
+
+__all__ = ["PRECISIONS", "conventions", "precision", "precision_scope", "weight_decay_convention"]
+
+# `cfg["precision"]`: the Keras dtype policy of a run. bfloat16 needs no loss scaling (float16 would, and the
+# two-pass SAM-type step does not scale losses, so it is not offered).
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+def precision(cfg):
+    """The dtype policy of a config: `cfg["precision"]`, one of `PRECISIONS` (absent: "float32").
+
+    >>> precision({}), precision({"precision": "mixed_bfloat16"})
+    ('float32', 'mixed_bfloat16')
+    """
+    from keras_ssl_lt._checks import check_choice
+
+    return check_choice(cfg.get("precision", "float32"), "precision", PRECISIONS)
+
+
+@contextlib.contextmanager
+def precision_scope(cfg):
+    """Builds and trains under the config's dtype policy, then restores the global policy it found.
+
+    >>> import keras
+    >>> with precision_scope({"precision": "mixed_bfloat16"}):
+    ...     keras.config.dtype_policy().name
+    'mixed_bfloat16'
+    >>> keras.config.dtype_policy().name
+    'float32'
+    """
+    import keras
+
+    wanted = precision(cfg)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(wanted)
+    try:
+        yield wanted
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def weight_decay_convention(cfg):
@@ -35,6 +74,7 @@ def conventions(cfg):
     conv_init = backbone.get("kernel_initializer")
     heads = {m: dict(hp).get("head_init", "keras") for m, hp in cfg.get("methods", {}).items()}
     return {
+        "precision": precision(cfg),
         "weight_decay": weight_decay_convention(cfg),
         "conv_init": "he_normal_fan_out" if conv_init is None else conv_init,
         "head_init": heads,

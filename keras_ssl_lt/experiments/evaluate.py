@@ -89,6 +89,7 @@ def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
         [
             cfg["backbone"],
             cfg["input_size"],
+            cfg.get("precision", "float32"),
             cfg.get("eval", {}),
             int(seed),
             {k: np.asarray(v).tolist() for k, v in (class_groups or {}).items()},
@@ -98,7 +99,9 @@ def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
     )
     if key not in data.floor_cache:
         from keras_ssl_lt.experiments.build import build_pretrainer
+        from keras_ssl_lt.experiments.conventions import precision_scope
 
-        model = build_pretrainer(method, cfg, data.num_classes, seed=seed)
-        data.floor_cache[key] = evaluate_encoder(model, data, cfg, class_groups)
+        with precision_scope(cfg):
+            model = build_pretrainer(method, cfg, data.num_classes, seed=seed)
+            data.floor_cache[key] = evaluate_encoder(model, data, cfg, class_groups)
     return dict(data.floor_cache[key])

@@ -36,7 +36,7 @@ import time
 import numpy as np
 
 from keras_ssl_lt.experiments.build import build_pretrainer
-from keras_ssl_lt.experiments.conventions import conventions, weight_decay_convention
+from keras_ssl_lt.experiments.conventions import conventions, precision_scope, weight_decay_convention
 from keras_ssl_lt.experiments.evaldata import draw_subset
 from keras_ssl_lt.experiments.evaluate import evaluate_encoder, floor_metrics, generalization_gap_metrics
 
@@ -161,62 +161,63 @@ def run(
     for k, v in dict(spec.extra).items():
         if k.startswith("cfg."):  # e.g. extra={"cfg.epochs": 3}: a config override recorded in the spec
             cfg[k[4:]] = v
-    source = data.source if source is None else source
-    num_classes = data.num_classes if num_classes is None else int(num_classes)
-    floor_cache = data.floor_cache if floor_cache is None else floor_cache
-    t0 = time.perf_counter()
-    if subset is None:
-        subset = draw_subset(source.labels, spec, cfg)
-    elif callable(subset):
-        subset = subset(spec, cfg)
-    groups = subset.groups if class_groups is None else class_groups
+    with precision_scope(cfg):  # the floor, the model and its training under the config's dtype policy
+        source = data.source if source is None else source
+        num_classes = data.num_classes if num_classes is None else int(num_classes)
+        floor_cache = data.floor_cache if floor_cache is None else floor_cache
+        t0 = time.perf_counter()
+        if subset is None:
+            subset = draw_subset(source.labels, spec, cfg)
+        elif callable(subset):
+            subset = subset(spec, cfg)
+        groups = subset.groups if class_groups is None else class_groups
 
-    def score(model, trained=True):
-        if evaluate is not None:
-            metrics = dict(evaluate(model, groups))
+        def score(model, trained=True):
+            if evaluate is not None:
+                metrics = dict(evaluate(model, groups))
+            else:
+                metrics = evaluate_encoder(model, data, cfg, groups)
+                if trained and cfg.get("eval", {}).get("generalization_gap"):  # the pre-training loss: trained only
+                    metrics.update(generalization_gap_metrics(model, data, subset, cfg))
+            if extra_metrics is not None:
+                metrics.update(extra_metrics(model, spec))
+            return metrics
+
+        if evaluate is None and extra_metrics is None:
+            floor = floor_metrics(cfg, data, spec.seed, groups)
         else:
-            metrics = evaluate_encoder(model, data, cfg, groups)
-            if trained and cfg.get("eval", {}).get("generalization_gap"):  # the pre-training loss: trained only
-                metrics.update(generalization_gap_metrics(model, data, subset, cfg))
-        if extra_metrics is not None:
-            metrics.update(extra_metrics(model, spec))
-        return metrics
-
-    if evaluate is None and extra_metrics is None:
-        floor = floor_metrics(cfg, data, spec.seed, groups)
-    else:
-        key = _floor_key(cfg, spec.seed, groups, hooks=(evaluate, extra_metrics))
-        if key not in floor_cache:
-            floor_cache[key] = _floor_of(score, cfg, num_classes, spec.seed)
-        floor = dict(floor_cache[key])
-    t_floor = time.perf_counter() - t0
-    sharpness = dict(spec.extra).get("sharpness", "none")
-    model = build_pretrainer(spec.method, cfg, num_classes, num_examples=len(source), seed=spec.seed)
-    history, train_seconds = pretrain(
-        model,
-        spec.method,
-        source,
-        subset,
-        cfg,
-        seed=spec.seed,
-        verbose=verbose,
-        callbacks=callbacks,
-        sharpness=sharpness,
-    )
-    t1 = time.perf_counter()
-    metrics = score(model)
-    eval_seconds = time.perf_counter() - t1
-    for k, v in floor.items():
-        metrics[f"floor_{k}"] = v
-    epochs_run = max(1, len(history.get("loss", [])))
-    timings = {
-        "floor_seconds": t_floor,
-        "train_seconds": train_seconds,
-        "seconds_per_epoch": train_seconds / epochs_run,
-        "eval_seconds": eval_seconds,
-    }
-    description = data.describe() if description is None else description
-    return make_record(metrics, history, cfg, subset, groups, description, timings)
+            key = _floor_key(cfg, spec.seed, groups, hooks=(evaluate, extra_metrics))
+            if key not in floor_cache:
+                floor_cache[key] = _floor_of(score, cfg, num_classes, spec.seed)
+            floor = dict(floor_cache[key])
+        t_floor = time.perf_counter() - t0
+        sharpness = dict(spec.extra).get("sharpness", "none")
+        model = build_pretrainer(spec.method, cfg, num_classes, num_examples=len(source), seed=spec.seed)
+        history, train_seconds = pretrain(
+            model,
+            spec.method,
+            source,
+            subset,
+            cfg,
+            seed=spec.seed,
+            verbose=verbose,
+            callbacks=callbacks,
+            sharpness=sharpness,
+        )
+        t1 = time.perf_counter()
+        metrics = score(model)
+        eval_seconds = time.perf_counter() - t1
+        for k, v in floor.items():
+            metrics[f"floor_{k}"] = v
+        epochs_run = max(1, len(history.get("loss", [])))
+        timings = {
+            "floor_seconds": t_floor,
+            "train_seconds": train_seconds,
+            "seconds_per_epoch": train_seconds / epochs_run,
+            "eval_seconds": eval_seconds,
+        }
+        description = data.describe() if description is None else description
+        return make_record(metrics, history, cfg, subset, groups, description, timings)
 
 
 def _floor_key(cfg, seed, groups, hooks):
@@ -224,7 +225,7 @@ def _floor_key(cfg, seed, groups, hooks):
 
     names = [getattr(h, "__qualname__", repr(h)) if h is not None else None for h in hooks]
     return json.dumps(
-        [cfg["backbone"], cfg["input_size"], cfg.get("eval", {}), int(seed), names]
+        [cfg["backbone"], cfg["input_size"], cfg.get("precision", "float32"), cfg.get("eval", {}), int(seed), names]
         + [{k: np.asarray(v).tolist() for k, v in (groups or {}).items()}],
         sort_keys=True,
         default=str,
