@@ -346,7 +346,8 @@ METRICS = (
 
 def report(records, out, title="MoCo v2 on ImageNet-LT"):
     """Table (markdown + CSV) over seeds and a figure; returns (text, paths)."""
-    from keras_ssl_lt.experiments.aggregate import metric_cells, provenance, seed_summary, to_csv, to_markdown
+    from keras_ssl_lt.experiments.aggregate import metric_cells, seed_summary, to_markdown
+    from keras_ssl_lt.experiments.report import write_report
 
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
@@ -355,14 +356,9 @@ def report(records, out, title="MoCo v2 on ImageNet-LT"):
     heads = ["method", "subset", "r", "regulariser", "n", "seeds"]
     cols += metric_cells(rows, metrics)
     heads += [m + " (%)" for m in metrics]
-    prov = provenance(recs)
     secs = [r.get("timings", {}).get("seconds_per_epoch") for r in recs]
     secs = [s for s in secs if s]
     lines = [
-        f"# {title}",
-        "",
-        f"Produced by: {prov['caption']}.",
-        "",
         "Mean ± std over seeds, accuracies in %, the untrained encoder (floor) in brackets. kNN and linear probe "
         "fitted on a balanced subset of the pool, tested on the test split; many / medium / few are the long-tailed "
         "subset's class groups; transfer = fine-tuning the whole network on the transfer folder. r = 1 is the "
@@ -376,31 +372,17 @@ def report(records, out, title="MoCo v2 on ImageNet-LT"):
             f"Pre-training time per epoch (measured, this run's machine): median {sorted(secs)[len(secs) // 2]:.2f} s.",
             "",
         ]
-    out = Path(out)
-    paths = {"table": out / "imagenet_lt.md", "csv": out / "imagenet_lt.csv"}
-    to_csv(rows, paths["csv"])
-    try:
+    metric = "probe_acc_few" if "probe_acc_few" in metrics else "probe_acc"
+
+    def draw(path, caption):
         from keras_ssl_lt.experiments.figures import plot_bars
 
         for row in rows:
             row["label"] = f"r={row['ratio']:g} {row['sharpness']}"
-        metric = "probe_acc_few" if "probe_acc_few" in metrics else "probe_acc"
-        paths["figure"] = Path(
-            plot_bars(
-                rows,
-                metric,
-                out / "imagenet_lt.png",
-                label_fields=["label"],
-                title=f"{title}: {metric}",
-                caption=prov["caption"],
-            )
-        )
-        lines += [f"![{metric}]({paths['figure'].name})", ""]
-    except ImportError as e:
-        lines += [f"(figure not drawn: {e})", ""]
-    text = "\n".join(lines)
-    paths["table"].write_text(text)
-    return text, paths
+        return plot_bars(rows, metric, path, label_fields=["label"], title=f"{title}: {metric}", caption=caption)
+
+    tables = {"csv": (rows, "imagenet_lt.csv")}
+    return write_report(out, "imagenet_lt", title, recs, lines, tables=tables, figure=("imagenet_lt.png", metric, draw))
 
 
 # ----------------------------------------------------------------------------------------- CLI

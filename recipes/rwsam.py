@@ -59,7 +59,8 @@ def grid_specs(grid, seeds, preset, dataset):
 
 
 def report(records, out):
-    from keras_ssl_lt.experiments.aggregate import metric_cells, provenance, seed_summary, to_csv, to_markdown
+    from keras_ssl_lt.experiments.aggregate import metric_cells, seed_summary, to_markdown
+    from keras_ssl_lt.experiments.report import write_report
 
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
@@ -70,12 +71,7 @@ def report(records, out):
     )
     cols += metric_cells(rows, metrics, percent=lambda m: not m.startswith("gen_gap"))
     heads += [m + (" (loss)" if m.startswith("gen_gap") else " (%)") for m in metrics]
-    prov = provenance(recs)
     lines = [
-        "# rwSAM on long-tailed CIFAR-10",
-        "",
-        f"Produced by: {prov['caption']}.",
-        "",
         "Mean ± std over seeds; accuracies in %, the untrained floor in brackets; gen_gap = held-out minus "
         "training pre-training loss (smaller is better). r = 1 is the balanced counterpart (same n).",
         "",
@@ -103,30 +99,25 @@ def report(records, out):
                 )
                 lines.append(f"- {profile}: {r['sharpness']} vs plain, {m}: {scale * d:+.2f}{unit} → {verdict}")
     lines.append("")
-    out = Path(out)
-    paths = {"table": out / "rwsam.md", "csv": out / "rwsam.csv"}
-    to_csv(rows, paths["csv"])
-    try:
+
+    def draw(path, caption):
         from keras_ssl_lt.experiments.figures import plot_bars
 
         for row in rows:
             row["label"] = f"{row['profile']} r={row['ratio']:g} {row['sharpness']}"
-        paths["figure"] = Path(
-            plot_bars(
-                rows,
-                "knn_acc_few" if "knn_acc_few" in metrics else "knn_acc",
-                out / "rwsam_few.png",
-                label_fields=["label"],
-                title="rwSAM: kNN accuracy on the few-shot classes",
-                caption=prov["caption"],
-            )
-        )
-        lines += [f"![kNN accuracy on the few-shot classes]({paths['figure'].name})", ""]
-    except ImportError as e:
-        lines += [f"(figure not drawn: {e})", ""]
-    text = "\n".join(lines)
-    paths["table"].write_text(text)
-    return text, paths
+        metric = "knn_acc_few" if "knn_acc_few" in metrics else "knn_acc"
+        title = "rwSAM: kNN accuracy on the few-shot classes"
+        return plot_bars(rows, metric, path, label_fields=["label"], title=title, caption=caption)
+
+    return write_report(
+        out,
+        "rwsam",
+        "rwSAM on long-tailed CIFAR-10",
+        recs,
+        lines,
+        tables={"csv": (rows, "rwsam.csv")},
+        figure=("rwsam_few.png", "kNN accuracy on the few-shot classes", draw),
+    )
 
 
 def main(argv=None):

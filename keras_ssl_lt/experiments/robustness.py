@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_ssl_lt.experiments.aggregate import fmt_mean_std, gap_rows, provenance, seed_summary, to_csv, to_markdown
+from keras_ssl_lt.experiments.aggregate import fmt_mean_std, gap_rows, seed_summary, to_csv, to_markdown
 from keras_ssl_lt.experiments.records import RunSpec
+from keras_ssl_lt.experiments.report import write_report
 
 __all__ = ["SSL_METHODS", "cost_estimate", "gap_grid", "load_image_data", "report"]
 
@@ -174,8 +175,7 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
     if not recs:
         raise ValueError("no finished records to report")
     metrics = [m for m, _ in GAP_METRICS if all(m in r["metrics"] for r in recs)]
-    prov = provenance(recs)
-    lines = [f"# {title}", "", f"Produced by: {prov['caption']}.", ""]
+    lines = []
     # 1. accuracy beside the floor, every run group
     has_counterpart = any("counterpart_of" in dict(_extra(r["spec"])) for r in recs)
     by = ("method", "profile", "ratio") + (("counterpart_of",) if has_counterpart else ()) + ("sampling", "preset")
@@ -217,7 +217,6 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
             f"the required margin (points: {_margins(floor_margin)}).",
             "",
         ]
-    to_csv(rows, out / f"{stem}_accuracy.csv")
     # 2. gaps per metric, per ratio (each r pairs with its own balanced counterpart)
     all_gaps, verdicts = {}, []
     for m, label in [(m, lab) for m, lab in GAP_METRICS if m in metrics]:
@@ -308,19 +307,13 @@ def report(records, out, title="Robustness gap", floor_margin=0.0, stem="results
                 f"→ {word}"
             )
         lines.append("")
-    paths = {"table": out / f"{stem}.md", "accuracy_csv": out / f"{stem}_accuracy.csv"}
-    panels = {}
-    for label, gaps in all_gaps.items():
-        panels[label] = gaps
-    if panels:
-        try:
-            from keras_ssl_lt.experiments.figures import plot_relative_gap
 
-            fig = plot_relative_gap(panels, out / f"{stem}_relative_gap.png", title=title, caption=prov["caption"])
-            paths["figure"] = Path(fig)
-            lines += [f"![relative gap against n]({Path(fig).name})", ""]
-        except ImportError as e:  # matplotlib is optional
-            lines += [f"(figure not drawn: {e})", ""]
-    text = "\n".join(lines)
-    paths["table"].write_text(text)
+    def draw(path, caption):
+        from keras_ssl_lt.experiments.figures import plot_relative_gap
+
+        return plot_relative_gap(all_gaps, path, title=title, caption=caption)
+
+    figure = (f"{stem}_relative_gap.png", "relative gap against n", draw) if all_gaps else None
+    tables = {"accuracy_csv": (rows, f"{stem}_accuracy.csv")}
+    text, paths = write_report(out, stem, title, recs, lines, tables=tables, figure=figure)
     return text, paths, verdicts
