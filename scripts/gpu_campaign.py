@@ -8,6 +8,8 @@ time (from those records' own timings, else the measured priors) fits `--budget`
 `paper` preset (SimSiam, ResNet-18, mixed_bfloat16, the paper's coupled weight decay, 800 or 1600 epochs), and
 writes one small JSON record per finished run to --out. Commit them to docs/records/gpu_campaign.
 
+The results page's claim-3 table: `python scripts/gpu_campaign.py --report`.
+
 Rehearse on a CPU with a tiny setting (seconds):
 
     KERAS_BACKEND=jax python scripts/gpu_campaign.py SLICE --out /tmp/rehearsal --preset smoke --epochs 1 --budget 60
@@ -22,15 +24,24 @@ import time
 def main(argv=None):
     t0 = time.time()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("slice", help="the slice of scripts/make_campaign_slice.py")
-    p.add_argument("--out", required=True, help="folder for the new records")
+    p.add_argument("slice", nargs="?", help="the slice of scripts/make_campaign_slice.py")
+    p.add_argument("--out", help="folder for the new records (required unless --report)")
     p.add_argument("--records", default="docs/records/gpu_campaign", help="records already done (read only)")
     p.add_argument("--budget", type=float, default=540.0, help="seconds this chunk may use (runs must fit)")
     p.add_argument("--preset", default="paper", choices=("paper", "gpu", "smoke", "cpu"))
     p.add_argument("--epochs", type=int, default=None, help="override every entry's epochs (rehearsals only)")
     p.add_argument("--only", default=None, help="comma list of grid entry names to consider (default: all)")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
+    p.add_argument("--report", action="store_true", help="print the claim-3 table of --records and stop")
     a = p.parse_args(argv)
+    if a.report:
+        from keras_ssl_lt.experiments.campaign import report
+        from keras_ssl_lt.experiments.records import read_records
+
+        print(report(read_records(a.records)))
+        return
+    if a.slice is None or a.out is None:
+        sys.exit("give the slice's path (scripts/make_campaign_slice.py builds it) and --out")
     if not os.path.isfile(a.slice):
         sys.exit(f"slice: no file at {a.slice!r}; build it with scripts/make_campaign_slice.py")
     if a.budget <= 0:

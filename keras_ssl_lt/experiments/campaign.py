@@ -33,6 +33,7 @@ __all__ = [
     "grid_specs",
     "load_slice",
     "plan",
+    "report",
     "run_chunk",
 ]
 
@@ -382,3 +383,71 @@ def run_chunk(slice_, specs, cfg, records_dir, out_dir, budget_seconds, verbose=
             f"knn {m.get('knn_acc', float('nan')):.4f} (floor {m.get('floor_knn_acc', float('nan')):.4f})"
         )
     return new
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+
+def _arm_of(name):
+    # "rwsam_rank_1600_seed2" -> "rwsam_rank_1600"
+    return name.rsplit("_seed", 1)[0]
+
+
+def report(records, grid=CLAIM3_GRID):
+    """The claim-3 table of the campaign's records (markdown): every grid arm, measured or not, with its verdict.
+
+    One row per arm (seeds pooled): seeds done, kNN and linear-probe accuracy beside the untrained floor, kNN on
+    the few-shot classes, the epochs and the seconds. An arm's verdict against plain SimSiam on the same
+    long-tailed data and epochs: "reproduced" when its mean kNN on the few-shot classes is higher by more than
+    the larger of the two seed standard deviations, "not reproduced" when it is not, "not yet measured" with
+    fewer than 2 seeds of either. Arms never run say so; nothing is estimated.
+
+    >>> print(report([]).splitlines()[2].split(" | ")[:3])
+    ['| simsiam_lt', '0 of 3', 'not yet measured']
+    """
+    by_name = {}
+    for r in records:
+        if r.get("status") != "done":
+            continue
+        extra = r["spec"].get("extra", {})
+        extra = dict(extra) if isinstance(extra, dict) else {k: v for k, v in extra}
+        by_name[extra.get("campaign")] = r
+    arms = {}
+    for e in grid:
+        arms.setdefault(_arm_of(e["name"]), []).append(e)
+
+    def values(arm, key):
+        return [by_name[e["name"]]["metrics"][key] for e in arms[arm] if e["name"] in by_name]
+
+    def cell(vals, scale=100.0):
+        if not vals:
+            return ""
+        v = np.asarray(vals, dtype=float) * scale
+        return f"{v.mean():.2f} ± {v.std(ddof=1):.2f}" if v.size > 1 else f"{v[0]:.2f}"
+
+    lines = [
+        "| arm | seeds | verdict (few-shot kNN vs plain) | kNN (%) | floor kNN (%) | kNN few (%) | probe (%) "
+        "| floor probe (%) | epochs | minutes per run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, entries in arms.items():
+        done = [e for e in entries if e["name"] in by_name]
+        e0 = entries[0]
+        base = "simsiam_lt" if e0.get("profile", "exp") == "exp" else "simsiam_lt_step"
+        if arm.startswith("simsiam_"):
+            verdict = "(baseline)" if done else "not yet measured"
+        else:
+            mine, plain = values(arm, "knn_acc_few"), values(base, "knn_acc_few") if base in arms else []
+            if len(mine) < 2 or len(plain) < 2:
+                verdict = "not yet measured"
+            else:
+                spread = max(np.std(mine, ddof=1), np.std(plain, ddof=1))
+                verdict = "reproduced" if np.mean(mine) - np.mean(plain) > spread else "not reproduced"
+        minutes = [by_name[e["name"]].get("wall_seconds", float("nan")) / 60 for e in done]
+        lines.append(
+            f"| {arm} | {len(done)} of {len(entries)} | {verdict} | {cell(values(arm, 'knn_acc'))} "
+            f"| {cell(values(arm, 'floor_knn_acc'))} | {cell(values(arm, 'knn_acc_few'))} "
+            f"| {cell(values(arm, 'probe_acc'))} | {cell(values(arm, 'floor_probe_acc'))} | {e0['epochs']} "
+            f"| {cell(minutes, scale=1.0)} |"
+        )
+    return "\n".join(lines)

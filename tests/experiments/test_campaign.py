@@ -169,3 +169,31 @@ def test_a_chunk_runs_writes_records_with_the_slice_hash_and_resumes(tiny_slice,
     # the next chunk skips the done run and, with no time left, starts nothing
     assert campaign.run_chunk(s, specs, cfg, committed, out, budget_seconds=0.0, verbose=0, log=logs.append) == []
     assert any("0 run(s) fit" in line for line in logs)
+
+
+def test_report_pools_seeds_and_gives_verdicts_only_with_two_seeds_each():
+    specs = {dict(s.extra)["campaign"]: s for s in campaign.grid_specs(campaign.CLAIM3_GRID)}
+
+    def rec(name, few):
+        return dict(
+            _record(specs[name], 12406, 800, 300.0, 360.0),
+            metrics={
+                "knn_acc": 0.5,
+                "floor_knn_acc": 0.3,
+                "knn_acc_few": few,
+                "probe_acc": 0.6,
+                "floor_probe_acc": 0.35,
+            },
+        )
+
+    records = [rec("simsiam_lt_seed0", 0.40), rec("simsiam_lt_seed1", 0.42), rec("rwsam_rank_seed0", 0.50)]
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in campaign.report(records).splitlines()[2:]}
+    assert rows["simsiam_lt"][1:3] == ["2 of 3", "(baseline)"] and rows["simsiam_lt"][5] == "41.00 ± 1.41"
+    assert rows["rwsam_rank"][1:3] == ["1 of 3", "not yet measured"]  # one seed: no verdict
+    assert rows["sam"][1:3] == ["0 of 3", "not yet measured"] and rows["sam"][3] == ""
+    records.append(rec("rwsam_rank_seed1", 0.52))
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in campaign.report(records).splitlines()[2:]}
+    assert rows["rwsam_rank"][2] == "reproduced"  # +10 points, spread 1.4
+    records[-1] = rec("rwsam_rank_seed1", 0.30)
+    rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in campaign.report(records).splitlines()[2:]}
+    assert rows["rwsam_rank"][2] == "not reproduced"
