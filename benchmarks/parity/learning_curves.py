@@ -10,6 +10,7 @@ Arms (the `cpu` preset's network, heads and hyper-parameters: small_resnet at 16
 - `package`: the package as the presets ran it: He-normal fan_out convolutions, Glorot heads,
   `keras.optimizers.SGD` (decoupled weight decay 5e-4), on-device views (`augment.simsiam_cifar`), float32;
 - `torch_init`: + `torch.nn`'s default initialisation (`kernel_initializer="torch"`, `head_init="torch"`);
+  `torch_conv_init` and `torch_head_init` swap only the backbone's convolutions or only the heads;
 - `coupled_wd`: + `keras_ssl_lt.optimizers.SGD` (PyTorch's coupled weight decay 5e-4);
 - `torch_views`: + views made on the host by the reference's PyTorch augmentation (`torch_reference.augment_views`)
   and fed as pre-made `views`;
@@ -41,7 +42,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-ARMS = ("reference", "package", "torch_init", "coupled_wd", "torch_views", "all_torch")
+ARMS = (
+    "reference",
+    "package",
+    "torch_init",
+    "torch_conv_init",
+    "torch_head_init",
+    "coupled_wd",
+    "torch_views",
+    "all_torch",
+)
 METHODS = ("simclr", "simsiam")
 # The cpu preset's values (keras_ssl_lt/experiments/presets.py), copied so the reference process needs no Keras.
 HP = {
@@ -119,13 +129,14 @@ def run_keras(method, arm, seed, data, epochs, eval_epochs, ev):
     import keras_ssl_lt as ksl
 
     x_tr, y_tr, _, y_te = data
-    torch_init = arm in ("torch_init", "all_torch")
+    conv_init = arm in ("torch_init", "torch_conv_init", "all_torch")
+    head_init = arm in ("torch_init", "torch_head_init", "all_torch")
     keras.utils.set_random_seed(seed)
-    enc = ksl.backbones.small_resnet((SIZE, SIZE, 3), kernel_initializer="torch" if torch_init else None)
+    enc = ksl.backbones.small_resnet((SIZE, SIZE, 3), kernel_initializer="torch" if conv_init else None)
     hp = {k: v for k, v in HP[method].items() if k != "lr"}
     aug = ksl.augment.simsiam_cifar(crop_size=SIZE, seed=seed)
     cls = ksl.SimCLR if method == "simclr" else ksl.SimSiam
-    model = cls(enc, augmenter=aug, head_init="torch" if torch_init else "keras", **hp)
+    model = cls(enc, augmenter=aug, head_init="torch" if head_init else "keras", **hp)
     steps = len(x_tr) // BATCH
     lr = keras.optimizers.schedules.CosineDecay(HP[method]["lr"], decay_steps=steps * epochs)
     convention = "coupled" if arm in ("coupled_wd", "all_torch") else "keras"
