@@ -23,98 +23,16 @@ Resumable: finished runs in --out are skipped.
 """
 
 import argparse
-import copy
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keras_ssl_lt.experiments import grids
 
 METHODS = ("moco_v2", "simsiam")
-# rwSAM as the authors ran it on ImageNet-LT [code]: adaptive, radius 2, weights 1.005 ** class rank.
-RWSAM_IMAGENET = {"rho": 2.0, "rank_base": 1.005}
-
-# MoCo v2 on ImageNet-LT [code]: dim 128, MLP head, queue 65536, momentum 0.999, temperature 0.2, batch 128,
-# lr 0.015 cosine, wd 1e-4, blur in the views. SimSiam: its ImageNet heads (2048-2048-2048, predictor 512).
-_PAPER_METHODS = {
-    "moco_v2": {
-        "lr": 0.015,
-        "projection_dim": 128,
-        "projection_hidden_dim": 2048,
-        "queue_size": 65536,
-        "temperature": 0.2,
-        "momentum": 0.999,
-    },
-    "simsiam": {"lr": 0.025, "projection_dim": 2048, "projection_hidden_dim": 2048, "prediction_hidden_dim": 512},
-}
-
-
-def _imagenet_config(epochs, batch_size, lr_scale, probe, bank_per_class, test_per_class, transfer_epochs):
-    methods = copy.deepcopy(_PAPER_METHODS)
-    for hp in methods.values():
-        hp["lr"] *= lr_scale
-    return {
-        "backbone": {"name": "resnet50", "width": 1},
-        "input_size": 224,
-        "augment_preset": "moco_v2_imagenet",
-        # Files are decoded on the host to 256 px (shorter side, centre crop); the device crops 224.
-        "stream": {"image_size": 256, "resize": "center_crop", "shuffle": "global"},
-        "image_size": 256,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        # MoCo v2's optimizer: torch.optim.SGD, coupled weight decay 1e-4 (docs/fidelity.md).
-        "optimizer": {"momentum": 0.9, "weight_decay": 1e-4, "weight_decay_convention": "coupled"},
-        "subset_seed": 0,
-        "bank_per_class": bank_per_class,
-        "test_per_class": test_per_class,
-        "methods": methods,
-        "sharpness": dict(RWSAM_IMAGENET),
-        "eval": {
-            "knn_k": 200,
-            "knn_temperature": 0.1,
-            "probe": probe,
-            "probe_l2": 1e-4,
-            "ood": False,
-            "few_shot": None,
-            "feature_batch_size": 256,
-        },
-        # fine-tuning transfer [code: SGD Nesterov, backbone lr 0.1x head lr]
-        "transfer": {"epochs": transfer_epochs, "head_lr": 0.1, "batch_size": 64, "image_size": 256},
-    }
-
-
-def _smoke_config():
-    from keras_ssl_lt.experiments.presets import smoke_config
-
-    cfg = smoke_config()
-    cfg.update(
-        input_size=16,
-        augment_preset="moco_v2_imagenet",
-        stream={"image_size": 20, "resize": "center_crop", "shuffle": "global"},
-        image_size=20,
-        batch_size=16,
-        bank_per_class=6,
-        test_per_class=4,
-        sharpness=dict(RWSAM_IMAGENET),
-        # one batch per epoch (the whole generated transfer train set): one compiled step on JAX
-        transfer={"epochs": 1, "head_lr": 0.05, "batch_size": 64, "image_size": 20},
-    )
-    cfg["eval"].update(ood=False, knn_k=5)
-    cfg["methods"]["moco_v2"]["queue_size"] = 32
-    return cfg
-
-
-PRESETS = {
-    # Seconds on a CPU: generated images in ImageNet-LT's layout, a tiny ResNet at 16 px, one epoch.
-    "smoke": _smoke_config,
-    # One GPU: ResNet-50 at 224, batch 256 (lr scaled linearly from the paper's 0.015 at 128), 100 epochs,
-    # a linear probe (L-BFGS logistic regression) on 20 images per class, 20 test images per class.
-    "gpu": lambda: _imagenet_config(100, 256, 2.0, "convex", 20, 20, 30),
-    # The paper's settings: batch 128, lr 0.015, 200 epochs, the SGD probe (lr 30, 100 epochs) on 50 per class.
-    "paper": lambda: _imagenet_config(200, 128, 1.0, "paper", 50, 50, 100),
-}
-SMOKE_DATA = {"classes": 6, "pool_per_class": 24, "test_per_class": 6, "transfer_classes": 3, "transfer_per_class": 12}
+RWSAM_IMAGENET = grids.RWSAM_IMAGENET
+PRESETS = grids.IMAGENET_LT  # keras_ssl_lt.experiments.grids
+SMOKE_DATA = grids.IMAGENET_LT_SMOKE_DATA
 
 
 def get_config(preset, epochs=None):

@@ -16,33 +16,17 @@ The preset's measured time and result are in docs/results.md; how it was chosen 
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keras_ssl_lt.experiments import grids, study
 
-import common  # noqa: E402
-
-GRIDS = {
-    "smoke": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.1], samplings=[1.0]),
-    # The target of the main job: every encoder at least 10 points of kNN above its untrained floor.
-    "cpu": dict(
-        methods=["simclr", "supervised"],
-        profiles=["exp"],
-        ratios=[0.01],
-        samplings=[1.0],
-        floor_margin={"knn_acc": 0.10},
-    ),
-    "gpu": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0]),
-    "paper": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0]),
-}
+GRIDS = grids.QUICKSTART  # keras_ssl_lt.experiments.grids
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_args(p, presets=GRIDS, default_out="results/main", default_seeds="1")
+    study.add_args(p, presets=GRIDS, default_out="results/main", default_seeds="1")
     args = p.parse_args(argv)
-    return common.run_gap_study(args, GRIDS[args.preset], title="Main job: SSL vs supervised on CIFAR-10-LT")
+    return study.run_gap_study(args, GRIDS[args.preset], title="Main job: SSL vs supervised on CIFAR-10-LT")
 
 
 if __name__ == "__main__":

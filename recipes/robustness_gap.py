@@ -17,27 +17,11 @@ epochs), paper (the paper's grid and settings). `--methods`, `--profiles`, `--ra
 """
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keras_ssl_lt.experiments import grids, study
 
-import common  # noqa: E402  (recipes/common.py: shared CLI plumbing of the recipes)
-
-# Each preset's grid (the protocol's settings are in keras_ssl_lt.experiments.presets).
-GRIDS = {
-    "smoke": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.1], samplings=[1.0]),
-    # 2 methods x 2 subsets x 2 sizes x 3 seeds = 24 runs; measured wall time in docs/results.md.
-    "cpu": dict(methods=["simclr", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0, 0.5]),
-    "gpu": dict(methods=["simsiam", "supervised"], profiles=["exp"], ratios=[0.01], samplings=[1.0, 0.5]),
-    "paper": dict(
-        methods=["simsiam", "moco_v2", "supervised"],
-        profiles=["exp", "step"],
-        ratios=[0.1, 0.01],
-        samplings=[1.0, 0.75, 0.5, 0.25, 0.125],
-    ),
-}
-
+# Each preset's grid: keras_ssl_lt.experiments.grids.GAP.
+GRIDS = grids.GAP
 
 PROFILES = ("exp", "step", "pareto")
 
@@ -47,7 +31,7 @@ def parse_args(argv=None):
     from keras_ssl_lt.experiments.presets import get_preset
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_args(p, presets=GRIDS, default_out="results/robustness_gap", default_seeds="3")
+    study.add_args(p, presets=GRIDS, default_out="results/robustness_gap", default_seeds="3")
     p.add_argument("--methods", type=choice_list(_all_methods()), help="comma list, e.g. simsiam,moco_v2,supervised")
     p.add_argument("--profiles", type=choice_list(PROFILES), help=f"comma list of {', '.join(PROFILES)}")
     p.add_argument(
@@ -57,7 +41,7 @@ def parse_args(argv=None):
     )
     p.add_argument("--samplings", type=fraction_list(), help="comma list of sampling ratios in (0, 1] (vary n)")
     args = p.parse_args(argv)
-    common.check_methods(p, args.methods or [], get_preset(args.preset))
+    study.check_methods(p, args.methods or [], get_preset(args.preset))
     return args
 
 
@@ -73,7 +57,7 @@ def main(argv=None):
     for key in ("methods", "profiles", "ratios", "samplings"):
         if getattr(args, key):
             grid[key] = getattr(args, key)
-    return common.run_gap_study(args, grid, title="Robustness gap: SSL vs supervised pre-training")
+    return study.run_gap_study(args, grid, title="Robustness gap: SSL vs supervised pre-training")
 
 
 if __name__ == "__main__":

@@ -14,22 +14,12 @@ Resumable (finished runs in --out are skipped); `--variants` and `--profiles` ov
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from keras_ssl_lt.experiments import grids, study
 
-import common  # noqa: E402
-
-VARIANTS = ("none", "sam", "asam", "rwsam_rank", "rwsam_kde")
-GRIDS = {
-    "smoke": dict(method="simclr", profiles=["exp"], ratio=0.1, variants=["none", "rwsam_rank", "rwsam_kde"]),
-    # asam (unweighted, the rwSAM radius) separates the radius from the weights; the CPU table has it for seed 0.
-    "cpu": dict(method="simclr", profiles=["exp"], ratio=0.01, variants=["none", "sam", "rwsam_rank", "rwsam_kde"]),
-    "gpu": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
-    "paper": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(VARIANTS)),
-}
+VARIANTS = grids.RWSAM_VARIANTS
+GRIDS = grids.RWSAM  # keras_ssl_lt.experiments.grids
 METRICS = (
     "knn_acc",
     "knn_acc_many",
@@ -128,7 +118,7 @@ def main(argv=None):
     from keras_ssl_lt.experiments.robustness import cost_estimate
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    common.add_args(p, presets=GRIDS, default_out="results/rwsam", default_seeds="3")
+    study.add_args(p, presets=GRIDS, default_out="results/rwsam", default_seeds="3")
     p.add_argument("--variants", type=choice_list(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     p.add_argument("--profiles", type=choice_list(("exp", "step", "pareto")), help="comma list of exp, step, pareto")
     args = p.parse_args(argv)
@@ -142,7 +132,7 @@ def main(argv=None):
     cfg["eval"]["generalization_gap"] = True
     if args.epochs is not None:
         cfg["epochs"] = int(args.epochs)
-    specs = grid_specs(grid, args.seeds, args.preset, common.dataset_name(args))
+    specs = grid_specs(grid, args.seeds, args.preset, study.dataset_name(args))
     base_cost = cost_estimate(cfg)
 
     def sam_cost(spec):  # a SAM step is two passes
@@ -151,7 +141,7 @@ def main(argv=None):
     cost = None if base_cost is None else sam_cost
 
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {args.out}/")
-    records = common.run_protocol_grid(args, specs, cfg, cost)
+    records = study.run_protocol_grid(args, specs, cfg, cost)
     if records is None:
         return []
     text, paths = report(records, args.out)

@@ -30,48 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_ssl_lt.experiments import grids
+
 METHODS = ("simclr", "simsiam", "supervised", "supervised_rare", "untrained")
 PAPER = {"simclr": 0.701, "supervised": 0.443, "supervised_rare": 0.365}
 
-PRESETS = {
-    # Seconds on a CPU (the test suite runs it): 8-px views, 40 + 4 examples per class, one epoch.
-    "smoke": {
-        "protocol": "smoke",
-        "per_frequent": 40,
-        "per_rare": 4,
-        "probe_per_class": 30,
-        "test_per_class": 40,
-        "epochs": 1,
-    },
-    # The 2-core CPU: the protocol's cpu model (307k-parameter ResNet on 16-px views), 1000 per frequent class.
-    # Run end to end with 3 seeds: 35 min of run time on a loaded machine (docs/results.md).
-    "cpu": {
-        "protocol": "cpu",
-        "per_frequent": 1000,
-        "per_rare": 10,
-        "probe_per_class": 1000,
-        "test_per_class": None,
-        "epochs": 15,
-    },
-    # One GPU: ResNet-18 at 32 px, the paper's construction, 200 epochs.
-    "gpu": {
-        "protocol": "gpu",
-        "per_frequent": 5000,
-        "per_rare": 10,
-        "probe_per_class": None,
-        "test_per_class": None,
-        "epochs": 200,
-    },
-    # The paper's construction and the protocol's paper settings (800 epochs).
-    "paper": {
-        "protocol": "paper",
-        "per_frequent": 5000,
-        "per_rare": 10,
-        "probe_per_class": None,
-        "test_per_class": None,
-        "epochs": 800,
-    },
-}
+PRESETS = grids.SEMI_SYNTHETIC  # keras_ssl_lt.experiments.grids
 
 
 def parse_args(argv=None):

@@ -24,28 +24,9 @@ import sys
 import time
 from pathlib import Path
 
-PRESETS = {
-    # Seconds: two settings of a tiny problem, for the test suite.
-    "smoke": {
-        "base": {"d": 6, "n": 300, "sup_steps": 300, "ssl_steps": 200, "probe_per_class": 60, "test_per_class": 100},
-        "sweeps": {"rho": [0.3], "rare_share": [0.01]},
-    },
-    # The full sweep on the CPU (each setting trains two tiny models for a few seconds).
-    "cpu": {
-        "base": {},
-        "sweeps": {"rho": [0.1, 0.3, 0.5, 0.8], "rare_share": [0.0, 0.0005, 0.002, 0.01], "d": [8, 16, 64]},
-    },
-    # Larger samples and longer training, tighter closed-form agreement (still minutes on a CPU).
-    "paper": {
-        "base": {"n": 20000, "sup_steps": 8000, "ssl_steps": 2000, "probe_per_class": 1000, "test_per_class": 5000},
-        "sweeps": {
-            "rho": [0.1, 0.3, 0.5, 0.8],
-            "rare_share": [0.0, 0.0001, 0.0005, 0.002, 0.01],
-            "d": [8, 16, 64, 256],
-        },
-    },
-}
-PRESETS["gpu"] = PRESETS["paper"]
+from keras_ssl_lt.experiments import grids
+
+PRESETS = grids.TOY_THEORY  # keras_ssl_lt.experiments.grids
 
 MODELS = (("sup", "supervised"), ("ssl", "SSL"), ("random", "untrained"))
 TABLE_METRICS = [

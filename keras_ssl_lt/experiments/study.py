@@ -1,4 +1,19 @@
-"""Command-line plumbing shared by the recipes (the convention: --preset --data --out --seeds --dry-run)."""
+"""A recipe's study in one call: its flags, its data, its grid run resumably with the protocol, its report.
+
+A recipe script parses its own flags (`add_args` adds the shared ones: --preset --data --out --seeds --dry-run
+--ood-data --no-ood --data-dir --epochs --verbose) and hands the parsed arguments down once: `run_gap_study`
+(the robustness-gap grids: build, check, load, run, report) or `run_protocol_grid` (any list of `RunSpec`s).
+Everything below (presets, the grid's identity, the data, the runner, the report) happens here, in the
+experiments layer; the grids themselves are in `keras_ssl_lt.experiments.grids`.
+
+Example (the flags a recipe gets):
+
+>>> import argparse
+>>> p = add_args(argparse.ArgumentParser(), presets={"smoke": {}}, default_out="results/x")
+>>> a = p.parse_args(["--preset", "smoke", "--no-ood"])
+>>> a.preset, a.no_ood, a.epochs, dataset_name(a)
+('smoke', True, None, 'cifar10')
+"""
 
 import time
 from pathlib import Path
