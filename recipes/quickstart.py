@@ -10,8 +10,8 @@ gaps, a verdict and where the table and figure went.
     python recipes/quickstart.py --preset smoke --data tiny.npz --no-ood      # seconds, for tests
     python recipes/quickstart.py --preset gpu                                 # ResNet-18 on a GPU
 
-Without --data / --ood-data, CIFAR-10 and CIFAR-100 come from tensorflow-datasets (network needed the first
-time). Results resume: a finished run in --out is not run again. The backend comes from KERAS_BACKEND.
+Without --data / --ood-data, CIFAR-10 and CIFAR-100 come from the tensorflow-datasets cache (prepared once with
+network access; a missing one is named with the flag that replaces it). Results resume: a finished run in --out is not run again. The backend comes from KERAS_BACKEND.
 The preset's measured time and result are in docs/results.md; how it was chosen in docs/reproducing.md.
 """
 
