@@ -24,6 +24,8 @@ Arguments shared by the builders:
 `count_flops(model)` counts the multiply-accumulates of the convolution and dense layers.
 """
 
+from __future__ import annotations
+
 import keras
 from keras import layers
 
@@ -36,12 +38,12 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def he_normal_fan_out():
+def he_normal_fan_out() -> keras.initializers.Initializer:
     """torchvision's convolution initialiser: untruncated normal with variance `2 / fan_out`."""
     return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="untruncated_normal")
 
 
-def torch_default_conv():
+def torch_default_conv() -> keras.initializers.Initializer:
     """`torch.nn.Conv2d`'s (and `torch.nn.Linear`'s) default kernel initialiser: uniform in `+-1/sqrt(fan_in)`.
 
     It is `kaiming_uniform_(a=sqrt(5))`, i.e. `VarianceScaling(1/3, "fan_in", "uniform")`; a PyTorch ResNet
@@ -171,7 +173,12 @@ def _resnet(input_shape, stem, block, stage_widths, stage_blocks, stage_strides,
     return keras.Model(inputs, x, name=name)
 
 
-def resnet18_cifar(input_shape=(32, 32, 3), width=1, name="resnet18_cifar", kernel_initializer=None):
+def resnet18_cifar(
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    width: float = 1,
+    name: str = "resnet18_cifar",
+    kernel_initializer: str | keras.initializers.Initializer | None = None,
+) -> keras.Model:
     """CIFAR ResNet-18: 3x3 stride-1 stem, no max-pool, 4 stages of 2 basic blocks, 512-d features.
 
     Widths are 64/128/256/512 times `width`. With `width=1` it has 11,168,832 trainable parameters
@@ -200,7 +207,12 @@ def resnet18_cifar(input_shape=(32, 32, 3), width=1, name="resnet18_cifar", kern
     )
 
 
-def resnet50(input_shape=(224, 224, 3), width=1, name="resnet50", kernel_initializer=None):
+def resnet50(
+    input_shape: tuple[int, int, int] = (224, 224, 3),
+    width: float = 1,
+    name: str = "resnet50",
+    kernel_initializer: str | keras.initializers.Initializer | None = None,
+) -> keras.Model:
     """ImageNet ResNet-50 (torchvision v1.5): 7x7/2 stem + max-pool, bottleneck blocks 3/4/6/3, 2048-d.
 
     Bottleneck widths are 64/128/256/512 (x4 expansion) times `width`. With `width=1` it has
@@ -228,7 +240,13 @@ def resnet50(input_shape=(224, 224, 3), width=1, name="resnet50", kernel_initial
     )
 
 
-def small_resnet(input_shape=(32, 32, 3), width=1, blocks=(1, 1, 1, 1), name="small_resnet", kernel_initializer=None):
+def small_resnet(
+    input_shape: tuple[int, int, int] = (32, 32, 3),
+    width: float = 1,
+    blocks: tuple[int, int, int, int] = (1, 1, 1, 1),
+    name: str = "small_resnet",
+    kernel_initializer: str | keras.initializers.Initializer | None = None,
+) -> keras.Model:
     """A narrow CIFAR-style ResNet for CPU-scale runs: widths 16/32/64/128, 128-d features.
 
     Same design as `resnet18_cifar` (3x3 stride-1 stem, basic blocks, strides 1/2/2/2) with
@@ -265,7 +283,7 @@ def small_resnet(input_shape=(32, 32, 3), width=1, blocks=(1, 1, 1, 1), name="sm
     )
 
 
-def count_flops(model, multiply_accumulates=False):
+def count_flops(model: keras.Model, multiply_accumulates: bool = False) -> int:
     """Count the floating-point operations of one image through the conv and dense layers of `model`.
 
     Each `Conv2D` contributes `H_out * W_out * C_out * k_h * k_w * C_in / groups` multiply-accumulates

@@ -1,5 +1,12 @@
 """Models of a protocol run: the encoder, the augmenter and the pre-trainer a config describes."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from keras_ssl_lt.methods import Pretrainer
+
 __all__ = ["AUGMENT_PRESETS", "build_pretrainer"]
 
 
@@ -39,7 +46,9 @@ def _augmenter(method, cfg, seed):
     return augment.simsiam_cifar(crop_size=size, seed=seed, **overrides)
 
 
-def build_pretrainer(method, cfg, num_classes, num_examples=None, seed=0):
+def build_pretrainer(
+    method: str, cfg: dict, num_classes: int, num_examples: int | None = None, seed: int = 0
+) -> Pretrainer:
     """The pre-trainer of `method` (a name of `keras_ssl_lt.methods.registry`) as the config describes it, its encoder built first.
 
     The encoder is created right after `keras.utils.set_random_seed(seed)`, so every method (and the

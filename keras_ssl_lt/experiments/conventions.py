@@ -1,6 +1,9 @@
 """The numerical conventions a config runs with (optimizer decay, initialisers, BatchNorm), for every record."""
 
+from __future__ import annotations
+
 import contextlib
+from collections.abc import Iterator
 
 __all__ = ["PRECISIONS", "conventions", "precision", "precision_scope", "weight_decay_convention"]
 
@@ -9,7 +12,7 @@ __all__ = ["PRECISIONS", "conventions", "precision", "precision_scope", "weight_
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
-def precision(cfg):
+def precision(cfg: dict) -> str:
     """The dtype policy of a config: `cfg["precision"]`, one of `PRECISIONS` (absent: "float32").
 
     >>> precision({}), precision({"precision": "mixed_bfloat16"})
@@ -21,7 +24,7 @@ def precision(cfg):
 
 
 @contextlib.contextmanager
-def precision_scope(cfg):
+def precision_scope(cfg: dict) -> Iterator[str]:
     """Builds and trains under the config's dtype policy, then restores the global policy it found.
 
     >>> import keras
@@ -42,7 +45,7 @@ def precision_scope(cfg):
         keras.config.set_dtype_policy(before)
 
 
-def weight_decay_convention(cfg):
+def weight_decay_convention(cfg: dict) -> str:
     """The optimizer's weight-decay convention of a config (`keras_ssl_lt.optimizers.get_sgd`).
 
     `cfg["optimizer"]["weight_decay_convention"]`: `"coupled"` (PyTorch's and the paper's), `"decoupled"`, or
@@ -61,7 +64,7 @@ def weight_decay_convention(cfg):
     return check_choice(convention, "optimizer.weight_decay_convention", CONVENTIONS)
 
 
-def conventions(cfg):
+def conventions(cfg: dict) -> dict:
     """The numerical conventions a config runs with, written into every record (docs/fidelity.md).
 
     Example:

@@ -4,6 +4,10 @@
 `balanced_positions` samples a class-balanced bank.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 __all__ = ["EvalData", "balanced_positions", "draw_subset"]
@@ -12,19 +16,21 @@ __all__ = ["EvalData", "balanced_positions", "draw_subset"]
 class EvalData:
     """The arrays a run needs: the pre-training source, a balanced labelled bank, the test set and OOD sets.
 
-    `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
-    `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
-    or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
-    `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
-    the bank's positions explicitly instead.
+        `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
+        `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
+        or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
+        `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
+        the bank's positions explicitly instead.
 
-    Example:
+        Example:
 
-    >>> import numpy as np
-    >>> x = np.zeros((40, 8, 8, 3), "uint8"); y = np.repeat(np.arange(4), 10)
-    >>> data = EvalData.from_arrays((x, y), (x[:8], y[:8]), bank_per_class=5)
-    >>> len(data.bank[1]), data.num_classes
-    (20, 4)
+        >>> from typing import Any
+
+    import numpy as np
+        >>> x = np.zeros((40, 8, 8, 3), "uint8"); y = np.repeat(np.arange(4), 10)
+        >>> data = EvalData.from_arrays((x, y), (x[:8], y[:8]), bank_per_class=5)
+        >>> len(data.bank[1]), data.num_classes
+        (20, 4)
     """
 
     def __init__(self, source, test, bank_per_class=None, ood=None, bank_seed=0, name="dataset", bank_index=None):
@@ -61,13 +67,21 @@ class EvalData:
         self.floor_cache = {}  # floor_metrics: the untrained encoders' metrics on this data, per config and seed
 
     @classmethod
-    def from_arrays(cls, train, test, ood=None, bank_per_class=None, bank_seed=0, name="arrays"):
+    def from_arrays(
+        cls,
+        train: tuple,
+        test: tuple,
+        ood: dict | None = None,
+        bank_per_class: int | None = None,
+        bank_seed: int = 0,
+        name: str = "arrays",
+    ) -> EvalData:
         """From `(images, labels)` arrays for the train and test splits (and an optional `ood` dict)."""
         from keras_ssl_lt.data import from_arrays
 
         return cls(from_arrays(*train), test, bank_per_class=bank_per_class, ood=ood, bank_seed=bank_seed, name=name)
 
-    def describe(self):
+    def describe(self) -> dict:
         """Sizes of every part, for records."""
         out = {
             "dataset": self.name,
@@ -82,7 +96,7 @@ class EvalData:
         return out
 
 
-def balanced_positions(labels, per_class, seed=0):
+def balanced_positions(labels: np.ndarray, per_class: int | None, seed: int = 0) -> np.ndarray:
     """Sorted positions of `per_class` examples of every class (all examples when `per_class` is None).
 
     Example:
@@ -104,7 +118,7 @@ def balanced_positions(labels, per_class, seed=0):
     )
 
 
-def draw_subset(labels, spec, cfg):
+def draw_subset(labels: np.ndarray, spec: Any, cfg: dict) -> Any:
     """The subset of a run: long-tailed for `spec.ratio < 1`, else the balanced counterpart of the same n.
 
     The balanced counterpart mirrors the long-tailed subset of `spec.extra["counterpart_of"]` (default

@@ -4,12 +4,16 @@ Accuracies are fractions in [0, 1]; keys are `knn_acc`, `knn_acc_<group>`, `prob
 `ood_probe_acc`, `ood_fewshot_acc`, `gen_gap`, `gen_gap_<group>`.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import numpy as np
 
 __all__ = ["evaluate_encoder", "floor_metrics", "generalization_gap_metrics"]
 
 
-def evaluate_encoder(model, data, cfg, class_groups=None):
+def evaluate_encoder(model: Any, data: Any, cfg: dict, class_groups: dict | None = None) -> dict[str, float]:
     """ID kNN and linear probe (with per-group accuracy), OOD linear probe (and few-shot): a flat metric dict.
 
     Keys: `knn_acc`, `knn_acc_<group>`, `probe_acc`, `probe_acc_<group>`, and with OOD data
@@ -58,7 +62,7 @@ def evaluate_encoder(model, data, cfg, class_groups=None):
     return out
 
 
-def generalization_gap_metrics(model, data, subset, cfg):
+def generalization_gap_metrics(model: Any, data: Any, subset: Any, cfg: dict) -> dict[str, float]:
     """Pre-training loss on held-out images minus on the training subset, overall and per class group.
 
     The held-out set is the test split; the training side is a sample of the subset of at most
@@ -81,7 +85,9 @@ def generalization_gap_metrics(model, data, subset, cfg):
     }
 
 
-def floor_metrics(cfg, data, seed, class_groups=None, method="simclr"):
+def floor_metrics(
+    cfg: dict, data: Any, seed: int, class_groups: dict | None = None, method: str = "simclr"
+) -> dict[str, float]:
     """Metrics of the untrained encoder built from `seed`, cached on `data` per architecture, evaluation and seed."""
     import json
 

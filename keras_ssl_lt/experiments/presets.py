@@ -11,7 +11,10 @@ Example:
 (2, 'small_resnet', 16)
 """
 
+from __future__ import annotations
+
 import copy
+from typing import Any
 
 __all__ = ["DEFAULT_EVAL", "PRESETS", "get_preset", "smoke_config"]
 
@@ -27,7 +30,7 @@ DEFAULT_EVAL = {
 }
 
 
-def smoke_config():
+def smoke_config() -> dict:
     """A config that runs in seconds on any backend (a 1-epoch, 8-px, 4-channel model): for tests and dry runs.
 
     Example:
@@ -147,7 +150,7 @@ PRESETS["paper"] = dict(copy.deepcopy(PRESETS["gpu"]), epochs=800, eval=dict(DEF
 PRESETS["smoke"]["bank_per_class"] = None
 
 
-def get_preset(name, **overrides):
+def get_preset(name: str, **overrides: Any) -> dict:
     """A deep copy of preset `name` with top-level keys replaced by `overrides`.
 
     Example:

@@ -29,9 +29,13 @@ Example (a seconds-long smoke run on random images):
 ['floor_knn_acc', 'floor_knn_acc_few']
 """
 
+from __future__ import annotations
+
 import copy
 import math
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,10 +44,14 @@ from keras_ssl_lt.experiments.conventions import conventions, precision_scope, w
 from keras_ssl_lt.experiments.evaldata import draw_subset
 from keras_ssl_lt.experiments.evaluate import evaluate_encoder, floor_metrics, generalization_gap_metrics
 
+if TYPE_CHECKING:
+    from keras_ssl_lt.experiments.evaldata import EvalData
+    from keras_ssl_lt.experiments.records import RunSpec
+
 __all__ = ["make_record", "pretrain", "regularizer", "run"]
 
 
-def regularizer(source, subset, cfg, sharpness="none"):
+def regularizer(source: Any, subset: Any, cfg: dict, sharpness: str = "none") -> tuple[Any, list]:
     """The `(sharpness, callbacks)` of a run: `keras_ssl_lt.rwsam.registry.build_regularizer` fed from the run.
 
     `sharpness` is a name of the regulariser menu (`rwsam.registry.REGULARIZERS`), `cfg["sharpness"]` its
@@ -68,7 +76,17 @@ def regularizer(source, subset, cfg, sharpness="none"):
     return build_regularizer(sharpness, cfg.get("sharpness", {}), **kwargs)
 
 
-def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=None, sharpness="none"):
+def pretrain(
+    model: Any,
+    method: str,
+    source: Any,
+    subset: Any,
+    cfg: dict,
+    seed: int = 0,
+    verbose: int = 1,
+    callbacks: list | None = None,
+    sharpness: str = "none",
+) -> tuple[dict[str, list[float]], float]:
     """Pre-train `model` on `subset` of `source` with SGD + momentum, cosine schedule; returns (history, seconds).
 
     The learning rate is the method's `lr` for `cfg["batch_size"]` (no further scaling); the epochs are the
@@ -118,21 +136,21 @@ def pretrain(model, method, source, subset, cfg, seed=0, verbose=1, callbacks=No
 
 
 def run(
-    spec,
-    cfg,
-    data,
-    verbose=0,
-    callbacks=None,
+    spec: RunSpec,
+    cfg: dict,
+    data: EvalData | None,
+    verbose: int = 0,
+    callbacks: list | None = None,
     *,
-    source=None,
-    subset=None,
-    class_groups=None,
-    evaluate=None,
-    extra_metrics=None,
-    num_classes=None,
-    description=None,
-    floor_cache=None,
-):
+    source: Any = None,
+    subset: Any = None,
+    class_groups: dict | None = None,
+    evaluate: Callable[[Any, dict], dict] | None = None,
+    extra_metrics: Callable[[Any, RunSpec], dict] | None = None,
+    num_classes: int | None = None,
+    description: dict | None = None,
+    floor_cache: dict | None = None,
+) -> dict:
     """One run of the protocol: subset -> pre-train -> evaluate, beside the floor. Returns the runner's result dict.
 
     `cfg` is the preset's config; `data` an `EvalData` (or None when `evaluate`, `source` and `num_classes`
@@ -237,7 +255,9 @@ def _floor_of(score, cfg, num_classes, seed):
     return score(build_pretrainer("simclr", cfg, num_classes, seed=seed), trained=False)
 
 
-def make_record(metrics, history, cfg, subset, groups, data_description, timings):
+def make_record(
+    metrics: dict, history: dict, cfg: dict, subset: Any, groups: dict, data_description: dict, timings: dict
+) -> dict:
     """The result dict of one run, as `run` returns it and the runner stores it (recipes with their own
     run function use it too, so every record has the same fields).
 

@@ -16,6 +16,8 @@ Example:
 (True, False)
 """
 
+from __future__ import annotations
+
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.byol import BYOL
 from keras_ssl_lt.methods.moco import MoCoV2
@@ -29,7 +31,7 @@ __all__ = ["get_method", "method_names", "needs_labels", "register_method", "unr
 _METHODS = {}
 
 
-def register_method(name, cls, supervised=False, overwrite=False):
+def register_method(name: str, cls: type[Pretrainer], supervised: bool = False, overwrite: bool = False) -> None:
     """Registers `cls` (a `Pretrainer` subclass) under `name` (lower case, letters, digits and `_`).
 
     `supervised=True` says the constructor takes `num_classes` (its head predicts labels). A name already
@@ -56,7 +58,7 @@ def register_method(name, cls, supervised=False, overwrite=False):
     _METHODS[name] = (cls, bool(supervised))
 
 
-def unregister_method(name):
+def unregister_method(name: str) -> None:
     """Removes a method registered with `register_method` (the built-in five cannot be removed)."""
     if name in _BUILTIN:
         raise ValueError(f"the built-in method {name!r} cannot be unregistered")
@@ -64,19 +66,19 @@ def unregister_method(name):
     del _METHODS[name]
 
 
-def method_names():
+def method_names() -> tuple[str, ...]:
     """The registered names, in registration order (the built-in five first)."""
     return tuple(_METHODS)
 
 
-def get_method(name):
+def get_method(name: str) -> type[Pretrainer]:
     """The `Pretrainer` subclass registered as `name`; an unknown name raises a ValueError listing the known."""
     if name not in _METHODS:
         raise ValueError(f"`method` must be one of {method_names()}; got {name!r}")
     return _METHODS[name][0]
 
 
-def needs_labels(name):
+def needs_labels(name: str) -> bool:
     """True when the method's constructor takes `num_classes` (a supervised head)."""
     get_method(name)
     return _METHODS[name][1]

@@ -15,7 +15,9 @@ CIFAR), `sam_rho` 0.05, `rank_base` 1.2, `kde_every` 1, `kde_power` 1.0.
 
 Example:
 
->>> import numpy as np
+>>> from typing import Any
+
+import numpy as np
 >>> from keras_ssl_lt.rwsam import registry
 >>> reg, callbacks = registry.build_regularizer("asam", {"rho": 2.0})
 >>> reg.name, reg.rho, callbacks
@@ -25,6 +27,10 @@ Example:
 >>> round(float(reg.weights[-1] / reg.weights[0]), 2)  # the rare class weighs 1.2x the frequent one
 1.2
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +43,12 @@ REGULARIZERS = ("none", "sam", "asam", "rwsam_rank", "rwsam_kde")
 DEFAULTS = {"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0}
 
 
-def regularizer_names():
+def regularizer_names() -> tuple[str, ...]:
     """The names a run's `sharpness` may take."""
     return REGULARIZERS
 
 
-def settings(overrides=None):
+def settings(overrides: dict | None = None) -> dict:
     """`DEFAULTS` updated with `overrides` (a config's `sharpness` dict), each checked; unknown keys are refused.
 
     >>> settings({"rho": 0.5})["rho"], settings()["rank_base"]
@@ -61,7 +67,14 @@ def settings(overrides=None):
     return out
 
 
-def build_regularizer(name, overrides=None, labels=None, class_counts=None, kde_images=None, kde_index=None):
+def build_regularizer(
+    name: str,
+    overrides: dict | None = None,
+    labels: np.ndarray | None = None,
+    class_counts: np.ndarray | None = None,
+    kde_images: np.ndarray | None = None,
+    kde_index: np.ndarray | None = None,
+) -> tuple[Any, list]:
     """The `(regularizer, callbacks)` of the menu entry `name` with `settings(overrides)`.
 
     `"rwsam_rank"` needs `labels` (every example's class, indexed like the pre-trainer's `index`) and
