@@ -10,7 +10,9 @@ rare-class generalisation gap (held-out minus training pre-training loss), over 
     python recipes/rwsam.py --preset cpu --data ../shared/data/cifar10.npz --no-ood --seeds 3
     python recipes/rwsam.py --preset paper                                    # SimSiam, ResNet-18, GPU
 
-Resumable (finished runs in --out are skipped); `--variants` and `--profiles` override the grid.
+Resumable (finished runs in --out are skipped); `--variants` and `--profiles` override the grid. The radius study
+(issue 21): `--rhos 0.05,0.5,2,7 --sam-rhos 0.02,0.05,0.1 --conventions keras,coupled` sweeps the ASAM / rwSAM
+radius, the SAM radius and the weight-decay convention (each value a key of the run's spec and a table column).
 """
 
 import argparse
@@ -33,18 +35,38 @@ METRICS = (
 )
 
 
-def grid_specs(grid, seeds, preset, dataset):
+# The spec keys of a sweep (protocol.run applies "cfg.a.b" keys as config overrides).
+RHO, SAM_RHO, CONVENTION = "cfg.sharpness.rho", "cfg.sharpness.sam_rho", "cfg.optimizer.weight_decay_convention"
+
+
+def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventions=None):
+    """The runs: per profile and seed the balanced reference and each variant; with `rhos` (ASAM / rwSAM radii),
+    `sam_rhos` (SAM radii) or `conventions` (weight-decay conventions) a sweep over them (keys in each spec)."""
     from keras_ssl_lt.experiments import RunSpec
 
     specs = []
     for profile in grid["profiles"]:
         for seed in seeds:
             common_fields = dict(method=grid["method"], dataset=dataset, profile=profile, seed=seed, preset=preset)
-            specs.append(
-                RunSpec(ratio=1.0, extra={"counterpart_of": grid["ratio"], "sharpness": "none"}, **common_fields)
-            )
-            for v in grid["variants"]:
-                specs.append(RunSpec(ratio=grid["ratio"], extra={"sharpness": v}, **common_fields))
+            for conv in conventions or [None]:
+                base = {} if conv is None else {CONVENTION: conv}
+                specs.append(
+                    RunSpec(
+                        ratio=1.0,
+                        extra=dict(base, counterpart_of=grid["ratio"], sharpness="none"),
+                        **common_fields,
+                    )
+                )
+                for v in grid["variants"]:
+                    if v == "none":
+                        radii = [{}]
+                    elif v == "sam":
+                        radii = [{}] if sam_rhos is None else [{SAM_RHO: r} for r in sam_rhos]
+                    else:
+                        radii = [{}] if rhos is None else [{RHO: r} for r in rhos]
+                    for radius in radii:
+                        extra = dict(base, sharpness=v, **radius)
+                        specs.append(RunSpec(ratio=grid["ratio"], extra=extra, **common_fields))
     return specs
 
 
@@ -54,10 +76,13 @@ def report(records, out):
 
     recs = [r for r in records if r.get("status") == "done"]
     metrics = [m for m in METRICS if all(m in r["metrics"] for r in recs)]
-    rows = seed_summary(recs, metrics, by=("method", "profile", "ratio", "sharpness"))
+    sweep = [k for k in (CONVENTION, RHO, SAM_RHO) if any(k in r["spec"].get("extra", {}) for r in recs)]
+    by = ("method", "profile", "ratio", "sharpness", *sweep)
+    rows = seed_summary(recs, metrics, by=by)
+    names = {CONVENTION: "weight decay", RHO: "rho", SAM_RHO: "SAM rho"}
     cols, heads = (
-        ["method", "profile", "ratio", "sharpness", "n", "n_seeds"],
-        ["method", "profile", "r", "regulariser", "n", "seeds"],
+        ["method", "profile", "ratio", "sharpness", *sweep, "n", "n_seeds"],
+        ["method", "profile", "r", "regulariser", *[names[k] for k in sweep], "n", "seeds"],
     )
     cols += metric_cells(rows, metrics, percent=lambda m: not m.startswith("gen_gap"))
     heads += [m + (" (loss)" if m.startswith("gen_gap") else " (%)") for m in metrics]
@@ -113,14 +138,20 @@ def report(records, out):
 def main(argv=None):
     import keras
 
-    from keras_ssl_lt.experiments.cli import choice_list, print_outputs
+    from keras_ssl_lt.experiments.cli import choice_list, positive_float_list, print_outputs
     from keras_ssl_lt.experiments.presets import get_preset
     from keras_ssl_lt.experiments.robustness import cost_estimate
+    from keras_ssl_lt.optimizers import CONVENTIONS
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     study.add_args(p, presets=GRIDS, default_out="results/rwsam", default_seeds="3")
     p.add_argument("--variants", type=choice_list(VARIANTS), help=f"comma list of {', '.join(VARIANTS)}")
     p.add_argument("--profiles", type=choice_list(("exp", "step", "pareto")), help="comma list of exp, step, pareto")
+    p.add_argument("--rhos", type=positive_float_list, help="sweep: ASAM / rwSAM radii, e.g. 0.05,0.5,2,7")
+    p.add_argument("--sam-rhos", type=positive_float_list, help="sweep: SAM radii, e.g. 0.02,0.05,0.1")
+    p.add_argument(
+        "--conventions", type=choice_list(CONVENTIONS), help="sweep: weight-decay conventions, e.g. keras,coupled"
+    )
     args = p.parse_args(argv)
     t0 = time.time()
     grid = dict(GRIDS[args.preset])
@@ -132,7 +163,15 @@ def main(argv=None):
     cfg["eval"]["generalization_gap"] = True
     if args.epochs is not None:
         cfg["epochs"] = int(args.epochs)
-    specs = grid_specs(grid, args.seeds, args.preset, study.dataset_name(args))
+    specs = grid_specs(
+        grid,
+        args.seeds,
+        args.preset,
+        study.dataset_name(args),
+        rhos=args.rhos,
+        sam_rhos=args.sam_rhos,
+        conventions=args.conventions,
+    )
     base_cost = cost_estimate(cfg)
 
     def sam_cost(spec):  # a SAM step is two passes

@@ -15,6 +15,7 @@ Example:
 """
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "existing_file",
     "existing_folder",
     "fraction_list",
+    "positive_float_list",
     "parse_seeds",
     "positive_int",
     "print_outputs",
@@ -103,6 +105,35 @@ def choice_list(choices):
         return items
 
     return parse
+
+
+def positive_float_list(text):
+    """An argparse `type=` for a comma list of finite positive numbers (radii, rates), in the given order.
+
+    >>> positive_float_list("0.05, 2,7")
+    [0.05, 2.0, 7.0]
+    >>> positive_float_list("1,-2")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a comma list of finite positive numbers; got '-2'
+    """
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"must be a comma list of finite positive numbers; got {text!r}")
+    values = []
+    for t in items:
+        try:
+            v = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a comma list of finite positive numbers; {t!r} is not a number"
+            ) from None
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"must be a comma list of finite positive numbers; got {t!r}")
+        if v in values:
+            raise argparse.ArgumentTypeError(f"must not repeat a value; {t!r} appears twice")
+        values.append(v)
+    return values
 
 
 def fraction_list(include_one=True):

@@ -178,7 +178,7 @@ def run(
     cfg = copy.deepcopy(cfg)
     for k, v in dict(spec.extra).items():
         if k.startswith("cfg."):  # e.g. extra={"cfg.epochs": 3}: a config override recorded in the spec
-            cfg[k[4:]] = v
+            _override(cfg, k[4:], v)
     with precision_scope(cfg):  # the floor, the model and its training under the config's dtype policy
         source = data.source if source is None else source
         num_classes = data.num_classes if num_classes is None else int(num_classes)
@@ -236,6 +236,17 @@ def run(
         }
         description = data.describe() if description is None else description
         return make_record(metrics, history, cfg, subset, groups, description, timings)
+
+
+def _override(cfg, path, value):
+    """`cfg[a][b] = value` for the path "a.b" (a spec's `extra` key "cfg.a.b"); missing dicts are created."""
+    keys = path.split(".")
+    node = cfg
+    for i, key in enumerate(keys[:-1]):
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"spec override 'cfg.{path}': 'cfg.{'.'.join(keys[: i + 1])}' is not a dict")
+    node[keys[-1]] = value
 
 
 def _floor_key(cfg, seed, groups, hooks):

@@ -1,0 +1,50 @@
+"""The radius / convention sweep of recipes/rwsam.py (issue 21) and the nested config overrides it relies on."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from keras_ssl_lt.experiments import protocol
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "rwsam.py"
+
+
+def _recipe():
+    spec = importlib.util.spec_from_file_location("recipe_rwsam_sweep", RECIPE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_specs_cover_every_radius_and_convention_once():
+    mod = _recipe()
+    grid = dict(mod.GRIDS["cpu"], variants=["none", "sam", "asam", "rwsam_rank"])
+    plain = mod.grid_specs(grid, [0], "cpu", "cifar10")
+    assert len(plain) == 5 and all(mod.RHO not in dict(s.extra) for s in plain)  # no sweep: ids as before
+    specs = mod.grid_specs(
+        grid, [0], "cpu", "cifar10", rhos=[0.5, 7.0], sam_rhos=[0.05], conventions=["keras", "coupled"]
+    )
+    # per convention: balanced + none + 1 SAM radius + 2 ASAM radii + 2 rwSAM radii = 7
+    assert len(specs) == 14 and len({s.run_id for s in specs}) == 14
+    extras = [dict(s.extra) for s in specs]
+    assert sorted(e[mod.RHO] for e in extras if e["sharpness"] == "rwsam_rank") == [0.5, 0.5, 7.0, 7.0]
+    assert {e[mod.CONVENTION] for e in extras} == {"keras", "coupled"}
+    assert all(mod.SAM_RHO in e for e in extras if e["sharpness"] == "sam")
+
+
+def test_nested_overrides_reach_the_config_and_refuse_a_non_dict():
+    cfg = {"sharpness": {"rho": 7.0}, "epochs": 3}
+    protocol._override(cfg, "sharpness.rho", 0.5)
+    protocol._override(cfg, "optimizer.weight_decay_convention", "coupled")
+    assert cfg == {"sharpness": {"rho": 0.5}, "epochs": 3, "optimizer": {"weight_decay_convention": "coupled"}}
+    with pytest.raises(ValueError, match="'cfg.epochs' is not a dict"):
+        protocol._override(cfg, "epochs.max", 1)
+
+
+def test_sweep_flags_are_checked():
+    mod = _recipe()
+    with pytest.raises(SystemExit):
+        mod.main(["--preset", "smoke", "--rhos", "0,1", "--dry-run", "--out", "/tmp/never"])
+    with pytest.raises(SystemExit):
+        mod.main(["--preset", "smoke", "--conventions", "torch", "--dry-run", "--out", "/tmp/never"])
