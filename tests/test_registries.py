@@ -60,3 +60,10 @@ def test_regularizer_menu_defaults_and_refusals():
         reg_registry.build_regularizer("rwsam_rank", {})
     with pytest.raises(ValueError, match="needs `kde_images`"):
         reg_registry.build_regularizer("rwsam_kde", {})
+
+
+def test_bn_update_setting_reaches_the_regularizer():
+    reg, _ = reg_registry.build_regularizer("asam", {"bn_update": "both"})
+    assert reg.bn_update == "both" and reg_registry.build_regularizer("sam")[0].bn_update == "first"
+    with pytest.raises(ValueError, match="sharpness.bn_update"):
+        reg_registry.build_regularizer("sam", {"bn_update": "second"})

@@ -43,6 +43,7 @@ _SLICE_FORMAT = "keras-ssl-lt/campaign-slice/1"
 # (n = 12,406), rwSAM as the authors ran it (ASAM radius 7, weights 1.2^rank, the paper's coupled decay: the
 # `paper` preset), the balanced counterpart, SAM, rwSAM with KDE weights, the unweighted ASAM control; then seeds
 # 1 and 2; then 1600 epochs for rwSAM (the authors' README). The step profile needs a slice built with it.
+# The last arm is what the authors' released code actually ran (see below).
 _ARMS = (
     ("simsiam_lt", 0.01, "none"),
     ("rwsam_rank", 0.01, "rwsam_rank"),
@@ -50,11 +51,14 @@ _ARMS = (
     ("sam", 0.01, "sam"),
     ("rwsam_kde", 0.01, "rwsam_kde"),
     ("asam_control", 0.01, "asam"),
+    # What the authors' released CIFAR code ran by default (docs/rwsam.md): its loss dropped the example weights,
+    # so unweighted ASAM at radius 7, with BatchNorm statistics updated on both passes.
+    ("authors_code", 0.01, "asam", "both"),
 )
 
 
-def _entry(name, ratio, sharpness, seed, epochs=800, profile="exp"):
-    return {
+def _entry(name, ratio, sharpness, seed, epochs=800, profile="exp", bn_update=None):
+    entry = {
         "name": name,
         "method": "simsiam",
         "profile": profile,
@@ -63,11 +67,18 @@ def _entry(name, ratio, sharpness, seed, epochs=800, profile="exp"):
         "seed": seed,
         "epochs": epochs,
     }
+    if bn_update is not None:
+        entry["bn_update"] = bn_update
+    return entry
 
 
 CLAIM3_GRID = (
-    [_entry(f"{arm}_seed{seed}", r, s, seed) for seed in (0, 1, 2) for arm, r, s in _ARMS]
-    + [_entry(f"{arm}_step_seed0", r, s, 0, profile="step") for arm, r, s in _ARMS[:3]]
+    [
+        _entry(f"{arm}_seed{seed}", r, s, seed, bn_update=(bn or [None])[0])
+        for seed in (0, 1, 2)
+        for arm, r, s, *bn in _ARMS
+    ]
+    + [_entry(f"{arm}_step_seed0", r, s, 0, profile="step") for arm, r, s, *_ in _ARMS[:3]]
     + [_entry(f"rwsam_rank_1600_seed{seed}", 0.01, "rwsam_rank", seed, epochs=1600) for seed in (0, 1, 2)]
 )
 
@@ -81,7 +92,7 @@ PRIOR_OVERHEAD_SECONDS = 90.0
 
 
 def _entry_fields(entry):
-    allowed = {"name", "method", "profile", "ratio", "sharpness", "seed", "epochs"}
+    allowed = {"name", "method", "profile", "ratio", "sharpness", "seed", "epochs", "bn_update"}
     unknown = sorted(set(entry) - allowed)
     if unknown:
         raise ValueError(f"grid entry {entry.get('name')!r} has unknown key(s) {unknown}; allowed: {sorted(allowed)}")
@@ -99,6 +110,8 @@ def grid_specs(grid, preset="paper", dataset="cifar10", counterpart_of=0.01):
     for entry in grid:
         e = _entry_fields(dict(entry))
         extra = {"sharpness": e.get("sharpness", "none"), "cfg.epochs": int(e["epochs"]), "campaign": e["name"]}
+        if "bn_update" in e:
+            extra["cfg.sharpness.bn_update"] = e["bn_update"]
         if float(e["ratio"]) == 1.0:
             extra["counterpart_of"] = counterpart_of
         specs.append(

@@ -11,7 +11,8 @@ A run's `sharpness` is one of `regularizer_names()`:
   the encoder's representations, refreshed every `kde_every` epochs (`KDEReweighting`), `kde_power`.
 
 `DEFAULTS` holds the settings a config's `sharpness` dict overrides: `rho` 7.0 (the authors' ASAM radius on
-CIFAR), `sam_rho` 0.05, `rank_base` 1.2, `kde_every` 1, `kde_power` 1.0.
+CIFAR), `sam_rho` 0.05, `rank_base` 1.2, `kde_every` 1, `kde_power` 1.0, and `bn_update` "first" (BatchNorm
+statistics of the first pass only; "both", what the authors' code did, keeps both passes' updates).
 
 Example:
 
@@ -40,7 +41,7 @@ __all__ = ["DEFAULTS", "REGULARIZERS", "build_regularizer", "regularizer_names",
 
 REGULARIZERS = ("none", "sam", "asam", "rwsam_rank", "rwsam_kde")
 
-DEFAULTS = {"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0}
+DEFAULTS = {"rho": 7.0, "sam_rho": 0.05, "rank_base": 1.2, "kde_every": 1, "kde_power": 1.0, "bn_update": "first"}
 
 
 def regularizer_names() -> tuple[str, ...]:
@@ -64,6 +65,7 @@ def settings(overrides: dict | None = None) -> dict:
     out["rank_base"] = check_number(out["rank_base"], "sharpness.rank_base", low=1.0)
     out["kde_every"] = check_positive_int(out["kde_every"], "sharpness.kde_every")
     out["kde_power"] = check_number(out["kde_power"], "sharpness.kde_power", low=0.0, low_open=True)
+    out["bn_update"] = check_choice(out["bn_update"], "sharpness.bn_update", ("first", "both"))
     return out
 
 
@@ -90,17 +92,17 @@ def build_regularizer(
     if name == "none":
         return None, []
     if name == "sam":
-        return SAM(rho=s["sam_rho"]), []
+        return SAM(rho=s["sam_rho"], bn_update=s["bn_update"]), []
     if name == "asam":
-        return SAM(rho=s["rho"], adaptive=True), []
+        return SAM(rho=s["rho"], adaptive=True, bn_update=s["bn_update"]), []
     if name == "rwsam_rank":
         if labels is None or class_counts is None:
             raise ValueError("sharpness 'rwsam_rank' needs `labels` and `class_counts` (the subset's counts)")
         weights = class_rank_weights(np.asarray(labels), base=s["rank_base"], class_counts=np.asarray(class_counts))
-        return RWSAM(rho=s["rho"], adaptive=True, weights=weights), []
+        return RWSAM(rho=s["rho"], adaptive=True, weights=weights, bn_update=s["bn_update"]), []
     if kde_images is None or kde_index is None:
         raise ValueError("sharpness 'rwsam_kde' needs `kde_images` and `kde_index` (the training examples)")
     callback = KDEReweighting(
         kde_images, np.asarray(kde_index), every_n_epochs=s["kde_every"], power=s["kde_power"], at_start=True
     )
-    return RWSAM(rho=s["rho"], adaptive=True), [callback]
+    return RWSAM(rho=s["rho"], adaptive=True, bn_update=s["bn_update"]), [callback]

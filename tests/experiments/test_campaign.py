@@ -197,3 +197,11 @@ def test_report_pools_seeds_and_gives_verdicts_only_with_two_seeds_each():
     records[-1] = rec("rwsam_rank_seed1", 0.30)
     rows = {line.split(" | ")[0][2:]: line.split(" | ") for line in campaign.report(records).splitlines()[2:]}
     assert rows["rwsam_rank"][2] == "not reproduced"
+
+
+def test_the_authors_code_arm_is_unweighted_asam_with_both_batchnorm_updates():
+    (spec,) = [
+        s for s in campaign.grid_specs(campaign.CLAIM3_GRID) if dict(s.extra)["campaign"] == "authors_code_seed0"
+    ]
+    extra = dict(spec.extra)
+    assert extra["sharpness"] == "asam" and extra["cfg.sharpness.bn_update"] == "both"
