@@ -62,7 +62,7 @@ def check_bool(value, name):
     True
     """
     if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"`{name}` must be True or False; got {value!r}")  # noqa: TRY004 (bad arguments are ValueErrors here)
+        raise ValueError(f"`{name}` must be True or False; got {value!r}")
     return bool(value)
 
 

@@ -166,7 +166,7 @@ def _resnet(input_shape, stem, block, stage_widths, stage_blocks, stage_strides,
         # Zero padding equals PyTorch's -inf padding here because the input is after a ReLU (>= 0).
         x = layers.ZeroPadding2D(1, name="stem_pool_pad")(x)
         x = layers.MaxPooling2D(3, strides=2, name="stem_pool")(x)
-    for s, (w, n, stride) in enumerate(zip(stage_widths, stage_blocks, stage_strides), start=1):
+    for s, (w, n, stride) in enumerate(zip(stage_widths, stage_blocks, stage_strides, strict=True), start=1):
         for b in range(n):
             x = block(x, w, stride if b == 0 else 1, f"stage{s}_block{b + 1}", init)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

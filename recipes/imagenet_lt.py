@@ -118,7 +118,7 @@ def load_transfer(folder, image_size, seed=0, test_fraction=0.3):
     test = []
     for c in range(src.num_classes):
         pos = rng.permutation(np.flatnonzero(src.labels == c))
-        test += pos[: max(1, int(round(test_fraction * pos.size)))].tolist()
+        test += pos[: max(1, round(test_fraction * pos.size))].tolist()
     test = np.sort(np.asarray(test))
     train = np.setdiff1d(np.arange(len(src)), test)
     return arrays(src, train), arrays(src, test), src.num_classes

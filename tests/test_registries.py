@@ -14,7 +14,7 @@ def test_method_registry_names_classes_and_refusals():
         registry.get_method("swav")
     with pytest.raises(ValueError, match="already registered"):
         registry.register_method("simclr", SimCLR)
-    with pytest.raises(TypeError, match="subclass of keras_ssl_lt.methods.Pretrainer"):
+    with pytest.raises(TypeError, match=r"subclass of keras_ssl_lt.methods.Pretrainer"):
         registry.register_method("mine", dict)
     with pytest.raises(ValueError, match="lower-case identifier"):
         registry.register_method("My-Method", SimCLR)
@@ -54,7 +54,7 @@ def test_regularizer_menu_defaults_and_refusals():
         reg_registry.build_regularizer("sam2")
     with pytest.raises(ValueError, match="unknown sharpness setting"):
         reg_registry.build_regularizer("sam", {"radius": 1.0})
-    with pytest.raises(ValueError, match="sharpness.rho"):
+    with pytest.raises(ValueError, match=r"sharpness.rho"):
         reg_registry.build_regularizer("asam", {"rho": -1.0})
     with pytest.raises(ValueError, match="needs `labels`"):
         reg_registry.build_regularizer("rwsam_rank", {})
@@ -65,5 +65,5 @@ def test_regularizer_menu_defaults_and_refusals():
 def test_bn_update_setting_reaches_the_regularizer():
     reg, _ = reg_registry.build_regularizer("asam", {"bn_update": "both"})
     assert reg.bn_update == "both" and reg_registry.build_regularizer("sam")[0].bn_update == "first"
-    with pytest.raises(ValueError, match="sharpness.bn_update"):
+    with pytest.raises(ValueError, match=r"sharpness.bn_update"):
         reg_registry.build_regularizer("sam", {"bn_update": "second"})

@@ -215,7 +215,7 @@ def report(out):
     for (method, arm, epochs, n), rs in sorted(by.items(), key=lambda kv: (kv[0][0], ARMS.index(kv[0][1]))):
         floor = [100 * r["curve"]["0"] for r in rs]
         final = [100 * r["curve"][str(epochs)] for r in rs]
-        gain = [b - a for a, b in zip(floor, final)]
+        gain = [b - a for a, b in zip(floor, final, strict=True)]
         sd = np.std(gain, ddof=1) if len(gain) > 1 else float("nan")
         print(
             f"| {method} ({epochs} ep, n={n}) | {arm} | {len(rs)} | {np.mean(floor):.2f} | {np.mean(final):.2f} | "
@@ -269,8 +269,8 @@ def main(argv=None):
         "arm": a.arm,
         "seed": a.seed,
         "epochs": a.epochs,
-        "n_train": int(len(data[0])),
-        "n_test": int(len(data[2])),
+        "n_train": len(data[0]),
+        "n_test": len(data[2]),
         "data_sha256": fingerprint,
         "backend": backend,
         "curve": {str(k): v for k, v in sorted(curve.items())},

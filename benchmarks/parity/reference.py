@@ -47,7 +47,7 @@ class ResNet(nn.Module):
         self.plan = []  # (block name, stride, has downsample)
         self._conv_bn("stem", 3, widths[0], 3, 1)
         cin = widths[0]
-        for s, (w, n, stride) in enumerate(zip(widths, blocks, (1, 2, 2, 2)), start=1):
+        for s, (w, n, stride) in enumerate(zip(widths, blocks, (1, 2, 2, 2), strict=True), start=1):
             for b in range(1, n + 1):
                 name, st = f"stage{s}_block{b}", stride if b == 1 else 1
                 self._conv_bn(f"{name}_conv1", cin, w, 3, st, bn=f"{name}_bn1")
@@ -302,9 +302,9 @@ def train_step(model, opt, views, labels=None, rho=0.0, adaptive=False, weights=
         opt.zero_grad(set_to_none=True)
         model(views, labels).mean().backward()
         with torch.no_grad():
-            for p, w in zip(params, saved):
+            for p, w in zip(params, saved, strict=True):
                 p.copy_(w)
-            for m, (mean, var, n) in zip(bns, saved_stats):
+            for m, (mean, var, n) in zip(bns, saved_stats, strict=True):
                 m.running_mean.copy_(mean)
                 m.running_var.copy_(var)
                 m.num_batches_tracked.copy_(n)

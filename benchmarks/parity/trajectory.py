@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.parity.harness import METHODS, REGULARIZERS, run_parity  # noqa: E402
+from benchmarks.parity.harness import METHODS, REGULARIZERS, run_parity
 
 
 def main(argv=None):

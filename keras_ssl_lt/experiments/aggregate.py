@@ -70,15 +70,11 @@ def _hashable(value):
 
 def _done(records):
     if isinstance(records, dict):
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-            "`records` must be a list of record dicts, not one record"
-        )
+        raise ValueError("`records` must be a list of record dicts, not one record")
     out = []
     for r in records:
         if not isinstance(r, dict) or not isinstance(r.get("spec"), dict):
-            raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-                f"each record must be a dict with a 'spec' dict; got {r!r:.200}"
-            )
+            raise ValueError(f"each record must be a dict with a 'spec' dict; got {r!r:.200}")
         if r.get("status", "done") == "done":
             out.append(r)
     return out
@@ -136,7 +132,7 @@ def _group(records, fields):
             other = members[seed]
             diff = _differing_fields(r["spec"], other["spec"])
             raise ValueError(
-                f"two records of group {dict(zip(fields, key))} have seed {seed} "
+                f"two records of group {dict(zip(fields, key, strict=True))} have seed {seed} "
                 f"({_run_id(other)} and {_run_id(r)}; they differ in {diff}): add the distinguishing "
                 "field (or `extra` key) to `by`, or filter the records"
             )
@@ -204,7 +200,7 @@ def seed_summary(records, metrics, by=DEFAULT_BY):
     for key, members in _group(recs, by).items():
         seeds = sorted(members)
         group = [members[s] for s in seeds]
-        row = dict(zip(by, key))
+        row = dict(zip(by, key, strict=True))
         row.update(seeds=seeds, n_seeds=len(seeds), single_seed=len(seeds) == 1)
         n = _mean_n(group)
         if n is not None:
@@ -215,7 +211,7 @@ def seed_summary(records, metrics, by=DEFAULT_BY):
             has_floor = [f"floor_{m}" in r.get("metrics", {}) for r in group]
             if any(has_floor):
                 if not all(has_floor):
-                    missing = [_run_id(r) for r, h in zip(group, has_floor) if not h]
+                    missing = [_run_id(r) for r, h in zip(group, has_floor, strict=True) if not h]
                     raise ValueError(f"records {missing} lack metrics['floor_{m}'] that others of their group have")
                 floors = [_metric(r, f"floor_{m}") for r in group]
                 row[f"floor_{m}_mean"], row[f"floor_{m}_std"] = _mean_std(floors)
@@ -265,7 +261,7 @@ def gap_rows(records, metric, by=GAP_BY, counterpart="counterpart_of"):
     rows = []
     for key in sorted(groups, key=_sort_key):
         members = groups[key]
-        where = dict(zip(by, key))
+        where = dict(zip(by, key, strict=True))
         balanced_all = [r for r in members if float(r["spec"].get("ratio", 0.0)) == 1.0]
         by_ratio = _group([r for r in members if float(r["spec"].get("ratio", 0.0)) != 1.0], ("ratio",))
         for (ratio,), imbalanced in by_ratio.items():
@@ -330,11 +326,11 @@ def select(records, status="done", **where):
     [('simsiam', 1.0), ('simsiam', 0.01)]
     """
     if isinstance(records, dict):
-        raise ValueError("`records` must be a list of record dicts, not one record")  # noqa: TRY004
+        raise ValueError("`records` must be a list of record dicts, not one record")
     out = []
     for r in records:
         if not isinstance(r, dict) or not isinstance(r.get("spec"), dict):
-            raise ValueError(f"each record must be a dict with a 'spec' dict; got {r!r:.200}")  # noqa: TRY004
+            raise ValueError(f"each record must be a dict with a 'spec' dict; got {r!r:.200}")
         if status is not None and r.get("status", "done") != status:
             continue
         ok = True

@@ -28,8 +28,8 @@ __all__ = [
     "existing_file",
     "existing_folder",
     "fraction_list",
-    "positive_float_list",
     "parse_seeds",
+    "positive_float_list",
     "positive_int",
     "print_outputs",
     "run_cli",
@@ -248,9 +248,7 @@ def add_common_args(parser, presets, default_out, default_preset=None, default_s
     not name an existing file.
     """
     if not isinstance(parser, argparse.ArgumentParser):
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-            f"`parser` must be an argparse.ArgumentParser; got {type(parser).__name__}"
-        )
+        raise ValueError(f"`parser` must be an argparse.ArgumentParser; got {type(parser).__name__}")
     presets = list(presets)
     if not presets or not all(isinstance(p, str) and p for p in presets):
         raise ValueError(f"`presets` must be non-empty preset names; got {presets!r}")

@@ -86,13 +86,11 @@ class EvalData:
         out = {
             "dataset": self.name,
             "train": len(self.source),
-            "bank": int(len(self.bank[1])),
-            "test": int(len(self.test[1])),
+            "bank": len(self.bank[1]),
+            "test": len(self.test[1]),
         }
         if self.ood is not None:
-            out.update(
-                ood=self.ood["name"], ood_train=int(len(self.ood["train"][1])), ood_test=int(len(self.ood["test"][1]))
-            )
+            out.update(ood=self.ood["name"], ood_train=len(self.ood["train"][1]), ood_test=len(self.ood["test"][1]))
         return out
 
 

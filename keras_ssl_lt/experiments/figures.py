@@ -88,7 +88,7 @@ def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=
     fig = _figure((4.2 * n_panels + 0.6, 3.6))
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     scale = 100.0 if percent else 1.0
-    for ax, (panel, rows) in zip(axes, rows_by_panel.items()):
+    for ax, (panel, rows) in zip(axes, rows_by_panel.items(), strict=True):
         rows = list(rows)
         if not rows:
             raise ValueError(f"panel {panel!r} has no rows")
@@ -112,7 +112,7 @@ def plot_relative_gap(rows_by_panel, path, title=None, caption=None, supervised=
             es = [scale * float(r.get("rel_gap_std") or 0.0) for r in members]
             sup = _is_supervised(key[0], supervised)
             label = str(key[0]) + "".join(
-                f", {f}={v:g}" if isinstance(v, float) else f", {f}={v}" for f, v in zip(varying, key[1:])
+                f", {f}={v:g}" if isinstance(v, float) else f", {f}={v}" for f, v in zip(varying, key[1:], strict=True)
             )
             ax.errorbar(
                 ns,

@@ -21,7 +21,7 @@ def _library_version(name):
     if module is None:
         try:
             module = __import__(name)
-        except Exception:  # noqa: BLE001 - any import failure means "not available"
+        except Exception:
             return None
     return getattr(module, "__version__", None)
 
@@ -59,7 +59,7 @@ def _accelerators(backend):
                 if d.device_type in ("GPU", "TPU"):
                     details = tf.config.experimental.get_device_details(d)
                     names.append(f"{d.device_type.lower()}:{details.get('device_name', d.name)}")
-    except Exception as e:  # noqa: BLE001 - device discovery must never break a run record
+    except Exception as e:
         names = [f"unknown ({type(e).__name__}: {e})"]
     return names
 

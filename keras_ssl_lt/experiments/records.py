@@ -96,9 +96,7 @@ def _freeze_extra(extra):
                 raise ValueError(f"`extra` must be a mapping or a sequence of (key, value) pairs; got item {item!r}")
             items.append(tuple(item))
     else:
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-            f"`extra` must be a mapping or a sequence of (key, value) pairs; got {extra!r}"
-        )
+        raise ValueError(f"`extra` must be a mapping or a sequence of (key, value) pairs; got {extra!r}")
     keys = [k for k, _ in items]
     for k in keys:
         if not isinstance(k, str) or not k:
@@ -112,9 +110,7 @@ def _freeze_extra(extra):
 
 def _check_fraction(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-            f"`{name}` must be a number in (0, 1]; got {value!r}"
-        )
+        raise ValueError(f"`{name}` must be a number in (0, 1]; got {value!r}")
     value = float(value)
     if not (0.0 < value <= 1.0):
         raise ValueError(f"`{name}` must be in (0, 1] (1.0 = balanced); got {value!r}")
@@ -192,9 +188,7 @@ class RunSpec:
         if isinstance(data, RunSpec):
             return data
         if not isinstance(data, dict):
-            raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-                f"`data` must be a dict from RunSpec.to_dict(); got {type(data).__name__}"
-            )
+            raise ValueError(f"`data` must be a dict from RunSpec.to_dict(); got {type(data).__name__}")
         unknown = sorted(set(data) - set(_FIELD_NAMES))
         if unknown:
             raise ValueError(f"unknown RunSpec fields {unknown}; allowed: {list(_FIELD_NAMES)}")

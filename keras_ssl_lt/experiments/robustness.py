@@ -135,7 +135,7 @@ def _check_tfds_prepared(name, data_dir, instead):
         raise SetupError(f"dataset {name} needs tensorflow-datasets, which is not installed: {fix}") from None
     try:
         prepared = tfds.builder(name, data_dir=data_dir).is_prepared()
-    except Exception as e:  # noqa: BLE001 - an unknown name or an unreadable cache: the same one-line answer
+    except Exception as e:
         first = (str(e).splitlines() or [""])[0]
         raise SetupError(
             f"dataset {name} cannot be read from tensorflow-datasets ({type(e).__name__}: {first}): {fix}"

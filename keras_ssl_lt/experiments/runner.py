@@ -98,7 +98,7 @@ def _cost(cost_fn, spec):
 
 def _check_result(result, spec):
     if not isinstance(result, dict):
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
+        raise ValueError(
             f"`run_fn` must return a dict with a 'metrics' entry; got {type(result).__name__} for {spec.run_id}"
         )
     clash = sorted(set(result) & set(RESERVED_KEYS))
@@ -110,9 +110,7 @@ def _check_result(result, spec):
     clean = {}
     for name, value in metrics.items():
         if not isinstance(name, str):
-            raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-                f"metric names must be strings; got {name!r} for {spec.run_id}"
-            )
+            raise ValueError(f"metric names must be strings; got {name!r} for {spec.run_id}")
         try:
             if isinstance(value, bool):
                 raise TypeError
@@ -192,7 +190,7 @@ def _statuses(specs, out, identity):
 
 
 def _mismatch_error(specs, statuses, reasons, out):
-    bad = [(s.run_id, why) for s, st, why in zip(specs, statuses, reasons) if st == "mismatch"]
+    bad = [(s.run_id, why) for s, st, why in zip(specs, statuses, reasons, strict=True) if st == "mismatch"]
     shown = "\n".join(f"  {rid}: {why}" for rid, why in bad[:5])
     more = f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else ""
     return SetupError(
@@ -310,9 +308,7 @@ def run_grid(
     this one (from this call's measured run times, else from `cost_fn`).
     """
     if not callable(run_fn):
-        raise ValueError(  # noqa: TRY004 (bad arguments are ValueErrors in this package)
-            f"`run_fn` must be callable; got {run_fn!r}"
-        )
+        raise ValueError(f"`run_fn` must be callable; got {run_fn!r}")
     if cost_fn is not None and not callable(cost_fn):
         raise ValueError(f"`cost_fn` must be callable or None; got {cost_fn!r}")
     if config is not None and not isinstance(config, dict):
@@ -340,7 +336,7 @@ def run_grid(
                 "estimated_seconds": _cost(cost_fn, s) if st == "todo" else None,
                 "path": str(record_path(out, s)),
             }
-            for s, r, st, why in zip(specs, existing, statuses, reasons)
+            for s, r, st, why in zip(specs, existing, statuses, reasons, strict=True)
         ]
         if verbose:
             _print_plan(plan, out, stream)
@@ -352,7 +348,7 @@ def run_grid(
         if "mismatch" in statuses:
             raise _mismatch_error(specs, statuses, reasons, out)
         done = [st == "done" for st in statuses]
-        costs = [None if d else _cost(cost_fn, s) for s, d in zip(specs, done)]
+        costs = [None if d else _cost(cost_fn, s) for s, d in zip(specs, done, strict=True)]
         return _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going, stream, identity)
 
 
@@ -370,13 +366,13 @@ def _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going,
     measured = []  # (wall seconds, estimated seconds) of the runs finished in this call
     records = []
     failures = []
-    for i, (spec, old, is_done) in enumerate(zip(specs, existing, done), 1):
+    for i, (spec, old, is_done) in enumerate(zip(specs, existing, done, strict=True), 1):
         if is_done:
             if verbose >= 2:
                 print(f"[skip {i}/{n_total}] {spec.run_id} (done)", file=stream, flush=True)
             records.append(old)
             continue
-        remaining = [c for c, d in zip(costs[i - 1 :], done[i - 1 :]) if not d]
+        remaining = [c for c, d in zip(costs[i - 1 :], done[i - 1 :], strict=True) if not d]
         eta = _eta(remaining, measured)
         if verbose:
             print(

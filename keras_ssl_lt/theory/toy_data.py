@@ -23,7 +23,7 @@ RARE = 2
 
 def _check(name, value, low, high=None, low_open=False):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"`{name}` must be a number; got {value!r}")  # noqa: TRY004
+        raise ValueError(f"`{name}` must be a number; got {value!r}")
     value = float(value)
     bad = value <= low if low_open else value < low
     if bad or (high is not None and value > high) or not np.isfinite(value):

@@ -80,7 +80,7 @@ def test_relative_gap_bad_input(tmp_path):
         plot_relative_gap({"ID": []}, tmp_path / "x.png")
     with pytest.raises(ValueError, match="'n'"):
         plot_relative_gap({"ID": [dict(gap_rows()[0], n=None)]}, tmp_path / "x.png")
-    with pytest.raises(ValueError, match=".png"):
+    with pytest.raises(ValueError, match=r".png"):
         plot_relative_gap({"ID": gap_rows()}, tmp_path / "x.pdf")
 
 

@@ -179,7 +179,7 @@ def test_read_records_ignores_temp_and_non_records_and_reports_corrupt_files(tmp
     assert [r["run_id"] for r in recs] == sorted(r["run_id"] for r in recs)
     bad = tmp_path / "broken.json"
     bad.write_text('{"spec": {"method": "x"}, "status": "do')
-    with pytest.raises(ValueError, match="broken.json"):
+    with pytest.raises(ValueError, match=r"broken.json"):
         read_records(tmp_path)
 
 

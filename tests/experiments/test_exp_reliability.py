@@ -49,7 +49,7 @@ def test_other_settings_are_refused_not_reused(tmp_path):
         run_grid(specs(), fn, tmp_path, verbose=0, identity=ident(epochs=3))
     assert "2 of the 2 runs" in str(e.value) and "--out" in str(e.value)
     assert fn.calls == []  # nothing ran
-    with pytest.raises(SetupError, match="data.sha256"):  # another file of the same name
+    with pytest.raises(SetupError, match=r"data.sha256"):  # another file of the same name
         run_grid(specs(), fn, tmp_path, verbose=0, identity=ident(sha="b" * 64))
     with pytest.raises(SetupError, match="epochs"):
         check_grid(specs(), tmp_path, identity=ident(epochs=3))

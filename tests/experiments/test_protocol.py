@@ -38,9 +38,9 @@ def test_same_seed_gives_every_method_the_same_untrained_encoder():
         m = build.build_pretrainer(method, cfg, num_classes=4, seed=3)
         weights.append([np.asarray(w) for w in m.encoder.get_weights()])
     for other in weights[1:]:
-        assert all(np.array_equal(a, b) for a, b in zip(weights[0], other))
+        assert all(np.array_equal(a, b) for a, b in zip(weights[0], other, strict=True))
     m = build.build_pretrainer("simclr", cfg, num_classes=4, seed=4)
-    assert not all(np.array_equal(a, np.asarray(b)) for a, b in zip(weights[0], m.encoder.get_weights()))
+    assert not all(np.array_equal(a, np.asarray(b)) for a, b in zip(weights[0], m.encoder.get_weights(), strict=True))
 
 
 def test_bad_names_raise_clear_errors():

@@ -147,7 +147,7 @@ def test_a_missing_tensorflow_datasets_dataset_is_one_line_naming_it_and_the_fix
     assert line.startswith("error: dataset cifar100 is not in the tensorflow-datasets cache"), err
     assert "--ood-data" in line and "--no-ood" in line and "download_and_prepare()" in line
     assert "Traceback" not in "\n".join(err)
-    with pytest.raises(SetupError, match="dataset cifar10 is not in .*--data FILE.npz"):
+    with pytest.raises(SetupError, match=r"dataset cifar10 is not in .*--data FILE.npz"):
         quick.main([*base, "--no-ood"])  # no --data: cifar10 from tensorflow-datasets
     assert stub_run == []  # nothing ran
 

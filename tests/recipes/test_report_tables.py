@@ -96,7 +96,7 @@ def _reports(tmp_path):
     (tmp_path / "gap").mkdir()
     (tmp_path / "rw").mkdir()
     (tmp_path / "in").mkdir()
-    text, paths, verdicts = robustness.report(gap_records(), tmp_path / "gap", title="Gap", floor_margin=0.05)
+    text, paths, _verdicts = robustness.report(gap_records(), tmp_path / "gap", title="Gap", floor_margin=0.05)
     yield "gap", text, paths, _tables(tmp_path / "gap")
     text, paths = _load("rwsam").report(rwsam_records(), tmp_path / "rw")
     yield "rwsam", text, paths, _tables(tmp_path / "rw")

@@ -38,7 +38,7 @@ def test_nested_overrides_reach_the_config_and_refuse_a_non_dict():
     protocol._override(cfg, "sharpness.rho", 0.5)
     protocol._override(cfg, "optimizer.weight_decay_convention", "coupled")
     assert cfg == {"sharpness": {"rho": 0.5}, "epochs": 3, "optimizer": {"weight_decay_convention": "coupled"}}
-    with pytest.raises(ValueError, match="'cfg.epochs' is not a dict"):
+    with pytest.raises(ValueError, match=r"'cfg.epochs' is not a dict"):
         protocol._override(cfg, "epochs.max", 1)
 
 
