@@ -1,7 +1,8 @@
 """Linear probes: the on-device logistic-regression solvers and the probe of a frozen encoder.
 
-Everything of size N (the examples) runs with `keras.ops` on the backend's device; only
-(D+1) x (D+1) factorisations happen on the host in float64.
+The iterations (every product of size N, the examples) run with `keras.ops` on the backend's device;
+the standardisation statistics and the (D+1) x (D+1) Gram matrix and its factorisation are computed once
+on the host in float64.
 
 * `fit_logistic_regression`: the convex L2-regularised multinomial logistic regression
   (the same objective as scikit-learn's `LogisticRegression`), solved full-batch by an
@@ -74,7 +75,8 @@ class LinearClassifier:
     """A fitted linear probe: `logits = ((x - mean) / scale) @ kernel + bias`.
 
     Attributes (numpy): `kernel` (D, C), `bias` (C,), `mean` (D,), `scale` (D,); and `n_iter`,
-    `converged`, `l2` describing the fit.
+    `converged`, `l2` describing the fit (`fit_logistic_regression` adds `split_products`: whether
+    the device's float32 products were found to round to TF32, so the solver split them).
 
     Example:
 
@@ -131,28 +133,78 @@ class LinearClassifier:
         return topk_accuracy(self.decision_function(features), labels, k=k)
 
 
-def _standardisation(x, standardize):
-    """Training mean and std per feature, robust to any finite float32 magnitude.
+def _standardisation(x, standardize, chunk=8192):
+    """Training mean and std per feature (float64 on the host, in row chunks), robust to any finite float32.
 
-    Each column is first divided by its largest absolute value (so squares cannot overflow float32,
-    e.g. for features around 1e19), and the statistics are scaled back afterwards. A column whose
-    spread is below float32 resolution relative to its magnitude (a constant feature) keeps scale 1
-    and becomes exactly zero after centring.
+    A column whose spread is below float32 resolution relative to its magnitude (std <= 1e-6 of its largest
+    absolute value: a constant feature) keeps scale 1 and becomes exactly zero after centring.
     """
-    d = x.shape[1]
+    n, d = x.shape
     if not standardize:
         return np.zeros(d, "float32"), np.ones(d, "float32")
-    xt = ops.convert_to_tensor(x)
-    peak = ops.max(ops.abs(xt), axis=0)
-    peak = ops.where(peak > 0, peak, ops.ones_like(peak))
-    xs = xt / peak
-    mean_s = ops.mean(xs, axis=0)
-    std_s = ops.sqrt(ops.mean(ops.square(xs - mean_s), axis=0))
-    peak = ops.convert_to_numpy(peak).astype("float64")
-    mean = ops.convert_to_numpy(mean_s).astype("float64") * peak
-    std_s = ops.convert_to_numpy(std_s).astype("float64")
-    std = np.where(std_s > 1e-6, std_s * peak, 1.0)
+    mean = np.sum(x, axis=0, dtype="float64") / n
+    sq = np.zeros(d)
+    for s in range(0, n, chunk):
+        sq += np.sum(np.square(x[s : s + chunk].astype("float64") - mean), axis=0)
+    std = np.sqrt(sq / n)
+    peak = np.max(np.abs(x), axis=0).astype("float64")
+    std = np.where(std > 1e-6 * peak, std, 1.0)
     return mean.astype("float32"), std.astype("float32")
+
+
+def _standardised_gram(x, mean, scale, sw, chunk=8192):
+    """The float32 standardised features `[(x - mean) / scale, 1]` (N, D+1) and their weighted Gram matrix
+    `sum_i sw_i xa_i xa_i^T` in float64, both from the same float32 values (host, row chunks)."""
+    n, d = x.shape
+    xa = np.empty((n, d + 1), "float32")
+    xa[:, d] = 1.0
+    gram = np.zeros((d + 1, d + 1))
+    m64, s64 = mean.astype("float64"), scale.astype("float64")
+    for s in range(0, n, chunk):
+        xa[s : s + chunk, :d] = (x[s : s + chunk].astype("float64") - m64) / s64
+        block = xa[s : s + chunk].astype("float64")
+        gram += (block * sw[s : s + chunk, None]).T @ block
+    return xa, gram
+
+
+# Veltkamp splitting: `hi` keeps the 11 leading significant bits of a float32 and is exact in TF32, the format in
+# which GPUs multiply float32 matrices by default (JAX and TensorFlow on Ampere and later GPUs); `lo = a - hi`
+# is exact. A product from the pieces, hi @ hi + hi @ lo + lo @ hi, is then about float32-accurate on such a
+# device too (the dropped lo @ lo is 2**-22 of the product), where a plain float32 product keeps only ~3 digits.
+_SPLITTER = 8193.0  # 2**13 + 1
+
+
+def _split(a, exact=False):
+    """`(hi, lo)` with `hi + lo == a`; `(a, None)` when `exact` (the device multiplies in full float32)."""
+    if exact:
+        return a, None
+    c = a * _SPLITTER
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def _dot(a, b):
+    """`a @ b` of two `_split` pairs, accurate to about float32 also where the device multiplies in TF32."""
+    (ah, al), (bh, bl) = a, b
+    if al is None and bl is None:
+        return ops.matmul(ah, bh)
+    return ops.matmul(ah, bh) + (ops.matmul(ah, bl) + ops.matmul(al, bh))
+
+
+def _matmul_is_float32(*shapes):
+    """Whether the device multiplies float32 matrices of these `(n, k, m)` shapes in full float32.
+
+    One product per shape with a single non-zero column `1 + 2**-12` against ones: exactly `1 + 2**-12` in
+    float32, `1.0` where the inputs are rounded to TF32 (10 mantissa bits) or bfloat16. The shapes are those
+    of the solver's products, since a library may pick its kernel (and its arithmetic) by shape.
+    """
+    value = 1.0 + 2.0**-12
+    for n, k, m in shapes:
+        a = ops.pad(ops.full((n, 1), value, dtype="float32"), [[0, 0], [0, k - 1]])
+        out = ops.convert_to_numpy(ops.matmul(a, ops.ones((k, m), dtype="float32")))
+        if not np.all(out == np.float32(value)):
+            return False
+    return True
 
 
 def fit_logistic_regression(
@@ -175,9 +227,14 @@ def fit_logistic_regression(
 
     The solver is Boehning's quadratic-bound method (the softmax cross-entropy Hessian is bounded
     by `0.5 (I - 11^T / C) (x) E[x x^T]`, whose inverse is a fixed preconditioner) with Nesterov
-    momentum and gradient-based adaptive restart. Each iteration costs two (N, D) x (D, C) matrix
-    products on the backend's device. Stops when the largest absolute gradient entry is below `tol`
-    (scikit-learn's lbfgs criterion) or after `max_iter` iterations.
+    momentum and gradient-based adaptive restart. The mean, std and Gram matrix `E[x x^T]` are
+    computed once on the host in float64: the bound must hold in every direction, also the weak ones of
+    nearly collapsed or highly correlated features, where a float32 Gram's rounding exceeds the penalty.
+    Each iteration costs a few (N, D) x (D, C) matrix products on the backend's device, each done
+    as three products of split operands (`_dot`), so they stay float32-accurate where the device
+    multiplies float32 matrices in TF32 (JAX and TensorFlow on recent GPUs). Stops when the largest
+    absolute gradient entry is below `tol` (scikit-learn's lbfgs criterion) or after `max_iter`
+    iterations.
 
     Args:
         features: (N, D) finite float array. labels: (N,) class ids in `[0, num_classes)`, at least
@@ -218,29 +275,31 @@ def fit_logistic_regression(
     if not (isinstance(tol, (int, float)) and tol > 0 and math.isfinite(tol)):
         raise ValueError(f"`tol` must be a positive finite number; got {tol!r}")
     if sample_weight is None:
-        sw = np.full((n,), 1.0 / n, "float32")
+        sw = np.full((n,), 1.0 / n)
     else:
         sw = np.asarray(sample_weight, "float64")
         if sw.shape != (n,) or np.any(sw < 0) or not np.all(np.isfinite(sw)) or sw.sum() <= 0:
             raise ValueError(f"`sample_weight` must be ({n},) non-negative finite weights with a positive sum")
-        sw = (sw / sw.sum()).astype("float32")
+        sw = sw / sw.sum()
     l2 = float(l2)
 
     mean, scale = _standardisation(x, standardize)
-    xt = (ops.convert_to_tensor(x) - ops.convert_to_tensor(mean)) / ops.convert_to_tensor(scale)
-    swt = ops.convert_to_tensor(sw)[:, None]
-    yw = ops.one_hot(ops.convert_to_tensor(y), num_classes) * swt  # weighted one-hot (N, C)
-
-    # Preconditioner from Boehning's bound, on the augmented features [x, 1] (host, float64).
-    ones_col = ops.ones((n, 1), dtype="float32")
-    xa = ops.concatenate([xt, ones_col], axis=1)
-    gram = ops.convert_to_numpy(ops.matmul(ops.transpose(xa * swt), xa)).astype("float64")
-    if not np.all(np.isfinite(gram)):
+    xa_np, gram = _standardised_gram(x, mean, scale, sw)
+    if not np.max(np.abs(gram)) < np.finfo("float32").max / (d + 1):
         raise ValueError(
             f"the features are too large for float32 without standardisation (largest |x| = {np.max(np.abs(x)):.3g}): "
             "pass `standardize=True` or rescale the features"
         )
-    gram = 0.5 * (gram + gram.T)
+    swt = ops.convert_to_tensor(sw.astype("float32"))[:, None]
+    yw = ops.one_hot(ops.convert_to_tensor(y), num_classes) * swt  # weighted one-hot (N, C)
+    # Full float32 products where the device has them; split products where it rounds to TF32 (see `_dot`).
+    exact = _matmul_is_float32((n, d + 1, num_classes), (d + 1, n, num_classes), (d + 1, d + 1, num_classes))
+    xa = ops.convert_to_tensor(xa_np)
+    xa_s = _split(xa, exact)
+    xat_s = _split(ops.transpose(xa), exact)
+    del xa_np, xa
+
+    # Preconditioner from Boehning's bound, on the augmented features [x, 1] (host, float64).
     reg = np.full(d + 1, l2)
     reg[-1] = 0.0
     # Class-contrast directions: curvature <= 0.5 * gram + l2 (bias unpenalised).
@@ -248,23 +307,25 @@ def fit_logistic_regression(
     evals, evecs = np.linalg.eigh(bound)
     floor = max(float(evals.max()) * 1e-12, 1e-30)
     precond = (evecs / np.maximum(evals, floor)) @ evecs.T
-    precond_t = ops.convert_to_tensor(precond.astype("float32"))
+    # Scaled by a power of two to entries of order 1 (exact), so that splitting it cannot overflow.
+    p_scale = float(2.0 ** np.ceil(np.log2(np.max(np.abs(precond)))))
+    precond_s = _split(ops.convert_to_tensor((precond / p_scale).astype("float32")), exact)
     inv_reg = np.where(reg > 0, 1.0 / np.where(reg > 0, reg, 1.0), 0.0).astype("float32")
     inv_reg_t = ops.convert_to_tensor(inv_reg)[:, None]
     reg_t = ops.convert_to_tensor(reg.astype("float32"))[:, None]
 
     def gradient(theta):
-        logits = ops.matmul(xa, theta)
+        logits = _dot(xa_s, _split(theta, exact))
         probs = ops.softmax(logits, axis=-1)
         resid = probs * swt - yw
-        return ops.matmul(ops.transpose(xa), resid) + reg_t * theta
+        return _dot(xat_s, _split(resid, exact)) + reg_t * theta
 
     def precondition(g):
         # Split each row into its mean over classes (only the penalty acts there: exact step)
         # and the class-contrast part (bounded by the Boehning matrix).
         g_mean = ops.mean(g, axis=1, keepdims=True)
         g_contrast = g - g_mean
-        return ops.matmul(precond_t, g_contrast) + inv_reg_t * g_mean
+        return _dot(precond_s, _split(g_contrast, exact)) * p_scale + inv_reg_t * g_mean
 
     theta = ops.zeros((d + 1, num_classes), dtype="float32")
     z = theta
@@ -296,7 +357,9 @@ def fit_logistic_regression(
     theta_np = ops.convert_to_numpy(theta)
     if not np.all(np.isfinite(theta_np)):
         raise FloatingPointError("logistic regression diverged (non-finite weights)")
-    return LinearClassifier(theta_np[:-1], theta_np[-1], mean, scale, n_iter=it, converged=converged, l2=l2)
+    clf = LinearClassifier(theta_np[:-1], theta_np[-1], mean, scale, n_iter=it, converged=converged, l2=l2)
+    clf.split_products = not exact
+    return clf
 
 
 # --------------------------------------------------------------------------- paper protocol
