@@ -95,7 +95,10 @@ def test_presets_name_their_weight_decay_convention():
     for name in ("gpu", "paper"):
         assert get_preset(name)["optimizer"]["weight_decay_convention"] == "coupled"
     conv = conventions_mod.conventions(get_preset("paper"))
-    assert conv["weight_decay"] == "coupled" and conv["conv_init"] == "he_normal_fan_out"
+    assert conv["weight_decay"] == "coupled" and conv["precision"] == "mixed_bfloat16"
+    # the paper's code's initialisation (PyTorch's defaults): Keras' cost SimSiam ~4 kNN points (docs/fidelity.md)
+    assert conv["conv_init"] == "torch" and set(conv["head_init"].values()) == {"torch"}
+    assert conventions_mod.conventions(get_preset("cpu"))["conv_init"] == "he_normal_fan_out"
     with pytest.raises(ValueError, match="weight_decay_convention"):
         conventions_mod.weight_decay_convention({"optimizer": {"weight_decay_convention": "torch"}})
 
