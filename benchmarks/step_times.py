@@ -8,8 +8,9 @@ script measures the steps themselves: every model (plain, SAM, ASAM, rwSAM) live
 alternate between the models in rotated rounds, and a callback records the time from each step's
 `on_train_batch_begin` to its `on_train_batch_end` (the step's compiled function and the transfer of its logs).
 A block's figure is the median of its step times; the ratio is per round, regularised / plain, median over
-rounds, with the gates of the other scripts (spread above the median, or a SAM-type step under 1.9x: NOT
-TRUSTWORTHY).
+rounds, with the gates of the other scripts (spread above the median, or a SAM-type step under its measured floor
+1 + 0.9 fb / (aug + fb), see `_common.py`: NOT TRUSTWORTHY). With `--augment` a plain model on pre-made views is
+timed in the same rounds for that floor (its step is the forward-backward alone); without, the floor is 1.9x.
 
     KERAS_BACKEND=tensorflow python benchmarks/step_times.py --repeats 5
     KERAS_BACKEND=jax python benchmarks/step_times.py --repeats 5 --augment
@@ -46,8 +47,9 @@ def main(argv=None):
     backend = keras.backend.backend()
     n = a.batch_size * a.steps
     x, _, data_name = C.cifar_batches(n, a.data)
-    images = x if a.augment else ((x.astype("float32") / 255.0) - 0.45) / 0.25
-    data = {"images": images, "index": np.arange(n, dtype="int32")}
+    views = ((x.astype("float32") / 255.0) - 0.45) / 0.25
+    index = np.arange(n, dtype="int32")
+    data = {"images": x if a.augment else views, "index": index}
     print(
         f"step times inside fit: {backend}, {a.backbone}, batch {a.batch_size}, {a.steps} steps per block, "
         f"{'on-device augmentation' if a.augment else 'pre-made views'}, {a.repeats} rounds; {C.hardware()}; "
@@ -65,29 +67,41 @@ def main(argv=None):
         def on_train_batch_end(self, batch, logs=None):
             self.times.append(time.perf_counter() - self.t)
 
-    def block(model):
+    def block(model, inputs):
         def run():
             timer = StepTimes()
-            model.fit(data, batch_size=a.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
+            model.fit(inputs, batch_size=a.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
             return float(np.median(timer.times))
 
         return run
 
+    # (name, mode, augment, inputs); "views": the plain step on pre-made views, the forward-backward alone, timed
+    # only to gate the SAM-type ratios against the measured floor (augmentation + 2 passes) / (augmentation + 1)
+    models = [(mode, mode, a.augment, data) for mode in MODES]
+    if a.augment:
+        models.append(("views", "none", False, {"images": views, "index": index}))
     contenders = {}
-    for mode in MODES:
-        model = build_model(a.backbone, mode, a.augment, n)
+    for name, mode, augment, inputs in models:
+        model = build_model(a.backbone, mode, augment, n)
         t = time.perf_counter()
-        model.fit({k: v[: 2 * a.batch_size] for k, v in data.items()}, batch_size=a.batch_size, verbose=0)
-        print(f"  {mode}: first fit (compile + 2 steps) {time.perf_counter() - t:.1f} s", flush=True)
-        contenders[mode] = block(model)
+        model.fit({k: v[: 2 * a.batch_size] for k, v in inputs.items()}, batch_size=a.batch_size, verbose=0)
+        print(f"  {name}: first fit (compile + 2 steps) {time.perf_counter() - t:.1f} s", flush=True)
+        contenders[name] = block(model, inputs)
     times = C.interleave(contenders, a.repeats)
+    share = C.fb_share(times["views"], times["none"]) if a.augment else 1.0
+    floor = C.sam_floor(share)
     print(f"\nseconds per step (median of each block's steps), median [IQR | range] of {a.repeats} rounds")
+    if a.augment:
+        print(
+            f"  views  {C.verdict(C.summarize(times['views']), ' s', 4)}   forward-backward share of the plain "
+            f"step {share:.2f}: SAM-type gate {floor:.2f}x"
+        )
     for mode in MODES:
         stat = C.summarize(times[mode])
         line = f"  {mode:6s} {C.verdict(stat, ' s', 4)}"
         if mode != "none":
             r = C.summarize(C.ratios(times[mode], times["none"]))
-            line += f"   / plain: {C.verdict(r, 'x', 2, sam_ratio=r['median'])}"
+            line += f"   / plain: {C.verdict(r, 'x', 2, sam_ratio=r['median'], floor=floor)}"
         print(line)
     return 0
 
