@@ -53,12 +53,43 @@ ARMS = (
     "all_torch",
 )
 METHODS = ("simclr", "simsiam")
-# The cpu preset's values (keras_ssl_lt/experiments/presets.py), copied so the reference process needs no Keras.
-HP = {
-    "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 512, "temperature": 0.2},
-    "simsiam": {"lr": 0.06, "projection_dim": 512, "projection_hidden_dim": 512, "prediction_hidden_dim": 128},
+# The presets' values (keras_ssl_lt/experiments/presets.py), copied so the reference process needs no Keras:
+# `cpu` (small_resnet at 16 px, batch 256) and `gpu` (the issue's GPU comparison: resnet18_cifar at 32 px, batch
+# 512, the paper's CIFAR heads).
+SCALES = {
+    "cpu": {
+        "backbone": "small_resnet",
+        "size": 16,
+        "batch": 256,
+        "hp": {
+            "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 512, "temperature": 0.2},
+            "simsiam": {"lr": 0.06, "projection_dim": 512, "projection_hidden_dim": 512, "prediction_hidden_dim": 128},
+        },
+    },
+    "gpu": {
+        "backbone": "resnet18_cifar",
+        "size": 32,
+        "batch": 512,
+        "hp": {
+            "simclr": {"lr": 0.5, "projection_dim": 128, "projection_hidden_dim": 2048, "temperature": 0.5},
+            "simsiam": {
+                "lr": 0.06,
+                "projection_dim": 2048,
+                "projection_hidden_dim": 2048,
+                "prediction_hidden_dim": 512,
+            },
+        },
+    },
 }
-SIZE, BATCH, WD, MOMENTUM = 16, 256, 5e-4, 0.9
+WD, MOMENTUM = 5e-4, 0.9
+# Set by `use_scale` (the cpu scale unless --scale says otherwise).
+SIZE, BATCH, HP, BACKBONE = 16, 256, SCALES["cpu"]["hp"], "small_resnet"
+
+
+def use_scale(name):
+    global SIZE, BATCH, HP, BACKBONE
+    sc = SCALES[name]
+    SIZE, BATCH, HP, BACKBONE = sc["size"], sc["batch"], sc["hp"], sc["backbone"]
 
 
 def slice_data(path, per_class, test_per_class, seed=0):
@@ -132,7 +163,7 @@ def run_keras(method, arm, seed, data, epochs, eval_epochs, ev):
     conv_init = arm in ("torch_init", "torch_conv_init", "all_torch")
     head_init = arm in ("torch_init", "torch_head_init", "all_torch")
     keras.utils.set_random_seed(seed)
-    enc = ksl.backbones.small_resnet((SIZE, SIZE, 3), kernel_initializer="torch" if conv_init else None)
+    enc = getattr(ksl.backbones, BACKBONE)((SIZE, SIZE, 3), kernel_initializer="torch" if conv_init else None)
     hp = {k: v for k, v in HP[method].items() if k != "lr"}
     aug = ksl.augment.simsiam_cifar(crop_size=SIZE, seed=seed)
     cls = ksl.SimCLR if method == "simclr" else ksl.SimSiam
@@ -173,22 +204,24 @@ def run_reference(method, seed, data, epochs, eval_epochs, ev):
     x_tr, y_tr, _, y_te = data
     torch.manual_seed(seed)
     hp = HP[method]
-    enc = R.resnet("small_resnet")
+    enc = R.resnet(BACKBONE)
     if method == "simclr":
         model = R.SimCLR(enc, hp["projection_dim"], hp["projection_hidden_dim"], hp["temperature"])
     else:
         model = R.SimSiam(enc, hp["projection_dim"], hp["projection_hidden_dim"], hp["prediction_hidden_dim"])
     steps = len(x_tr) // BATCH
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)
     opt = R.sgd(model, R.cosine_lr(hp["lr"], steps * epochs), MOMENTUM, WD)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     rng = np.random.default_rng(seed)
-    ev_tr, ev_te = (torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))) for a in ev)
+    ev_tr, ev_te = (torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2))).to(device) for a in ev)
 
     def knn():
         model.eval()
         with torch.no_grad():
-            f_tr = torch.cat([model.encoder(ev_tr[i : i + 1024]) for i in range(0, len(ev_tr), 1024)]).numpy()
-            f_te = torch.cat([model.encoder(ev_te[i : i + 1024]) for i in range(0, len(ev_te), 1024)]).numpy()
+            f_tr = torch.cat([model.encoder(ev_tr[i : i + 1024]) for i in range(0, len(ev_tr), 1024)]).cpu().numpy()
+            f_te = torch.cat([model.encoder(ev_te[i : i + 1024]) for i in range(0, len(ev_te), 1024)]).cpu().numpy()
         return knn_accuracy(f_tr, y_tr, f_te, y_te)
 
     curve, losses = {0: knn()}, []
@@ -196,7 +229,7 @@ def run_reference(method, seed, data, epochs, eval_epochs, ev):
         order = rng.permutation(len(x_tr))[: steps * BATCH]
         total = 0.0
         for s in range(steps):
-            batch = torch.from_numpy(x_tr[order[s * BATCH : (s + 1) * BATCH]])
+            batch = torch.from_numpy(x_tr[order[s * BATCH : (s + 1) * BATCH]]).to(device)
             views = [augment_views(batch, gen, size=SIZE) for _ in range(2)]
             total += R.train_step(model, opt, views)
         losses.append(total / steps)
@@ -209,7 +242,15 @@ def report(out):
     rows = [json.loads(p.read_text()) for p in sorted(Path(out).glob("*.json"))]
     by = {}
     for r in rows:
-        by.setdefault((r["method"], r["arm"], r["epochs"], r["n_train"]), []).append(r)
+        by.setdefault(
+            (
+                r["method"] + ("" if r.get("scale", "cpu") == "cpu" else f", {r['scale']}"),
+                r["arm"],
+                r["epochs"],
+                r["n_train"],
+            ),
+            [],
+        ).append(r)
     print("| method | arm | seeds | untrained kNN | final kNN | gain (mean +- std) | gain per seed |")
     print("|---|---|---|---|---|---|---|")
     for (method, arm, epochs, n), rs in sorted(by.items(), key=lambda kv: (kv[0][0], ARMS.index(kv[0][1]))):
@@ -234,8 +275,12 @@ def main(argv=None):
     p.add_argument("--per-class", type=int, default=512, help="training images per class (the kNN bank)")
     p.add_argument("--test-per-class", type=int, default=200)
     p.add_argument("--out", required=True)
+    p.add_argument(
+        "--scale", choices=tuple(SCALES), default="cpu", help="network and batch (gpu: resnet18_cifar, 32 px)"
+    )
     p.add_argument("--report", action="store_true", help="print the table of the records in --out and stop")
     a = p.parse_args(argv)
+    use_scale(a.scale)
     out = Path(a.out)
     if a.report:
         return report(out)
@@ -243,7 +288,8 @@ def main(argv=None):
         p.error("--data, --method and --arm are required for a run")
     if a.epochs < 1 or a.eval_every < 1 or a.per_class * 10 < BATCH:
         p.error("--epochs and --eval-every must be >= 1 and the slice at least one batch")
-    name = out / f"{a.method}_{a.arm}_seed{a.seed}_e{a.epochs}_n{a.per_class * 10}.json"
+    tag = "" if a.scale == "cpu" else f"_{a.scale}"
+    name = out / f"{a.method}_{a.arm}_seed{a.seed}_e{a.epochs}_n{a.per_class * 10}{tag}.json"
     data = slice_data(a.data, a.per_class, a.test_per_class)
     fingerprint = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in data)).hexdigest()
     if name.exists():
@@ -255,7 +301,7 @@ def main(argv=None):
             )
         print(f"{name} exists: done")
         return None
-    ev = eval_inputs(out / "cache", data[0], data[2])
+    ev = eval_inputs(out / f"cache{tag}", data[0], data[2])
     eval_epochs = set(range(a.eval_every, a.epochs + 1, a.eval_every)) | {a.epochs}
     start = time.perf_counter()
     if a.arm == "reference":
@@ -269,6 +315,7 @@ def main(argv=None):
         "arm": a.arm,
         "seed": a.seed,
         "epochs": a.epochs,
+        "scale": a.scale,
         "n_train": len(data[0]),
         "n_test": len(data[2]),
         "data_sha256": fingerprint,
