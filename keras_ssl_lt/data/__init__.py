@@ -6,6 +6,7 @@ datasets larger than memory) use tf.data when TensorFlow imports and fall back t
 `keras.utils.PyDataset` otherwise.
 """
 
+from keras_ssl_lt.data.demo import demo_images
 from keras_ssl_lt.data.imbalance import (
     PROFILES,
     Subset,
