@@ -32,6 +32,12 @@ class BYOL(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
+    min_batch_size = 2
+    min_batch_reason = (
+        "the BatchNorm layers of its projector and predictor normalise over the batch, so on one example the "
+        "loss and z_std are 0"
+    )
+
     def __init__(
         self,
         encoder,

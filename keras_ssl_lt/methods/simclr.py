@@ -35,6 +35,12 @@ class SimCLR(Pretrainer):
     >>> history = model.fit(x, batch_size=8, epochs=1, verbose=0)
     """
 
+    min_batch_size = 2
+    min_batch_reason = (
+        "NT-Xent contrasts each example with the others of its batch and the projector's BatchNorm normalises "
+        "over the batch, so on one example the loss and z_std are 0"
+    )
+
     def __init__(
         self,
         encoder,

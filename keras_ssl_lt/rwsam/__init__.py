@@ -1,10 +1,11 @@
 """rwSAM in one place: the sharpness-aware regularisers, the example weights and the callback that refreshes them.
 
 - `sharpness`: `SAM` (and ASAM with `adaptive=True`) and `RWSAM`, passed to a pre-trainer's
-  `compile(sharpness=...)`; the two-pass step itself is `keras_ssl_lt.methods.Pretrainer.train_step`
-  with the per-backend gradient mechanics in `keras_ssl_lt.training`.
+  `compile(sharpness=...)`; each owns its step (`SAM.gradients`).
+- `step`: that two-pass step (ascent, gradient at `w + eps`, restore), written once with `keras.ops`; the
+  pre-trainer lends it the per-backend gradient mechanics of `keras_ssl_lt.training` (`StepHooks`).
 - `weights`: per-example weights for rwSAM's ascent step (class rank, inverse frequency, inverse
-  Gaussian kernel density of the representations).
+  Gaussian kernel density of the representations); `kde`: the kernel density estimate behind the last.
 - `callback`: `KDEReweighting`, which recomputes the kernel-density weights from the encoder during `fit`.
 
 Example:
@@ -17,7 +18,7 @@ Example:
 ('rwasam', (10,))
 """
 
-from keras_ssl_lt.rwsam import callback, sharpness, weights
+from keras_ssl_lt.rwsam import callback, kde, sharpness, step, weights
 from keras_ssl_lt.rwsam.callback import KDEReweighting
 from keras_ssl_lt.rwsam.sharpness import RWSAM, SAM, perturbation
 from keras_ssl_lt.rwsam.weights import (
@@ -36,11 +37,13 @@ __all__ = [
     "callback",
     "class_rank_weights",
     "inverse_frequency_weights",
+    "kde",
     "kde_bandwidth",
     "kde_density",
     "kde_weights",
     "normalize_clip",
     "perturbation",
     "sharpness",
+    "step",
     "weights",
 ]

@@ -10,7 +10,8 @@ passes (Foret et al., 2021; Kwon et al., 2021; Liu et al., 2022):
 4. `w` is restored and the optimizer applies the second gradient.
 
 This module holds the configuration objects and the backend-neutral perturbation maths (`keras.ops` only);
-the per-backend gradient mechanics live in `keras_ssl_lt.training`, the example weights in
+the regulariser owns its step (`SAM.gradients`, the two passes in `keras_ssl_lt.rwsam.step`), the
+per-backend gradient mechanics live in `keras_ssl_lt.training`, the example weights in
 `keras_ssl_lt.rwsam.weights`.
 """
 
@@ -18,11 +19,19 @@ import keras
 from keras import ops
 
 from keras_ssl_lt._checks import check_bool, check_choice, check_number
+from keras_ssl_lt.rwsam.step import two_pass_gradients
 from keras_ssl_lt.rwsam.weights import validate_weights
 
-__all__ = ["RWSAM", "SAM", "get", "perturbation"]
+__all__ = ["MAX_RHO", "RWSAM", "SAM", "get", "perturbation"]
 
 _BN_UPDATES = ("first", "both")
+
+# The largest radius accepted. The ascent step moves the weights by `rho` in norm (SAM) or by `rho` times their
+# own scale (ASAM); published radii are 0.01-0.2 (SAM) and 0.5-10 (ASAM, rwSAM). Far beyond that the perturbed
+# forward pass overflows float32 (a radius of 1e30 gives NaN weights after one step on every backend), and even
+# where it does not, the "neighbourhood" is the whole weight space. Radii up to 1e6 are accepted; a too-large
+# radius below it is caught during `fit` by the non-finite loss check (`Pretrainer.fit`).
+MAX_RHO = 1e6
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl_lt")
@@ -30,7 +39,7 @@ class SAM:
     """Sharpness-aware minimisation (SAM), or its adaptive variant ASAM with `adaptive=True`.
 
     Args:
-        rho: radius of the ascent step (>= 0). `rho=0` is exactly a plain optimizer step.
+        rho: radius of the ascent step, in `[0, MAX_RHO]` (1e6). `rho=0` is exactly a plain optimizer step.
             Typical values: 0.05 for SAM; the rwSAM authors used ASAM with `rho=7.0` on CIFAR.
         adaptive: `True` gives ASAM (scale-invariant: `eps = rho * w**2 * g / ||w * g||`).
         bn_update: `"first"` (default) keeps the BatchNorm moving statistics of the first pass only,
@@ -48,7 +57,7 @@ class SAM:
     weighted = False
 
     def __init__(self, rho=0.05, adaptive=False, bn_update="first", epsilon=1e-12):
-        self.rho = check_number(rho, "rho", low=0.0)
+        self.rho = check_number(rho, "rho", low=0.0, high=MAX_RHO)
         self.adaptive = check_bool(adaptive, "adaptive")
         self.bn_update = check_choice(bn_update, "bn_update", _BN_UPDATES)
         self.epsilon = check_number(epsilon, "epsilon", low=0.0, low_open=True)
@@ -60,6 +69,29 @@ class SAM:
     def perturbation(self, gradients, weights):
         """The ascent step `eps` for each variable; see `perturbation()`."""
         return perturbation(gradients, weights, self.rho, self.adaptive, self.epsilon)
+
+    def gradients(self, loss_fn, variables, hooks, batchnorm_variables=()):
+        """This regulariser's two-pass step: the gradient for the optimizer, from the loss at `w + eps`.
+
+        Runs `keras_ssl_lt.rwsam.step.two_pass_gradients` with this regulariser's perturbation; the ascent
+        pass differentiates the example-weighted objective for rwSAM (`weighted`), the plain loss otherwise.
+        With `bn_update="first"` the values of `batchnorm_variables` after the ascent pass are restored after
+        the second one (their statistics are updated once per step); with `"both"` they are left as the
+        second pass made them.
+
+        Args:
+            loss_fn: `loss_fn(weighted) -> fn`, `fn() -> (scalar, aux)` (see `two_pass_gradients`).
+            variables: the trainable variables.
+            hooks: a `keras_ssl_lt.rwsam.step.StepHooks` (the backend's gradient mechanics).
+            batchnorm_variables: the model's BatchNorm moving statistics (needed with `bn_update="first"`).
+
+        Returns:
+            a `keras_ssl_lt.rwsam.step.SharpnessStep`.
+        """
+        keep = batchnorm_variables if self.bn_update == "first" else ()
+        return two_pass_gradients(
+            loss_fn, variables, hooks, self.perturbation, weighted_ascent=self.weighted, keep=keep
+        )
 
     def get_config(self):
         return {

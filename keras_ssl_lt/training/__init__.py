@@ -18,10 +18,12 @@ bases:
   offset in it (see `keras_ssl_lt.training.distributed` and docs/scaling.md);
 - `_ksl_guard_train_function(function)`: wraps Keras' `train_function` so that every batch is checked on
   the host (`Pretrainer._ksl_check_batch`: rwSAM's `index` against the example-weight table) before the
-  step runs on it; `_ksl_to_numpy(x)`: the host values of a batch entry.
+  step runs on it, and the logs it returns go to `Pretrainer._ksl_after_train_call` (the non-finite loss
+  check, `keras_ssl_lt.training.common.LossWatch`); `_ksl_to_numpy(x)`: the host values of a batch entry.
 
-Everything else (views, losses, the SAM perturbation, EMA and queue updates, metrics) is written once
-with `keras.ops` in `keras_ssl_lt.methods.base` and `keras_ssl_lt.rwsam.sharpness`.
+Everything else (views, losses, the two-pass SAM step, EMA and queue updates, metrics) is written once
+with `keras.ops` in `keras_ssl_lt.methods.base` and `keras_ssl_lt.rwsam` (`sharpness`, `step`); the
+regulariser's step takes these mechanics through `keras_ssl_lt.rwsam.step.StepHooks`.
 """
 
 import keras

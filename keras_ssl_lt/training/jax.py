@@ -125,20 +125,22 @@ class BackendStep:
 
         During `fit` Keras hands the variables' values to the step as `state` and leaves the variables
         themselves empty until the epoch ends; on a rejected batch the values of `state` (the model as it
-        was before this step) are written back, so the model stays usable and unchanged.
+        was before this step) are written back, so the model stays usable and unchanged. The returned logs
+        go to `_ksl_after_train_call` (the non-finite loss check, see `keras_ssl_lt.training.common.LossWatch`).
         """
 
         def guarded(state, iterator):
-            if not self._ksl_checks_batches():
-                return function(state, iterator)
-            try:
-                iterator = checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch)
-            except ValueError:
-                for variables, values in zip(self._ksl_state_groups(True), state):
-                    for v, x in zip(variables, values):
-                        v.assign(x)
-                raise
-            return function(state, iterator)
+            if self._ksl_checks_batches():
+                try:
+                    iterator = checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch)
+                except ValueError:
+                    for variables, values in zip(self._ksl_state_groups(True), state):
+                        for v, x in zip(variables, values):
+                            v.assign(x)
+                    raise
+            logs, new_state = function(state, iterator)
+            self._ksl_after_train_call(logs)
+            return logs, new_state
 
         return guarded
 

@@ -92,17 +92,20 @@ class BackendStep:
         return contextlib.nullcontext()
 
     def _ksl_guard_train_function(self, function):
-        """Checks each batch on the host before Keras' `train_function(iterator)` runs the step on it.
+        """Wraps Keras' `train_function(iterator)`: host-side batch checks before, the loss check after.
 
-        An assertion inside the step would be dropped by XLA, so the batches are taken from the tf.data
-        iterator here (eagerly) and handed on as a Python iterator: Keras then runs the same compiled
-        one-step function on each. Only used when a check is needed (rwSAM).
+        An assertion inside the step would be dropped by XLA, so when batches must be checked (rwSAM) they
+        are taken from the tf.data iterator here (eagerly) and handed on as a Python iterator: Keras then
+        runs the same compiled one-step function on each. The logs go to `_ksl_after_train_call` (the
+        non-finite loss check, see `keras_ssl_lt.training.common.LossWatch`).
         """
 
         def guarded(iterator):
-            if not self._ksl_checks_batches():
-                return function(iterator)
-            return function(checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch))
+            if self._ksl_checks_batches():
+                iterator = checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch)
+            logs = function(iterator)
+            self._ksl_after_train_call(logs)
+            return logs
 
         return guarded
 

@@ -50,12 +50,14 @@ class BackendStep:
         return x, 0
 
     def _ksl_guard_train_function(self, function):
-        """Checks the batch on the host before Keras' `train_function([batch])` runs the step."""
+        """Checks the batch on the host before Keras' `train_function([batch])` runs the step, the loss after."""
 
         def guarded(data):
             if self._ksl_checks_batches():
                 self._ksl_check_batch(data[0])
-            return function(data)
+            logs = function(data)
+            self._ksl_after_train_call(logs)
+            return logs
 
         return guarded
 

@@ -295,3 +295,15 @@ def test_kde_weights_validation(kwargs, match):
     x = _cluster_with_outliers()
     with pytest.raises(ValueError, match=match):
         kde_weights(x, **kwargs)
+
+
+def test_public_names_keep_their_paths_after_the_split():
+    """`rwsam/weights.py` was split (the density estimate moved to `rwsam/kde.py`): the old paths still work."""
+    import keras_ssl_lt as ksl
+    from keras_ssl_lt.rwsam import kde, weights
+
+    assert weights.kde_density is kde.kde_density and weights.kde_bandwidth is kde.kde_bandwidth
+    for name in weights.__all__:
+        assert getattr(ksl.rwsam.weights, name) is getattr(weights, name)
+    for name in ("class_rank_weights", "inverse_frequency_weights", "kde_bandwidth", "kde_density", "kde_weights"):
+        assert getattr(ksl.rwsam, name) is getattr(weights, name)
