@@ -16,6 +16,7 @@ arrays here, so the accepted inputs are the same everywhere:
 import numpy as np
 from keras import ops
 
+from keras_ssl_lt import _checks
 from keras_ssl_lt._checks import is_int
 
 __all__ = [
@@ -39,31 +40,7 @@ def check_labels(labels, name="labels", num_classes=None):
     ...
     ValueError: `labels` must be integer class ids (an integer dtype, or floats with whole values); got 1.7
     """
-    y = np.asarray(labels)
-    if y.ndim != 1:
-        raise ValueError(f"`{name}` must be a 1-D array of class ids; got shape {y.shape}")
-    if y.dtype.kind == "f":
-        bad = ~np.isfinite(y) | (y != np.round(y))
-        if np.any(bad):
-            raise ValueError(
-                f"`{name}` must be integer class ids (an integer dtype, or floats with whole values); "
-                f"got {y[np.argmax(bad)].item()!r}"
-            )
-        if y.size and np.max(np.abs(y)) >= 2**53:
-            raise ValueError(f"`{name}` holds a class id too large to be exact: {np.max(np.abs(y)).item()!r}")
-    elif y.dtype.kind not in "iu":
-        raise ValueError(
-            f"`{name}` must be integer class ids (an integer dtype, or floats with whole values); got dtype {y.dtype}"
-        )
-    y = y.astype("int64")
-    if y.size and y.min() < 0:
-        raise ValueError(f"`{name}` must be non-negative class ids; got {int(y.min())}")
-    if num_classes is not None and y.size and y.max() >= num_classes:
-        raise ValueError(
-            f"`{name}` must lie in [0, num_classes) = [0, {num_classes}); got values in "
-            f"[{int(y.min())}, {int(y.max())}]"
-        )
-    return y
+    return _checks.check_labels(labels, name, num_classes=num_classes, allow_empty=True)
 
 
 def check_features(features, name="features", dim=None):

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_ssl_lt._checks import check_fraction
 from keras_ssl_lt.experiments.machine import environment
 
 __all__ = [
@@ -108,15 +109,6 @@ def _freeze_extra(extra):
     return tuple(sorted((k, _freeze_value(k, v)) for k, v in items))
 
 
-def _check_fraction(value, name):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"`{name}` must be a number in (0, 1]; got {value!r}")
-    value = float(value)
-    if not (0.0 < value <= 1.0):
-        raise ValueError(f"`{name}` must be in (0, 1] (1.0 = balanced); got {value!r}")
-    return value
-
-
 def _check_name(value, name, allow_empty=False):
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         raise ValueError(f"`{name}` must be a non-empty string; got {value!r}")
@@ -168,8 +160,8 @@ class RunSpec:
         _check_name(self.dataset, "dataset")
         _check_name(self.profile, "profile")
         _check_name(self.preset, "preset")
-        object.__setattr__(self, "ratio", _check_fraction(self.ratio, "ratio"))
-        object.__setattr__(self, "sampling", _check_fraction(self.sampling, "sampling"))
+        object.__setattr__(self, "ratio", check_fraction(self.ratio, "ratio"))
+        object.__setattr__(self, "sampling", check_fraction(self.sampling, "sampling"))
         seed = self.seed
         if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"`seed` must be an integer >= 0; got {seed!r}")
