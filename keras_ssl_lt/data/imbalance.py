@@ -1,13 +1,25 @@
-"""Long-tailed subsets as pure functions of the labels: profiles, `make_subset`, balanced counterparts.
+"""Long-tailed subsets as pure functions of the labels: `make_subset`, balanced counterparts, `Subset`.
 
 Everything here is numpy only (no TensorFlow, no Keras) and deterministic: the same labels,
 arguments and seed give the same indices on every backend and machine. Randomness comes only
 from `numpy.random.default_rng` (PCG64) seeded with integer tuples, never from Python's `hash()`.
+The per-class counts come from `keras_ssl_lt.data.profiles`; manifests are read and written by
+`keras_ssl_lt.data.manifest`.
 """
+
+import os
 
 import numpy as np
 
-from keras_ssl_lt.data.manifest import labels_hash, load_manifest, save_manifest
+from keras_ssl_lt.data.manifest import build_manifest, check_manifest, labels_hash, load_manifest, save_manifest
+from keras_ssl_lt.data.profiles import (
+    GROUP_RULES,
+    PROFILES,
+    check_class_order,
+    class_groups,
+    floor_counts,
+    long_tail_counts,
+)
 
 __all__ = [
     "PROFILES",
@@ -15,26 +27,15 @@ __all__ = [
     "long_tail_counts",
     "make_subset",
     "balanced_counterpart",
+    "subset_of_split",
     "class_groups",
     "check_labels",
     "Subset",
 ]
 
-PROFILES = ("exp", "pareto", "step", "balanced")
-GROUP_RULES = ("rank", "counts")
-MANIFEST_FORMAT = "keras_ssl_lt.subset/1"
-
-# Floors are taken after adding this relative tolerance so that products that are integers in exact
-# arithmetic (5000 * 0.01 = 50) never lose one to binary round-off (49.999999...).
-_FLOOR_RTOL = 1e-9
 # Stream ids mixed into the seed: one stream for the class order, one per class for the examples.
 _STREAM_ORDER = 0
 _STREAM_CLASS = 1
-
-
-def _floor(x):
-    x = np.asarray(x, dtype=np.float64)
-    return np.floor(x * (1.0 + _FLOOR_RTOL) + _FLOOR_RTOL).astype(np.int64)
 
 
 def _check_fraction(name, value):
@@ -52,71 +53,6 @@ def _check_int(name, value, minimum):
     if value < minimum:
         raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}")
     return int(value)
-
-
-def long_tail_counts(num_classes, max_per_class, ratio=0.01, profile="exp", alpha=6.0):
-    """Per-rank example counts of a long-tailed profile, most frequent first.
-
-    `ratio` is always min/max: the last rank gets `floor(max_per_class * ratio)` and the first
-    `max_per_class`; `ratio=1` gives a balanced profile. With `C = num_classes`, rank `c` in
-    `0..C-1`, `M = max_per_class`, `r = ratio` and `floor` applied once at the end:
-
-    - `"exp"`: `M * r ** (c / (C - 1))` (Cao et al. 2019, the paper's CIFAR-10-LT).
-    - `"step"`: `M` for the first `ceil(C / 2)` ranks, `M * r` for the rest (Buda et al. 2018).
-    - `"pareto"`: ImageNet-LT style. The Lomax (Pareto II) quantile with shape `alpha` at
-      exceedance probability `(c + 1) / C`, `x_c = ((c + 1) / C) ** (-1 / alpha) - 1`, rescaled
-      linearly so that `x_0 -> M` and `x_{C-1} = 0 -> M * r`:
-      `M * r + M * (1 - r) * x_c / x_0`. With `C=1000, M=1280, r=5/1280, alpha=6` this gives
-      121,449 images from 1280 down to 5 (ImageNet-LT: 115,846).
-    - `"balanced"`: `M` for every rank (`ratio` must be 1).
-
-    Args:
-        num_classes: number of classes `C >= 1`.
-        max_per_class: count of the most frequent class `M >= 1`.
-        ratio: imbalance ratio min/max in (0, 1].
-        profile: one of `"exp"`, `"pareto"`, `"step"`, `"balanced"`.
-        alpha: Pareto shape (only for `"pareto"`), > 0.
-
-    Returns:
-        int64 array of length `C`, non-increasing.
-
-    Example:
-
-    >>> long_tail_counts(10, 5000, 0.01, "exp").tolist()
-    [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
-    """
-    num_classes = _check_int("num_classes", num_classes, 1)
-    max_per_class = _check_int("max_per_class", max_per_class, 1)
-    ratio = _check_fraction("ratio", ratio)
-    if profile not in PROFILES:
-        raise ValueError(f"`profile` must be one of {PROFILES}; got {profile!r}")
-    C, M, r = num_classes, max_per_class, ratio
-    rank = np.arange(C, dtype=np.float64)
-    if profile == "balanced":
-        if r != 1.0:
-            raise ValueError(f"`ratio` must be 1 for profile='balanced'; got {ratio!r}")
-        raw = np.full(C, float(M))
-    elif C == 1:
-        raw = np.array([float(M)])
-    elif profile == "exp":
-        raw = M * r ** (rank / (C - 1))
-    elif profile == "step":
-        raw = np.where(rank < (C + 1) // 2, float(M), M * r)
-    else:  # pareto
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)):
-            raise ValueError(f"`alpha` must be a number > 0; got {alpha!r}")
-        if not alpha > 0:
-            raise ValueError(f"`alpha` must be > 0; got {alpha!r}")
-        x = ((rank + 1.0) / C) ** (-1.0 / alpha) - 1.0
-        raw = M * r + M * (1.0 - r) * x / x[0]
-    counts = _floor(raw)
-    counts[0] = M  # exact by definition; guards the floor of M * (1 - r) + M * r
-    if counts[-1] < 1:
-        raise ValueError(
-            f"`ratio`={ratio!r} with `max_per_class`={M} gives the rarest class "
-            f"floor({M} * {ratio!r}) = 0 examples; choose ratio >= 1 / max_per_class = {1 / M:.6g}"
-        )
-    return counts
 
 
 def check_labels(labels, num_classes=None):
@@ -137,8 +73,12 @@ def check_labels(labels, num_classes=None):
         raise ValueError("`labels` must be 1-D integers in 0..C-1; got an empty array")
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"`labels` must be 1-D integers in 0..C-1; got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"`labels` must be class ids 0..C-1; got a label {int(arr.max())}")
     arr = arr.astype(np.int64, copy=False)
     lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0:
+        raise ValueError(f"`labels` must be non-negative class ids 0..C-1; got a label {lo}")
     if num_classes is None:
         num_classes = hi + 1
     num_classes = _check_int("num_classes", num_classes, 1)
@@ -160,17 +100,7 @@ def _class_order(class_order, num_classes, seed):
             )
         rng = np.random.default_rng([seed, _STREAM_ORDER])
         return rng.permutation(num_classes).astype(np.int64)
-    order = np.asarray(class_order)
-    if (
-        order.ndim != 1
-        or not np.issubdtype(order.dtype, np.integer)
-        or order.dtype == bool
-        or sorted(order.tolist()) != list(range(num_classes))
-    ):
-        raise ValueError(
-            f"`class_order` must be None, 'random' or a permutation of 0..{num_classes - 1}; got {class_order!r}"
-        )
-    return order.astype(np.int64)
+    return check_class_order(class_order, num_classes)
 
 
 def _class_permutation(labels, c, seed):
@@ -182,46 +112,6 @@ def _class_permutation(labels, c, seed):
     pos = np.flatnonzero(labels == c)
     rng = np.random.default_rng([seed, _STREAM_CLASS, int(c)])
     return pos[rng.permutation(pos.size)]
-
-
-def class_groups(counts, rule="rank", many_threshold=100, few_threshold=20, class_order=None):
-    """Split class ids into many / medium / few-shot groups.
-
-    - `rule="rank"` (default): classes sorted by frequency rank (`class_order`, most frequent
-      first; by default by decreasing count, ties to the smaller id) are cut into three
-      near-equal parts with `numpy.array_split` (C=10 gives 4 / 3 / 3). Groups do not change when
-      the whole profile is scaled by `sampling`, so results for different n compare directly.
-    - `rule="counts"`: the long-tail convention at ImageNet-LT scale: many = more than
-      `many_threshold` examples, few = fewer than `few_threshold`, medium = the rest (inclusive).
-
-    Returns:
-        dict with keys "many", "medium", "few" mapping to sorted int64 arrays of class ids.
-
-    Example:
-
-    >>> {k: v.tolist() for k, v in class_groups([500, 90, 10], rule="counts").items()}
-    {'many': [0], 'medium': [1], 'few': [2]}
-    """
-    counts = np.asarray(counts, dtype=np.int64)
-    if rule not in GROUP_RULES:
-        raise ValueError(f"`group_rule` must be one of {GROUP_RULES}; got {rule!r}")
-    if rule == "counts":
-        _check_int("many_threshold", many_threshold, 0)
-        _check_int("few_threshold", few_threshold, 0)
-        if few_threshold > many_threshold + 1:
-            raise ValueError(
-                f"`few_threshold` ({few_threshold}) must be <= `many_threshold` + 1 ({many_threshold + 1})"
-            )
-        ids = np.arange(counts.size, dtype=np.int64)
-        many = ids[counts > many_threshold]
-        few = ids[counts < few_threshold]
-        medium = ids[(counts <= many_threshold) & (counts >= few_threshold)]
-    else:
-        if class_order is None:
-            class_order = np.lexsort((np.arange(counts.size), -counts))
-        parts = np.array_split(np.asarray(class_order, dtype=np.int64), 3)
-        many, medium, few = (np.sort(p) for p in parts)
-    return {"many": many, "medium": medium, "few": few}
 
 
 class Subset:
@@ -283,35 +173,122 @@ class Subset:
         save_manifest(self.manifest, path)
 
     @classmethod
-    def from_manifest(cls, manifest, labels):
-        """Rebuild a Subset from a manifest dict, checking it against `labels`.
+    def from_manifest(cls, manifest, labels, where="`manifest`"):
+        """Rebuild a Subset from a manifest dict, checking it field by field, against `labels` and its recipe.
 
-        Raises ValueError when the labels hash, length or the per-class counts differ.
+        In order: the manifest's own fields (`check_manifest`: every field present, typed and in
+        range, indices strictly increasing positions, counts summing to n, groups a partition of the
+        classes); `labels` (the same number and SHA-256 as the labels it was built from); its
+        indices hold its counts; and rebuilding it from its recipe gives exactly its fields
+        (`make_subset` with its profile, ratio, alpha, max_per_class, sampling or n, seed, class order
+        and group rule; the balanced-counterpart rule; for a split file, what its indices hold). So a
+        hand-edited ratio, profile, seed, count, group or index is refused, naming the fields that
+        disagree. `where` names the manifest in the errors (`load` passes the file's path).
+
+        Example:
+
+        >>> import numpy as np
+        >>> y = np.repeat(np.arange(3), 10)
+        >>> m = dict(make_subset(y, ratio=0.1).manifest, ratio=0.2)
+        >>> Subset.from_manifest(m, y)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: `manifest` is inconsistent: its fields ['n', 'counts', 'indices'] are not what its recipe ...
         """
-        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-            raise ValueError(
-                f"`manifest` must be a dict with format={MANIFEST_FORMAT!r}; "
-                f"got format={getattr(manifest, 'get', lambda k: None)('format')!r}"
-            )
-        arr, num_classes = check_labels(labels, manifest["num_classes"])
+        m = check_manifest(manifest, where)
+        arr, num_classes = check_labels(labels, m["num_classes"])
         digest = labels_hash(arr)
-        if digest != manifest["labels_sha256"] or arr.size != manifest["num_examples"]:
+        if digest != m["labels_sha256"] or arr.size != m["num_examples"]:
             raise ValueError(
-                "`labels` do not match the manifest: it was built for "
-                f"{manifest['num_examples']} labels with sha256 {manifest['labels_sha256'][:16]}..., "
+                f"`labels` do not match {where}: it was built for "
+                f"{m['num_examples']} labels with sha256 {m['labels_sha256'][:16]}..., "
                 f"got {arr.size} labels with sha256 {digest[:16]}...; load it with the labels it "
                 "was built from"
             )
-        indices = np.asarray(manifest["indices"], dtype=np.int64)
+        indices = np.asarray(m["indices"], dtype=np.int64)
         counts = np.bincount(arr[indices], minlength=num_classes)
-        if indices.size != manifest["n"] or counts.tolist() != list(manifest["counts"]):
-            raise ValueError("`manifest` is inconsistent: its indices do not give its counts / n")
-        return cls(indices, counts, manifest["groups"], manifest)
+        if counts.tolist() != m["counts"]:
+            raise ValueError(
+                f"{where}: field `counts` {m['counts']} is not what its `indices` hold in `labels` ({counts.tolist()})"
+            )
+        expected = _rebuild(arr, m, where)
+        differ = [k for k in m if expected[k] != m[k]]
+        if differ:
+            recipe = ", ".join(f"{k}={m[k]!r}" for k in _RECIPE[m["kind"]])
+            raise ValueError(
+                f"{where} is inconsistent: its fields {differ} are not what its recipe ({recipe}) gives on "
+                "these labels; the file was edited or comes from another version: rebuild the subset "
+                "(make_subset / balanced_counterpart / split_subset) instead of editing its manifest"
+            )
+        return cls(indices, counts, m["groups"], m)
 
     @classmethod
     def load(cls, path, labels):
-        """Read a manifest written by `save` and check it against `labels`."""
-        return cls.from_manifest(load_manifest(path), labels)
+        """Read a manifest written by `save` and check it as `from_manifest` does (errors name the file).
+
+        Example:
+
+        >>> import numpy as np, os, tempfile
+        >>> y = np.repeat(np.arange(3), 10)
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.json")
+        >>> make_subset(y, ratio=0.1).save(p)
+        >>> Subset.load(p, y).counts.tolist()
+        [10, 3, 1]
+        """
+        return cls.from_manifest(load_manifest(path), labels, where=f"manifest file {os.fspath(path)!r}")
+
+
+# The fields a subset of each kind is rebuilt from (named in the errors of `Subset.from_manifest`).
+_RECIPE = {
+    "long_tail": ("profile", "ratio", "alpha", "max_per_class", "sampling", "n_requested", "seed", "class_order"),
+    "balanced_counterpart": ("n", "seed", "class_order", "group_rule"),
+    "split_file": ("indices", "group_rule", "many_threshold", "few_threshold"),
+}
+
+
+def _rebuild(arr, m, where):
+    """The manifest that the recipe of manifest `m` gives on labels `arr` (checked by `check_manifest`)."""
+    rule = {"group_rule": m["group_rule"], "many_threshold": m["many_threshold"], "few_threshold": m["few_threshold"]}
+    try:
+        if m["kind"] == "long_tail":
+            if (m["profile"] == "pareto") != (m["alpha"] is not None):
+                raise ValueError(
+                    f"`alpha` must be a number for profile='pareto' and null otherwise; got {m['alpha']!r}"
+                )
+            n = m["n_requested"]
+            return make_subset(
+                arr,
+                m["profile"],
+                ratio=m["ratio"],
+                sampling=m["sampling"] if n is None else 1.0,
+                n=n,
+                class_order=m["class_order"],
+                seed=m["seed"],
+                max_per_class=m["max_per_class"],
+                num_classes=m["num_classes"],
+                alpha=6.0 if m["alpha"] is None else m["alpha"],
+                **rule,
+            ).manifest
+        if m["kind"] == "balanced_counterpart":
+            groups = m["groups"]
+            if m["group_rule"] == "rank":  # rank groups follow the class order alone
+                groups = class_groups(np.zeros(m["num_classes"], np.int64), "rank", class_order=m["class_order"])
+            else:  # "counts" groups come from the long-tailed subset's counts, not recorded here
+                class_groups(np.zeros(m["num_classes"], np.int64), **_rule_args(rule))
+            parent = m["counterpart_of"]
+            return _counterpart(
+                arr, m["num_classes"], m["n"], m["seed"], m["class_order"], groups, rule, parent
+            ).manifest
+        return subset_of_split(arr, m["indices"], m["split_file"], m["num_classes"], **rule).manifest
+    except ValueError as e:
+        raise ValueError(f"{where}: its recipe does not rebuild on these labels: {e}") from None
+
+
+def _rule_args(rule):
+    return {
+        "rule": rule["group_rule"],
+        "many_threshold": rule["many_threshold"],
+        "few_threshold": rule["few_threshold"],
+    }
 
 
 def _select(labels, counts, seed):
@@ -332,7 +309,7 @@ def _scale_to_n(base, n):
     """Scale `base` counts to exactly `n` in total (largest-remainder rounding)."""
     total = int(base.sum())
     exact = base * (n / total)
-    counts = _floor(exact)
+    counts = floor_counts(exact)
     counts = np.minimum(counts, base)
     leftover = n - int(counts.sum())
     frac = exact - counts
@@ -398,6 +375,13 @@ def make_subset(
     (12406, [5000, 2997, 1796], [7, 8, 9])
     """
     arr, C = check_labels(labels, num_classes)
+    if C < 2:
+        raise ValueError(f"a long-tailed subset needs at least 2 classes; `labels` (num_classes={C}) hold only class 0")
+    if C > arr.size:
+        raise ValueError(
+            f"`num_classes`={C} exceeds the number of labels ({arr.size}): every class of a subset needs "
+            "at least one example"
+        )
     seed = _check_int("seed", seed, 0)
     if profile not in PROFILES:
         raise ValueError(f"`profile` must be one of {PROFILES}; got {profile!r}")
@@ -424,7 +408,7 @@ def make_subset(
         scaled = _scale_to_n(by_rank, n)
         eff_sampling = n / full
     else:
-        scaled = _floor(by_rank * sampling)
+        scaled = floor_counts(by_rank * sampling)
         eff_sampling = sampling
     if scaled.min() < 1:
         k = int(np.argmin(scaled))
@@ -436,7 +420,7 @@ def make_subset(
     counts[order] = scaled
     indices = _select(arr, counts, seed)
     groups = class_groups(counts, group_rule, many_threshold, few_threshold, class_order=order)
-    manifest = _manifest(
+    manifest = build_manifest(
         arr,
         kind="long_tail",
         profile=profile,
@@ -449,9 +433,10 @@ def make_subset(
         class_order=order,
         counts=counts,
         groups=groups,
-        group_rule=(group_rule, many_threshold, few_threshold),
+        group_rule=group_rule,
+        many_threshold=many_threshold,
+        few_threshold=few_threshold,
         indices=indices,
-        num_classes=C,
     )
     return Subset(indices, counts, groups, manifest)
 
@@ -479,13 +464,25 @@ def balanced_counterpart(labels, subset, seed=None):
     arr, _ = check_labels(labels, C)
     if labels_hash(arr) != subset.manifest["labels_sha256"]:
         raise ValueError("`labels` are not the labels `subset` was built from (sha256 differs)")
-    seed = subset.manifest["seed"] if seed is None else _check_int("seed", seed, 0)
-    n = subset.n
+    m = subset.manifest
+    seed = m["seed"] if seed is None else _check_int("seed", seed, 0)
+    rule = {"group_rule": m["group_rule"], "many_threshold": m["many_threshold"], "few_threshold": m["few_threshold"]}
+    parent = {
+        "profile": m["profile"],
+        "ratio": m["ratio"],
+        "n": m["n"],
+        "seed": m["seed"],
+        "indices_sha256": labels_hash(subset.indices),
+    }
+    return _counterpart(arr, C, subset.n, seed, m["class_order"], subset.groups, rule, parent)
+
+
+def _counterpart(arr, C, n, seed, class_order, groups, rule, parent):
+    """The balanced counterpart of size `n`; `groups`, `class_order`, `rule` and `parent` come from the subset."""
     counts = np.full(C, n // C, dtype=np.int64)
     counts[: n % C] += 1
     indices = _select(arr, counts, seed)
-    m = subset.manifest
-    manifest = _manifest(
+    manifest = build_manifest(
         arr,
         kind="balanced_counterpart",
         profile="balanced",
@@ -495,47 +492,63 @@ def balanced_counterpart(labels, subset, seed=None):
         sampling=1.0,
         n_requested=n,
         seed=seed,
-        class_order=np.asarray(m["class_order"]),
+        class_order=class_order,
         counts=counts,
-        groups=subset.groups,
-        group_rule=(m["group_rule"], m["many_threshold"], m["few_threshold"]),
+        groups=groups,
         indices=indices,
-        num_classes=C,
-        counterpart_of={
-            "profile": m["profile"],
-            "ratio": m["ratio"],
-            "n": m["n"],
-            "seed": m["seed"],
-            "indices_sha256": labels_hash(subset.indices),
-        },
+        counterpart_of=parent,
+        **rule,
     )
-    return Subset(indices, counts, subset.groups, manifest)
+    return Subset(indices, counts, groups, manifest)
 
 
-def _manifest(labels, *, group_rule, counterpart_of=None, **fields):
-    rule, many_t, few_t = group_rule
-    out = {
-        "format": MANIFEST_FORMAT,
-        "kind": fields["kind"],
-        "profile": fields["profile"],
-        "ratio": float(fields["ratio"]),
-        "alpha": fields["alpha"],
-        "max_per_class": int(fields["max_per_class"]),
-        "sampling": float(fields["sampling"]),
-        "n_requested": fields["n_requested"],
-        "n": int(fields["indices"].size),
-        "seed": int(fields["seed"]),
-        "num_classes": int(fields["num_classes"]),
-        "num_examples": int(labels.size),
-        "labels_sha256": labels_hash(labels),
-        "class_order": [int(c) for c in fields["class_order"]],
-        "counts": [int(c) for c in fields["counts"]],
-        "group_rule": rule,
-        "many_threshold": int(many_t),
-        "few_threshold": int(few_t),
-        "groups": {k: [int(c) for c in v] for k, v in fields["groups"].items()},
-        "indices": [int(i) for i in fields["indices"]],
-    }
-    if counterpart_of is not None:
-        out["counterpart_of"] = counterpart_of
-    return out
+def subset_of_split(
+    labels, indices, split_file, num_classes=None, group_rule="counts", many_threshold=100, few_threshold=20
+):
+    """The Subset of given source positions (a published split, e.g. ImageNet-LT's), described by what they hold.
+
+    `indices` must be distinct positions in `labels`; they are sorted. The manifest (kind
+    "split_file", profile "split") records the counts the positions hold, `ratio` = the smallest
+    over the largest non-zero class count, the class order by decreasing count (ties to the smaller
+    id), the groups by `group_rule` (default ImageNet-LT's: many > 100, few < 20) and `split_file`,
+    a dict `{"name", "sha256"}` of the split file. `keras_ssl_lt.data.split_subset` builds it from
+    a file.
+
+    Example:
+
+    >>> import numpy as np
+    >>> s = subset_of_split(np.array([0, 0, 1, 1, 1]), [4, 0, 2], {"name": "s.txt", "sha256": "0" * 64})
+    >>> s.indices.tolist(), s.counts.tolist(), s.manifest["ratio"]
+    ([0, 2, 4], [1, 2], 0.5)
+    """
+    arr, C = check_labels(labels, num_classes)
+    idx = np.asarray(indices)
+    if idx.ndim != 1 or idx.size == 0 or idx.dtype == bool or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"`indices` must be a non-empty 1-D integer array; got shape {idx.shape}, dtype {idx.dtype}")
+    idx = np.sort(idx.astype(np.int64))
+    if idx[0] < 0 or idx[-1] >= arr.size or np.any(np.diff(idx) == 0):
+        raise ValueError(f"`indices` must be distinct positions in 0..{arr.size - 1}")
+    counts = np.bincount(arr[idx], minlength=C).astype(np.int64)
+    order = np.lexsort((np.arange(C), -counts))
+    groups = class_groups(counts, group_rule, many_threshold, few_threshold, class_order=order)
+    present = counts[counts > 0]
+    manifest = build_manifest(
+        arr,
+        kind="split_file",
+        profile="split",
+        ratio=float(present.min() / present.max()),
+        alpha=None,
+        max_per_class=int(counts.max()),
+        sampling=1.0,
+        n_requested=None,
+        seed=0,
+        class_order=order,
+        counts=counts,
+        groups=groups,
+        group_rule=group_rule,
+        many_threshold=many_threshold,
+        few_threshold=few_threshold,
+        indices=idx,
+        split_file=split_file,
+    )
+    return Subset(idx, counts, groups, manifest)

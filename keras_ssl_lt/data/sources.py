@@ -1,4 +1,4 @@
-"""Labelled image sources: in-memory arrays, a `.npz`, an image folder, a TFDS dataset.
+"""Labelled image sources: in-memory arrays, a `.npz`, an image folder, a split file, a TFDS dataset.
 
 A `Source` exposes its labels without decoding any image (`.labels`, `.num_classes`,
 `.class_names`, `len()`), and decodes images only when asked: `.images(indices)` returns a uint8
@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 
+from keras_ssl_lt._checks import check_choice
+from keras_ssl_lt.data.decode import RESIZES, check_image_size, decode_image, decode_into
 from keras_ssl_lt.data.imbalance import check_labels
 
 __all__ = [
@@ -17,12 +19,15 @@ __all__ = [
     "ArraySource",
     "NpzSource",
     "FolderSource",
+    "SplitFileSource",
     "TfdsSource",
     "from_arrays",
     "from_npz",
     "from_folder",
+    "from_split_file",
     "from_tfds",
     "load_source",
+    "read_split_file",
     "IMAGE_EXTENSIONS",
 ]
 
@@ -232,12 +237,8 @@ class FolderSource(Source):
         self.path = os.fspath(path)
         if not os.path.isdir(self.path):
             raise ValueError(f"`path` must be a directory with one sub-folder per class; got {path!r}")
-        if color_mode not in ("rgb", "grayscale"):
-            raise ValueError(f"`color_mode` must be 'rgb' or 'grayscale'; got {color_mode!r}")
-        if image_size is not None:
-            if len(tuple(image_size)) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in image_size):
-                raise ValueError(f"`image_size` must be None or (height, width) positive ints; got {image_size!r}")
-            image_size = (int(image_size[0]), int(image_size[1]))
+        check_choice(color_mode, "color_mode", ("rgb", "grayscale"))
+        image_size = check_image_size(image_size)
         self.image_size = image_size
         self.channels = 3 if color_mode == "rgb" else 1
         exts = tuple(e.lower() for e in extensions)
@@ -260,14 +261,101 @@ class FolderSource(Source):
         self._labels, self.num_classes = check_labels(np.asarray(labels, np.int64), len(names))
 
     def _images(self, sorted_indices):
-        from keras_ssl_lt.data.streaming import _decode_into
-
-        return _decode_into(
+        return decode_into(
             lambda i: _decode_file(self.paths[i], self.image_size, self.channels),
             sorted_indices,
             self.image_size,
             self.channels,
             where=self.path,
+        )
+
+
+def read_split_file(path):
+    """Parse a split file of lines `relative/path label` (ImageNet-LT's format); returns (paths, labels).
+
+    Blank lines are skipped; the label is the last whitespace-separated field (paths may contain
+    spaces). A malformed line raises ValueError naming the file and the line number.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "split.txt")
+    >>> _ = open(p, "w").write("train/n01/a.JPEG 0\\ntrain/n02/b.JPEG 1\\n")
+    >>> read_split_file(p)
+    (['train/n01/a.JPEG', 'train/n02/b.JPEG'], array([0, 1]))
+    """
+    paths, labels = [], []
+    with open(os.fspath(path)) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            parts = line.rsplit(None, 1)
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise ValueError(
+                    f"`split_file` {os.fspath(path)!r} line {lineno}: expected 'relative/path label' "
+                    f"with an integer label; got {line!r}"
+                )
+            paths.append(parts[0])
+            labels.append(int(parts[1]))
+    if not paths:
+        raise ValueError(f"`split_file` {os.fspath(path)!r} holds no 'relative/path label' lines")
+    return paths, np.asarray(labels, np.int64)
+
+
+class SplitFileSource(Source):
+    """An image list as published with ImageNet-LT: `split_file` lines `relative/path.JPEG label`.
+
+    Paths are relative to `root`; labels come from the file (no image is opened until `images` is
+    called), so `make_subset(source.labels, ...)` works on the labels alone. `num_classes` defaults
+    to `max label + 1` (pass 1000 for an ImageNet split that lacks some classes). `image_size` and
+    `resize` set how `images()` decodes (see `decode_image`); `stream_dataset` streams the files.
+
+    Example:
+
+    >>> import numpy as np, os, tempfile
+    >>> from PIL import Image
+    >>> root = tempfile.mkdtemp(); os.makedirs(os.path.join(root, "train", "n01"))
+    >>> Image.fromarray(np.zeros((5, 7, 3), "uint8")).save(os.path.join(root, "train", "n01", "a.png"))
+    >>> _ = open(os.path.join(root, "split.txt"), "w").write("train/n01/a.png 3\\n")
+    >>> src = SplitFileSource(root, os.path.join(root, "split.txt"), image_size=(4, 4))
+    >>> len(src), src.num_classes, src.images([0]).shape
+    (1, 4, (1, 4, 4, 3))
+    """
+
+    def __init__(
+        self,
+        root,
+        split_file,
+        image_size=None,
+        color_mode="rgb",
+        resize="stretch",
+        num_classes=None,
+        class_names=None,
+    ):
+        self.root = os.fspath(root)
+        if not os.path.isdir(self.root):
+            raise ValueError(f"`root` must be the directory the split file's paths are relative to; got {root!r}")
+        self.split_file = os.fspath(split_file)
+        if not os.path.isfile(self.split_file):
+            raise ValueError(f"`split_file` must be a text file of 'relative/path label' lines; got {split_file!r}")
+        check_choice(color_mode, "color_mode", ("rgb", "grayscale"))
+        self.image_size = check_image_size(image_size)
+        self.resize = check_choice(resize, "resize", RESIZES)
+        self.channels = 3 if color_mode == "rgb" else 1
+        rel, labels = read_split_file(self.split_file)
+        self.relative_paths = rel
+        self.paths = [os.path.join(self.root, p) for p in rel]
+        self._labels, self.num_classes = check_labels(labels, num_classes)
+        self.class_names = _names(class_names, self.num_classes)
+
+    def _images(self, sorted_indices):
+        return decode_into(
+            lambda i: decode_image(self.paths[i], self.image_size, self.channels, self.resize),
+            sorted_indices,
+            self.image_size,
+            self.channels,
+            where=self.split_file,
         )
 
 
@@ -278,7 +366,7 @@ class TfdsSource(Source):
     is parsed, images are neither decoded nor parsed. `images(indices)` streams the split once,
     keeps the requested positions (image bytes skipped with `SkipDecoding` until selected) and
     decodes only those. The dataset must already be prepared in `data_dir` unless
-    `download=True`.
+    `download=True`. `builder` is the TFDS builder; `read(decoders)` gives the split in file order.
 
     Example (needs the dataset prepared locally, so not run here):
 
@@ -300,10 +388,10 @@ class TfdsSource(Source):
 
         self.name, self.split, self.data_dir = name, split, data_dir
         self.image_key, self.label_key = image_key, label_key
-        self._builder = tfds.builder(name, data_dir=data_dir)
+        self.builder = tfds.builder(name, data_dir=data_dir)
         if download:
-            self._builder.download_and_prepare()
-        features = self._builder.info.features
+            self.builder.download_and_prepare()
+        features = self.builder.info.features
         for arg, key in (("image_key", image_key), ("label_key", label_key)):
             if key not in features:
                 raise ValueError(f"`{arg}` {key!r} is not a feature of {name}; features: {list(features.keys())}")
@@ -312,10 +400,11 @@ class TfdsSource(Source):
         self.class_names = list(label_feature.names)
         self._labels = None
 
-    def _dataset(self, decoders):
+    def read(self, decoders):
+        """The split as a `tf.data.Dataset` in file order, with the TFDS `decoders` given."""
         import tensorflow_datasets as tfds
 
-        return self._builder.as_dataset(
+        return self.builder.as_dataset(
             split=self.split,
             decoders=decoders,
             shuffle_files=False,
@@ -327,7 +416,7 @@ class TfdsSource(Source):
         if self._labels is None:
             import tensorflow_datasets as tfds
 
-            ds = self._dataset(tfds.decode.PartialDecoding({self.label_key: True}))
+            ds = self.read(tfds.decode.PartialDecoding({self.label_key: True}))
             key = self.label_key
             ds = ds.map(lambda ex: ex[key]).batch(65536)
             parts = [np.asarray(b) for b in ds.as_numpy_iterator()]
@@ -340,14 +429,14 @@ class TfdsSource(Source):
         import tensorflow_datasets as tfds
 
         if sorted_indices.size == 0:
-            shape = self._builder.info.features[self.image_key].shape
+            shape = self.builder.info.features[self.image_key].shape
             return np.zeros((0,) + tuple(s or 0 for s in shape), np.uint8)
         mask = np.zeros(len(self), bool)
         mask[sorted_indices] = True
         mask_t = tf.constant(mask)
-        feature = self._builder.info.features[self.image_key]
+        feature = self.builder.info.features[self.image_key]
         key = self.image_key
-        ds = self._dataset({key: tfds.decode.SkipDecoding()}).enumerate()
+        ds = self.read({key: tfds.decode.SkipDecoding()}).enumerate()
         ds = ds.filter(lambda i, ex: tf.gather(mask_t, i))
         ds = ds.take(int(sorted_indices.size))
         ds = ds.map(lambda i, ex: feature.decode_example(ex[key]))
@@ -394,6 +483,19 @@ def from_folder(path, image_size=None, **kwargs):
     return FolderSource(path, image_size=image_size, **kwargs)
 
 
+def from_split_file(root, split_file, image_size=None, **kwargs):
+    """`SplitFileSource(root, split_file, image_size, ...)`: an ImageNet-LT-style image list.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> d = tempfile.mkdtemp(); p = os.path.join(d, "s.txt"); _ = open(p, "w").write("a.jpg 1\\n")
+    >>> from_split_file(d, p).labels.tolist()
+    [1]
+    """
+    return SplitFileSource(root, split_file, image_size=image_size, **kwargs)
+
+
 def from_tfds(name, split="train", data_dir=None, **kwargs):
     """`TfdsSource(name, split, data_dir, ...)`: a prepared TFDS dataset, labels read alone.
 
@@ -427,8 +529,6 @@ def load_source(spec, split="train", **kwargs):
         if s.lower().endswith(".npz"):
             return from_npz(s, split=split, **kwargs)
         if s.lower().endswith(".txt") and os.path.isfile(s):
-            from keras_ssl_lt.data.streaming import from_split_file
-
             kwargs.setdefault("root", os.path.dirname(os.path.abspath(s)))
             return from_split_file(kwargs.pop("root"), s, **kwargs)
         if os.path.isdir(s):

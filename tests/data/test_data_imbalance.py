@@ -263,8 +263,46 @@ def test_manifest_roundtrip(tmp_path):
         (np.repeat(np.arange(3), 10), dict(seed=-1), "seed"),
         (np.repeat(np.arange(3), 10), dict(ratio=0.05), "0 examples"),
         (np.repeat(np.arange(3), [10, 10, 0]), dict(num_classes=3), "max_per_class"),
+        # degenerate label arrays: one class, empty, negative, non-integer, absurd num_classes
+        (np.zeros(30, int), {}, "at least 2 classes"),
+        (np.zeros(30, int), dict(profile="balanced"), "at least 2 classes"),
+        (np.zeros(30, int), dict(num_classes=1), "at least 2 classes"),
+        (np.array([], int), {}, "empty"),
+        (np.array([0, -1, 1] * 5), {}, "non-negative"),
+        (np.array([0.0, 1.0] * 5), {}, "dtype float64"),
+        (np.array(["0", "1"] * 5), {}, "labels"),
+        (np.array([True, False] * 5), {}, "dtype bool"),
+        (np.array([0, 1, None] * 5, dtype=object), {}, "dtype object"),
+        (np.array([0, 2**64 - 1], dtype=np.uint64), {}, "labels"),
+        (np.repeat(np.arange(3), 10), dict(num_classes=10**9), "exceeds the number of labels"),
+        (np.repeat(np.arange(3), 10), dict(num_classes=2.5), "num_classes"),
     ],
 )
 def test_make_subset_bad_input(labels, kwargs, word):
     with pytest.raises(ValueError, match=word):
         make_subset(labels, **kwargs)
+
+
+def test_two_classes_is_the_smallest_long_tail():
+    s = make_subset(np.repeat(np.arange(2), 10), "exp", ratio=0.1)
+    assert s.counts.tolist() == [10, 1]
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,word",
+    [
+        (([],), {}, "non-empty"),
+        (([5, -1],), {}, "non-negative"),
+        (([5.5, 2.0],), {}, "integer"),
+        (([[5, 2]],), {}, "1-D"),
+        (([5, 2, 1],), dict(class_order=[0, 0, 1]), "class_order"),
+        (([5, 2, 1],), dict(class_order=[0, 1]), "class_order"),
+        (([5, 2, 1],), dict(rule="median"), "group_rule"),
+        (([5, 2, 1],), dict(many_threshold=-1), "many_threshold"),
+        (([5, 2, 1],), dict(rule="counts", few_threshold=1.5), "few_threshold"),
+        (([5, 2, 1],), dict(rule="counts", many_threshold=5, few_threshold=10), "few_threshold"),
+    ],
+)
+def test_class_groups_bad_input(args, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        class_groups(*args, **kwargs)

@@ -15,6 +15,7 @@ import pytest
 from keras_ssl_lt.data import (
     FolderSource,
     SplitFileSource,
+    decode_image,
     from_arrays,
     load_source,
     make_subset,
@@ -23,8 +24,8 @@ from keras_ssl_lt.data import (
     stream_dataset,
     stream_order,
     streaming,
+    write_image_folder,
 )
-from keras_ssl_lt.data.streaming import decode_image, write_image_folder
 
 PATHS = ["tf", "numpy"]
 
