@@ -136,7 +136,7 @@ def trust_problems(stat, sam_ratio=None, floor=SAM_FLOOR):
 def ratios(numerators, denominators):
     """Per-round ratios of two interleaved series (round i of one against round i of the other)."""
     n = min(len(numerators), len(denominators))
-    return [float(a) / float(b) for a, b in zip(numerators[:n], denominators[:n])]
+    return [float(a) / float(b) for a, b in zip(numerators[:n], denominators[:n], strict=True)]
 
 
 def fmt(stat, unit="", digits=1):
@@ -303,7 +303,7 @@ class Worker:
         if backend:
             full_env["KERAS_BACKEND"] = backend
         full_env.update(env or {})
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - lives as long as the worker
+        self.log = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, str(script), "--worker"] + [str(a) for a in args]
         self.proc = subprocess.Popen(
             cmd, env=full_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, bufsize=1
@@ -358,7 +358,7 @@ def serve(setup):
     """Worker side of `Worker`: `setup()` returns ({name: fn}, info); each `run NAME` calls fn once."""
     try:
         contenders, info = setup()
-    except Exception as e:  # noqa: BLE001 - any failure is reported to the parent instead of a silent death
+    except Exception as e:
         import traceback
 
         traceback.print_exc()
@@ -372,7 +372,7 @@ def serve(setup):
         try:
             res = contenders[name]()
             res = res if isinstance(res, dict) else {"seconds": float(res)}
-        except Exception as e:  # noqa: BLE001 - reported to the parent, which drops this contender
+        except Exception as e:
             import traceback
 
             traceback.print_exc()

@@ -71,7 +71,7 @@ def _device_peak_mb(backend):
 
             if tf.config.list_physical_devices("GPU"):
                 return tf.config.experimental.get_memory_info("GPU:0")["peak"] / MB
-    except Exception as e:  # noqa: BLE001 - report, don't fail the benchmark
+    except Exception as e:
         return f"unavailable ({type(e).__name__})"
     return None
 
@@ -91,7 +91,7 @@ def _device_name(backend):
 
             gpus = tf.config.list_physical_devices("GPU")
             return gpus[0].name if gpus else "cpu"
-    except Exception:  # noqa: BLE001 - a name is only informative
+    except Exception:
         return "unknown"
     return "unknown"
 
@@ -186,9 +186,9 @@ def _bandwidth_demo(seed=0):
     d, counts = 512, [1000, 400, 160, 64, 26, 10]
     centres = rng.standard_normal((len(counts), d))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    x = np.concatenate([c + 0.7 * rng.standard_normal((n, d)) / np.sqrt(d) for c, n in zip(centres, counts)]).astype(
-        np.float32
-    )
+    x = np.concatenate(
+        [c + 0.7 * rng.standard_normal((n, d)) / np.sqrt(d) for c, n in zip(centres, counts, strict=True)]
+    ).astype(np.float32)
     lab = np.repeat(np.arange(len(counts)), counts)
     print(f"bandwidth demo: clusters of sizes {counts} in {d}-d, clip (0.1, 10), power 1")
     for rule in ("scott", "silverman", "median", 0.3, 0.5, 0.8):

@@ -86,7 +86,7 @@ def child(args):
 
 
 def ensure_folder(workdir, n, source_px, seed=0):
-    from keras_ssl_lt.data.streaming import write_image_folder
+    from keras_ssl_lt.data import write_image_folder
 
     root = Path(workdir) / f"n{n}"
     if not (root / "ImageNet_LT_train.txt").exists():

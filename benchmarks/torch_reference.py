@@ -51,7 +51,7 @@ class CifarResNet(nn.Module):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU())
         layers, cin = [], widths[0]
-        for w, n, s in zip(widths, blocks, (1, 2, 2, 2)):
+        for w, n, s in zip(widths, blocks, (1, 2, 2, 2), strict=True):
             for b in range(n):
                 layers.append(BasicBlock(cin, w, s if b == 0 else 1))
                 cin = w

@@ -19,10 +19,10 @@ from keras_ssl_lt.rwsam import RWSAM, SAM
 
 __all__ = [
     "BYOL",
-    "MoCoV2",
-    "Pretrainer",
     "RWSAM",
     "SAM",
+    "MoCoV2",
+    "Pretrainer",
     "SimCLR",
     "SimSiam",
     "Supervised",

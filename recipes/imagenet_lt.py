@@ -99,8 +99,7 @@ def load_transfer(folder, image_size, seed=0, test_fraction=0.3):
     """
     import numpy as np
 
-    from keras_ssl_lt.data import FolderSource
-    from keras_ssl_lt.data.streaming import decode_image
+    from keras_ssl_lt.data import FolderSource, decode_image
 
     folder = Path(folder)
 

@@ -63,7 +63,7 @@ def run_serialization_test(obj, inputs, tmp_path, compare_config=True):
     got = to_numpy(_outputs(loaded, inputs))
     np.testing.assert_array_equal(got, want)
     assert len(loaded.weights) == len(model.weights)
-    for a, b in zip(loaded.weights, model.weights):
+    for a, b in zip(loaded.weights, model.weights, strict=True):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     return loaded if isinstance(obj, keras.Model) else loaded.layers[-1]
 

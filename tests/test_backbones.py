@@ -164,7 +164,7 @@ def test_small_resnet_trains_on_a_cifar_batch(small, cifar10_small):
     assert np.isfinite(loss)
     after = [keras.ops.convert_to_numpy(w) for w in small.trainable_weights]
     assert all(np.all(np.isfinite(a)) for a in after)
-    assert sum(not np.allclose(a, b) for a, b in zip(after, before)) == len(before)
+    assert sum(not np.allclose(a, b) for a, b in zip(after, before, strict=True)) == len(before)
     assert not np.allclose(keras.ops.convert_to_numpy(small.get_layer("stem_bn").moving_mean), stats_before)
     _randomise(small)  # leave the shared fixture as it was for the other tests
 

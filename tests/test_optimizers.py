@@ -32,7 +32,7 @@ def _run_torch(weights, grads, lr_fn, **kwargs):
     for step, g in enumerate(grads):
         for group in opt.param_groups:
             group["lr"] = lr_fn(step)
-        for p, x in zip(params, g):
+        for p, x in zip(params, g, strict=True):
             p.grad = torch.tensor(x)
         opt.step()
     return [p.detach().numpy() for p in params]
@@ -58,7 +58,7 @@ def test_sgd_equals_torch_sgd_over_100_steps(nesterov, momentum, schedule):
 
     ours = _run_keras(SGD(lr, momentum=momentum, nesterov=nesterov, weight_decay=5e-2), weights, grads)
     ref = _run_torch(weights, grads, lr_fn, momentum=momentum, nesterov=nesterov, weight_decay=5e-2)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         # 100 steps of float32 updates of O(1) weights: rounding alone is about 1e-6 here.
         np.testing.assert_allclose(a, b, rtol=0, atol=5e-6)
 
@@ -77,7 +77,7 @@ def test_decoupled_equals_keras_sgd_at_constant_lr():
     weights, grads = _problem(1)
     ours = _run_keras(SGD(0.05, momentum=0.9, weight_decay=1e-2, decoupled_weight_decay=True), weights, grads)
     theirs = _run_keras(keras.optimizers.SGD(0.05, momentum=0.9, weight_decay=1e-2), weights, grads)
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=5e-6)
 
 
@@ -119,7 +119,7 @@ def test_saved_model_resumes_with_its_buffers(tmp_path):
     assert type(loaded.optimizer) is SGD and loaded.optimizer.decoupled_weight_decay is False
     model.fit(views, batch_size=8, epochs=1, shuffle=False, verbose=0)
     loaded.fit(views, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    for a, b in zip(model.get_weights(), loaded.get_weights()):
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 

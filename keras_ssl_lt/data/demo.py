@@ -10,15 +10,11 @@ runnable docs, never a benchmark: results on it say nothing about CIFAR-10.
 
 import numpy as np
 
+from keras_ssl_lt._checks import check_int
+
 __all__ = ["demo_images"]
 
 _CLASS_STREAM = 0x5EED  # default_rng([_CLASS_STREAM, c]): the look of class c, the same for every call
-
-
-def _check_int(value, name, low):  # TODO(_checks): the same as _checks.check_int(value, name, low=low)
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}")
-    return int(value)
 
 
 def _class_looks(num_classes):
@@ -52,10 +48,10 @@ def demo_images(num_examples=1000, num_classes=10, image_size=32, seed=0):
     >>> bool((y[d.argmin(1)] == y_test).mean() > 0.5)
     True
     """
-    n = _check_int(num_examples, "num_examples", 1)
-    num_classes = _check_int(num_classes, "num_classes", 1)
-    size = _check_int(image_size, "image_size", 4)
-    seed = _check_int(seed, "seed", 0)
+    n = check_int(num_examples, "num_examples", low=1)
+    num_classes = check_int(num_classes, "num_classes", low=1)
+    size = check_int(image_size, "image_size", low=4)
+    seed = check_int(seed, "seed", low=0)
     if n < num_classes:
         raise ValueError(f"`num_examples` must be at least `num_classes` ({num_classes}); got {n}")
     colours, angles, cycles, centres = _class_looks(num_classes)

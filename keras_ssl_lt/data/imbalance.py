@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 
+from keras_ssl_lt._checks import check_fraction, check_int
+from keras_ssl_lt._checks import check_labels as _check_labels
 from keras_ssl_lt.data.manifest import build_manifest, check_manifest, labels_hash, load_manifest, save_manifest
 from keras_ssl_lt.data.profiles import (
     GROUP_RULES,
@@ -38,28 +40,12 @@ _STREAM_ORDER = 0
 _STREAM_CLASS = 1
 
 
-def _check_fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"`{name}` must be a number in (0, 1]; got {value!r}")
-    value = float(value)
-    if not (0.0 < value <= 1.0):
-        raise ValueError(f"`{name}` must be in (0, 1]; got {value!r}")
-    return value
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}")
-    return int(value)
-
-
 def check_labels(labels, num_classes=None):
     """Validate class labels and return them as an int64 array plus the number of classes.
 
-    Labels must be a 1-D array of integers in `0..C-1` (`C = num_classes`, or `max + 1` when
-    `num_classes` is None). Floats are refused even when integral, so nothing is rounded silently.
+    Labels must be a non-empty 1-D array of integers in `0..C-1` (`C = num_classes`, or `max + 1` when
+    `num_classes` is None). Floats are refused even when integral, so nothing is rounded silently
+    (`_checks.check_labels` with `integral_floats=False`: the package's one label rule).
 
     Example:
 
@@ -67,26 +53,11 @@ def check_labels(labels, num_classes=None):
     3
     """
     arr = np.asarray(labels)
-    if arr.ndim != 1:
-        raise ValueError(f"`labels` must be 1-D integers in 0..C-1; got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError("`labels` must be 1-D integers in 0..C-1; got an empty array")
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"`labels` must be 1-D integers in 0..C-1; got dtype {arr.dtype}")
-    if arr.dtype.kind == "u" and int(arr.max()) > np.iinfo(np.int64).max:
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise ValueError(f"`labels` must be class ids 0..C-1; got a label {int(arr.max())}")
-    arr = arr.astype(np.int64, copy=False)
-    lo, hi = int(arr.min()), int(arr.max())
-    if lo < 0:
-        raise ValueError(f"`labels` must be non-negative class ids 0..C-1; got a label {lo}")
-    if num_classes is None:
-        num_classes = hi + 1
-    num_classes = _check_int("num_classes", num_classes, 1)
-    if lo < 0 or hi >= num_classes:
-        raise ValueError(
-            f"`labels` must be integers in 0..{num_classes - 1} (num_classes={num_classes}); got values in {lo}..{hi}"
-        )
-    return arr, num_classes
+    arr = _check_labels(labels, "labels", integral_floats=False)
+    num_classes = int(arr.max()) + 1 if num_classes is None else check_int(num_classes, "num_classes", low=1)
+    return _check_labels(arr, "labels", num_classes=num_classes, integral_floats=False), num_classes
 
 
 def _class_order(class_order, num_classes, seed):
@@ -382,12 +353,12 @@ def make_subset(
             f"`num_classes`={C} exceeds the number of labels ({arr.size}): every class of a subset needs "
             "at least one example"
         )
-    seed = _check_int("seed", seed, 0)
+    seed = check_int(seed, "seed", low=0)
     if profile not in PROFILES:
         raise ValueError(f"`profile` must be one of {PROFILES}; got {profile!r}")
     if ratio is None:
         ratio = 1.0 if profile == "balanced" else 0.01
-    sampling = _check_fraction("sampling", sampling)
+    sampling = check_fraction(sampling, "sampling")
     if n is not None and sampling != 1.0:
         raise ValueError(f"pass either `sampling` or `n`, not both; got sampling={sampling!r}, n={n!r}")
     available = np.bincount(arr, minlength=C)
@@ -401,7 +372,7 @@ def make_subset(
     order = _class_order(class_order, C, seed)
     by_rank = long_tail_counts(C, max_per_class, ratio, profile, alpha)
     if n is not None:
-        n = _check_int("n", n, C)
+        n = check_int(n, "n", low=C)
         full = int(by_rank.sum())
         if n > full:
             raise ValueError(f"`n` must be in {C}..{full} (the full {profile} profile at ratio={ratio}); got {n}")
@@ -465,7 +436,7 @@ def balanced_counterpart(labels, subset, seed=None):
     if labels_hash(arr) != subset.manifest["labels_sha256"]:
         raise ValueError("`labels` are not the labels `subset` was built from (sha256 differs)")
     m = subset.manifest
-    seed = m["seed"] if seed is None else _check_int("seed", seed, 0)
+    seed = m["seed"] if seed is None else check_int(seed, "seed", low=0)
     rule = {"group_rule": m["group_rule"], "many_threshold": m["many_threshold"], "few_threshold": m["few_threshold"]}
     parent = {
         "profile": m["profile"],

@@ -153,7 +153,7 @@ def as_arrays(data, name="data"):
         if first is not None and first.ndim >= 2:
             return _check_pair(first, np.asarray(data[1]), name)
     if isinstance(data, dict):
-        raise ValueError(  # noqa: TRY004 - bad arguments raise ValueError throughout the package
+        raise ValueError(
             f"`{name}` must be an (images, labels) tuple or an iterable of batches; got a dict "
             "(wrap a single batch in a list: [batch])"
         )

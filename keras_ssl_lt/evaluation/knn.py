@@ -17,6 +17,7 @@ whose similarities are that close.
 """
 
 import concurrent.futures
+import itertools
 import os
 
 import numpy as np
@@ -128,7 +129,7 @@ def _host_top_k_unless_tied(sim, k):
 
     threads = min(_host_threads(), len(sim))
     bounds = np.linspace(0, len(sim), threads + 1).astype(int)
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    slices = [slice(a, b) for a, b in itertools.pairwise(bounds)]
     if threads > 1:
         pool = _POOL.get(threads) or _POOL.setdefault(threads, concurrent.futures.ThreadPoolExecutor(threads))
         part = np.concatenate(list(pool.map(block, slices)))

@@ -111,7 +111,7 @@ def accuracy_summary(scores, labels, class_groups=None, k=5):
 
 def _check_accuracies(value, name):
     if isinstance(value, (str, bytes)):
-        raise ValueError(f"`{name}` must be accuracies in [0, 1]; got the string {value!r}")  # noqa: TRY004
+        raise ValueError(f"`{name}` must be accuracies in [0, 1]; got the string {value!r}")
     a = np.asarray(value)
     if a.dtype.kind not in "iuf" or a.size == 0:
         raise ValueError(f"`{name}` must be accuracies in [0, 1] (numbers); got {value!r}")
@@ -339,7 +339,7 @@ def generalization_gap_from_model(
     """
     fn = getattr(model, "per_example_losses", None)
     if not callable(fn):
-        raise ValueError(  # noqa: TRY004 - bad arguments raise ValueError throughout the package
+        raise ValueError(
             "`model` must provide `per_example_losses(images, labels=None, batch_size=...)` "
             f"(a keras_ssl_lt pre-trainer); got {type(model).__name__}"
         )

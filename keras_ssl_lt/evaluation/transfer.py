@@ -144,7 +144,7 @@ def _check_images(x, name):
 def _clone_encoder(encoder):
     try:
         clone = keras.models.clone_model(encoder)
-    except Exception:  # noqa: BLE001 - clone_model refuses subclassed models (several error types): use their config
+    except Exception:
         clone = encoder.__class__.from_config(encoder.get_config())
     if not clone.built and getattr(encoder, "input_shape", None) is not None:
         clone.build(encoder.input_shape)

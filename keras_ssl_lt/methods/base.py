@@ -38,7 +38,7 @@ _MISSING_INDEX = (
 
 def _check_encoder(encoder):
     if not isinstance(encoder, keras.layers.Layer):
-        raise ValueError(f"`encoder` must be a keras Model or Layer; got {type(encoder).__name__}")  # noqa: TRY004
+        raise ValueError(f"`encoder` must be a keras Model or Layer; got {type(encoder).__name__}")
     try:
         shape = encoder.output_shape if isinstance(encoder, keras.Model) else None
     except (AttributeError, ValueError):
@@ -388,11 +388,11 @@ class Pretrainer(BackendStep, keras.Model):
             raise ValueError("the augmenter's state changed since the pre-trainer was compiled; call `compile` again")
         with self._ksl_no_grad():
             saved = [ops.copy(v.value) for v in variables]
-            for v, value in zip(variables, self._eval_view_state):
+            for v, value in zip(variables, self._eval_view_state, strict=True):
                 v.assign(value)
         views = self.make_views(images, training=True)
         with self._ksl_no_grad():
-            for v, value in zip(variables, saved):
+            for v, value in zip(variables, saved, strict=True):
                 v.assign(value)
         return views
 
@@ -465,7 +465,7 @@ class Pretrainer(BackendStep, keras.Model):
             return  # a dataset or generator: the step checks each batch
         n = int(shape[0])
         if isinstance(validation_split, (int, float)) and 0 < validation_split < 1:
-            n = int(math.floor(n * (1.0 - validation_split)))  # Keras trains on the first part
+            n = math.floor(n * (1.0 - validation_split))  # Keras trains on the first part
         size = int(batch_size or 32)  # Keras' default batch size for arrays
         last = n if n < size else n % size
         if 0 < last < self.min_batch_size:

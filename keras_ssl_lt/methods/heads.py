@@ -100,7 +100,7 @@ def frozen_copy(model, name=None):
         ) from e
     if name is not None:
         copy.name = name
-    for target, source in zip(copy.weights, model.weights):
+    for target, source in zip(copy.weights, model.weights, strict=True):
         target.assign(ops.copy(source.value))  # a new buffer: JAX must not donate one array twice
     copy.trainable = False
     return copy
@@ -112,6 +112,6 @@ def momentum_update(target, online, momentum):
     Moving BatchNorm statistics of `target` are not averaged: the target network's own forward passes
     update them, as in the reference MoCo and BYOL implementations.
     """
-    for t, o in zip(target.weights, online.weights):
+    for t, o in zip(target.weights, online.weights, strict=True):
         if o.trainable:
             t.assign(momentum * t.value + (1.0 - momentum) * ops.cast(o.value, t.dtype))

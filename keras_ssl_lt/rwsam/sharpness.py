@@ -168,14 +168,14 @@ def perturbation(gradients, weights, rho, adaptive=False, epsilon=1e-12):
     grads = [ops.cast(g, "float32") for g in gradients]
     if adaptive:
         ws = [ops.cast(w, "float32") for w in weights]
-        scaled = [ops.abs(w) * g for w, g in zip(ws, grads)]
+        scaled = [ops.abs(w) * g for w, g in zip(ws, grads, strict=True)]
     else:
         scaled = grads
     sq = [ops.sum(ops.square(s)) for s in scaled]
     norm = ops.sqrt(ops.sum(ops.stack(sq))) if sq else ops.convert_to_tensor(0.0)
     scale = rho / (norm + epsilon)
     if adaptive:
-        return [ops.square(w) * g * scale for w, g in zip(ws, grads)]
+        return [ops.square(w) * g * scale for w, g in zip(ws, grads, strict=True)]
     return [g * scale for g in grads]
 
 

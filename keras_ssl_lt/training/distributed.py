@@ -81,7 +81,7 @@ def synchronize_batchnorm(model, synchronized=True):
     1
     """
     if not isinstance(model, keras.layers.Layer):
-        raise ValueError(f"`model` must be a keras Model or Layer; got {type(model).__name__}")  # noqa: TRY004
+        raise ValueError(f"`model` must be a keras Model or Layer; got {type(model).__name__}")
     if not isinstance(synchronized, bool):
         raise ValueError(f"`synchronized` must be True or False; got {synchronized!r}")
     layers = batchnorm_layers(model)

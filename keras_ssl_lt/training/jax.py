@@ -58,7 +58,7 @@ class BackendStep:
         return (self.trainable_variables, self.non_trainable_variables, self.metrics_variables)
 
     def _ksl_stateless(self, groups, values, step, data):
-        mapping = [(v, x) for vs, xs in zip(groups, values) for v, x in zip(vs, xs)]
+        mapping = [(v, x) for vs, xs in zip(groups, values, strict=True) for v, x in zip(vs, xs, strict=True)]
         previous = self._ksl_scope
         with _ChainedScope(None, mapping) as scope:
             self._ksl_scope = scope
@@ -81,14 +81,14 @@ class BackendStep:
         watched = list(self.non_trainable_variables)
 
         def f(trainable_values):
-            with _ChainedScope(outer, list(zip(variables, trainable_values))) as scope:
+            with _ChainedScope(outer, list(zip(variables, trainable_values, strict=True))) as scope:
                 value, aux = fn()
             # The values at the end of `fn`: those it assigned, else the outer scope's (unchanged).
             return value, (aux, [scope.get_current_value(v) for v in watched])
 
         start = [v.value for v in variables]
         (value, (aux, updates)), grads = jax.value_and_grad(f, has_aux=True)(start)
-        for v, u in zip(watched, updates):
+        for v, u in zip(watched, updates, strict=True):
             if u is not None:
                 v.assign(u)
         return value, aux, grads
@@ -134,8 +134,8 @@ class BackendStep:
                 try:
                     iterator = checked_batches(iterator, self.steps_per_execution, self._ksl_check_batch)
                 except ValueError:
-                    for variables, values in zip(self._ksl_state_groups(True), state):
-                        for v, x in zip(variables, values):
+                    for variables, values in zip(self._ksl_state_groups(True), state, strict=True):
+                        for v, x in zip(variables, values, strict=True):
                             v.assign(x)
                     raise
             logs, new_state = function(state, iterator)

@@ -64,7 +64,7 @@ class BackendStep:
             offsets.append(offset)
             v.assign(v.value + offset)
         yield
-        for v, offset in zip(seed_states, offsets):
+        for v, offset in zip(seed_states, offsets, strict=True):
             v.assign(v.value - offset)
 
     def _ksl_global_gradients(self, grads):

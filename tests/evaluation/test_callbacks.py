@@ -77,8 +77,8 @@ def test_callbacks_in_fit_keep_weights_and_log(tmp_path):
     # Weights and BN statistics identical before and after the evaluation callbacks, each epoch;
     # and training did move them (so the check is not vacuous).
     assert len(before.snaps) == len(after.snaps) == 3
-    for a, b in zip(before.snaps, after.snaps):
-        for va, vb in zip(a, b):
+    for a, b in zip(before.snaps, after.snaps, strict=True):
+        for va, vb in zip(a, b, strict=True):
             np.testing.assert_array_equal(va, vb)
     moving_mean = next(i for i, w in enumerate(model.weights) if "moving_mean" in w.path)
     assert not np.allclose(before.snaps[0][moving_mean], before.snaps[2][moving_mean])

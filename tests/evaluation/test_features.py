@@ -73,7 +73,7 @@ def test_extraction_is_inference_mode_and_changes_nothing():
     a = extract_features(enc, x, batch_size=3)
     np.testing.assert_allclose(a, extract_features(enc, x), rtol=1e-6)  # no dropout, no batch statistics
     np.testing.assert_allclose(a, x.mean(axis=(1, 2)) / np.sqrt(1 + 1e-3), rtol=1e-4, atol=1e-6)  # fresh BN
-    for w0, w1 in zip(weights, enc.get_weights()):
+    for w0, w1 in zip(weights, enc.get_weights(), strict=True):
         np.testing.assert_array_equal(w0, w1)
 
 

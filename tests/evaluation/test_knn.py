@@ -35,7 +35,7 @@ def _reference(xtr, ytr, xte, num_classes, k, temperature, weighting):
         top = np.argsort(-row, kind="stable")[:k]
         w = {"exp": np.exp(row[top] / temperature), "similarity": row[top], "uniform": np.ones(k)}[weighting]
         votes = np.zeros(num_classes)
-        for lab, wi in zip(ytr[top], w):
+        for lab, wi in zip(ytr[top], w, strict=True):
             votes[lab] += wi
         preds.append(np.argmax(votes))
     return np.array(preds)

@@ -127,7 +127,7 @@ def test_bad_lengths():
 def _topk_reference(scores, labels, k):
     """Independent reference: a stable descending sort keeps the lower class id first among equal scores."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    return float(np.mean([y in row for row, y in zip(order, labels)]))
+    return float(np.mean([y in row for row, y in zip(order, labels, strict=True)]))
 
 
 def test_topk_hand_count_with_ties():

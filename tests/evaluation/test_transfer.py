@@ -58,14 +58,14 @@ def test_fine_tune_clones_and_scales_backbone_lr():
             schedule="constant",
         )
         backbone = next(l for l in r["model"].layers if isinstance(l, keras.Sequential))
-        deltas[m] = [np.array(a) - b for a, b in zip(backbone.get_weights(), original)]
+        deltas[m] = [np.array(a) - b for a, b in zip(backbone.get_weights(), original, strict=True)]
         assert 0.0 <= r["acc"] <= 1.0 and "loss" in r["history"]
     # the original encoder is untouched
-    for a, b in zip(enc.get_weights(), original):
+    for a, b in zip(enc.get_weights(), original, strict=True):
         np.testing.assert_array_equal(a, b)
     # one plain SGD step from identical weights: backbone update scales with the multiplier
     assert np.abs(deltas[1.0][0]).max() > 1e-4
-    for d1, d01 in zip(deltas[1.0], deltas[0.1]):
+    for d1, d01 in zip(deltas[1.0], deltas[0.1], strict=True):
         np.testing.assert_allclose(d01, 0.1 * d1, rtol=1e-3, atol=1e-7)
 
 
@@ -75,7 +75,7 @@ def test_fine_tune_uses_augmenter_and_validates():
     enc_w = [np.array(w) for w in model.encoder.get_weights()]
     r = fine_tune(model, (x, y), (x, y), num_classes=4, epochs=1, head_lr=0.05, batch_size=16, class_groups=GROUPS)
     assert {"acc", "top5", "acc_many", "acc_medium", "acc_few"} <= set(r)
-    for a, b in zip(model.encoder.get_weights(), enc_w):
+    for a, b in zip(model.encoder.get_weights(), enc_w, strict=True):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="num_classes"):
         fine_tune(model, (x, y), (x, y), num_classes=3, epochs=1, head_lr=0.1)

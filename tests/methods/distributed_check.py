@@ -124,7 +124,7 @@ def _block_simclr():
     return BlockSimCLR
 
 
-def _BlockSimCLR(*args, **kwargs):  # noqa: N802 - stands for the class, made lazily
+def _BlockSimCLR(*args, **kwargs):
     return _block_simclr()(*args, **kwargs)
 
 
@@ -229,7 +229,8 @@ def run_augment_case():
         "replicas": len(parts),
         "views_differ": bool(not np.allclose(parts[0], parts[1])),
         "states_equal": all(np.array_equal(c[0], c[-1]) for c in copies),
-        "states_advanced": bool(states) and all(not np.array_equal(b, c[0]) for b, c in zip(before, copies)),
+        "states_advanced": bool(states)
+        and all(not np.array_equal(b, c[0]) for b, c in zip(before, copies, strict=True)),
     }
 
 
@@ -253,11 +254,12 @@ def run_case(case):
         replicas = distributed.num_replicas(parallel)
         _, w_parallel, loss_parallel = train(parallel, reg, refresh="refresh" in options, coupled=coupled)
         table = parallel.get_example_weights()
-    diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel))
+    diff = max(float(np.max(np.abs(a - b))) if a.size else 0.0 for a, b in zip(w_single, w_parallel, strict=True))
     # How far the two steps moved the model (the example-weight table, which a callback may rewrite, aside).
     model_weights = [v is not single.example_weights for v in single.weights]
     moved = max(
-        float(np.max(np.abs(a - b))) if a.size and keep else 0.0 for a, b, keep in zip(w_single, initial, model_weights)
+        float(np.max(np.abs(a - b))) if a.size and keep else 0.0
+        for a, b, keep in zip(w_single, initial, model_weights, strict=True)
     )
     return {
         "case": case,

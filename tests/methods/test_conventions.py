@@ -55,7 +55,7 @@ def test_head_init_is_validated_and_saved(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.head_init == "torch" and loaded.get_config()["head_init"] == "torch"
-    for a, b in zip(model.get_weights(), loaded.get_weights()):
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -23,5 +23,5 @@ def test_report_gives_gain_over_each_floor(tmp_path, capsys):
         record["curve"] = {"0": floor, "2": final}
         (tmp_path / f"r{seed}.json").write_text(json.dumps(record))
     LC.report(tmp_path)
-    row = [line for line in capsys.readouterr().out.splitlines() if "package" in line][0]
+    row = next(line for line in capsys.readouterr().out.splitlines() if "package" in line)
     assert "| 2 | 27.50 | 40.50 | +13.00 +- 2.83 | +15.00, +11.00 |" in row

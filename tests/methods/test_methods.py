@@ -85,7 +85,7 @@ def test_loss_finite_decreases_and_reaches_encoder(name, cifar10_small):
     assert np.all(np.isfinite(history))
     assert history[-1] < history[0], history
     after = [npv(v) for v in model.encoder.trainable_variables]
-    changed = [not np.allclose(a, b) for a, b in zip(before, after)]
+    changed = [not np.allclose(a, b) for a, b in zip(before, after, strict=True)]
     assert all(changed), "every encoder variable must receive a gradient"
 
 
@@ -117,9 +117,9 @@ def test_sam_keeps_first_pass_batchnorm_statistics(cifar10_small):
         model.compile(optimizer=keras.optimizers.SGD(0.0), sharpness=sharp, **EAGER)
         model.train_on_batch(batch)
         stats[label] = [npv(v) for v in model._batchnorm_variables()]
-    for p, s in zip(stats["plain"], stats["sam"]):
+    for p, s in zip(stats["plain"], stats["sam"], strict=True):
         np.testing.assert_allclose(s, p, rtol=1e-5, atol=1e-6)
-    assert any(not np.allclose(p, b, atol=1e-6) for p, b in zip(stats["plain"], stats["both"]))
+    assert any(not np.allclose(p, b, atol=1e-6) for p, b in zip(stats["plain"], stats["both"], strict=True))
 
 
 def test_moco_queue_and_momentum_update_exact(cifar10_small):
@@ -134,7 +134,9 @@ def test_moco_queue_and_momentum_update_exact(cifar10_small):
     queue1 = npv(model.queue)
     np.testing.assert_allclose(queue1[:8], keys, atol=1e-5)
     np.testing.assert_array_equal(queue1[8:], queue0[:-8])
-    for k0, k1, q1, q in zip(key0, model.key_encoder.weights, model.encoder.weights, model.encoder.weights):
+    for k0, k1, q1, q in zip(
+        key0, model.key_encoder.weights, model.encoder.weights, model.encoder.weights, strict=True
+    ):
         if q.trainable:
             np.testing.assert_allclose(npv(k1), 0.9 * k0 + 0.1 * npv(q1), rtol=1e-5, atol=1e-6)
 
@@ -145,7 +147,7 @@ def test_byol_ema_exact(cifar10_small):
     x = cifar10_small["x_train"][:8].astype("float32") / 255.0
     t0 = [npv(v) for v in model.target_projector.weights]
     model.train_on_batch(x)
-    for t, v0, o in zip(model.target_projector.weights, t0, model.projector.weights):
+    for t, v0, o in zip(model.target_projector.weights, t0, model.projector.weights, strict=True):
         if o.trainable:
             np.testing.assert_allclose(npv(t), 0.9 * v0 + 0.1 * npv(o), rtol=1e-5, atol=1e-6)
     scheduled = make("BYOL", augmenter=None, momentum=0.9, total_steps=10)
@@ -205,16 +207,18 @@ def test_evaluate_is_reproducible_and_leaves_training_state_alone(cifar10_small)
     first = model.evaluate(batch, batch_size=8, verbose=0, return_dict=True)
     second = model.evaluate(batch, batch_size=8, verbose=0, return_dict=True)
     assert first["loss"] == second["loss"] and first["z_std"] == second["z_std"]
-    for before, v in zip(seeds, model.augmenter.non_trainable_variables):
+    for before, v in zip(seeds, model.augmenter.non_trainable_variables, strict=True):
         np.testing.assert_array_equal(to_numpy(v), before)
     # ... so a training step after an evaluation is the step it would have been without one
     model.train_on_batch(batch)
     reference = fresh()
     reference.train_on_batch(batch)
-    for a, b in zip(model.trainable_variables, reference.trainable_variables):
+    for a, b in zip(model.trainable_variables, reference.trainable_variables, strict=True):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
     # training mode still draws fresh views: the training random state moved
-    assert any(not np.array_equal(to_numpy(v), s) for v, s in zip(model.augmenter.non_trainable_variables, seeds))
+    assert any(
+        not np.array_equal(to_numpy(v), s) for v, s in zip(model.augmenter.non_trainable_variables, seeds, strict=True)
+    )
     # and per-example losses are reproducible too
     np.testing.assert_array_equal(
         model.per_example_losses(batch["images"][:8]), model.per_example_losses(batch["images"][:8])

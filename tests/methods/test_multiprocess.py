@@ -49,7 +49,7 @@ def _launch(argvs):
     ]
     try:
         outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
-        return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs)]
+        return [(p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)]
     except subprocess.TimeoutExpired:
         for p in procs:
             p.kill()
@@ -77,7 +77,7 @@ def _weights(out, mode, process, case):
 
 
 def _max_diff(a, b):
-    return max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b))
+    return max(float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b, strict=True))
 
 
 def _check_equal_to_single_device(out, cases, runs):

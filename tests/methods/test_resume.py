@@ -40,7 +40,7 @@ def test_resume_continues_the_augmentation_stream(tmp_path):
     loaded = keras.models.load_model(path)
 
     # the stream continues where it was: the states equal the saved model's and differ from the first step's
-    for a, b, f in zip(states(model), states(loaded), first, strict=True):
+    for a, b in zip(states(model), states(loaded), strict=True):
         np.testing.assert_array_equal(b, a)
     assert any(not np.array_equal(b, f) for b, f in zip(states(loaded), first, strict=True))
     # so the views of step k + 1 are the uninterrupted run's, not those of step 1

@@ -112,7 +112,7 @@ def test_last_partial_batch_of_one_from_a_dataset_is_refused():
     model = make("SimSiam")
     # JAX, PyTorch and TensorFlow with a static shape refuse the batch when its step is built (ValueError);
     # TensorFlow with an open batch dimension makes the step's loss NaN, reported as non-finite (with the cause).
-    with pytest.raises((ValueError, FloatingPointError), match="at least 2 examples|batch smaller than 2"):
+    with pytest.raises((ValueError, FloatingPointError), match=r"at least 2 examples|batch smaller than 2"):
         model.fit(Batches(), epochs=1, verbose=0)
 
 
@@ -127,5 +127,5 @@ def test_batch_of_one_is_fine_where_the_loss_is_defined(name):
 # ------------------------------------------------------------------ compile
 def test_compile_refuses_a_missing_optimizer():
     model = ksl.SimSiam(encoder(), **TINY["SimSiam"])
-    with pytest.raises(ValueError, match="`optimizer`.*got None"):
+    with pytest.raises(ValueError, match=r"`optimizer`.*got None"):
         model.compile(optimizer=None)

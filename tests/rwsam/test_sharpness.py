@@ -64,10 +64,10 @@ def _reference_step(W, b, x, y, rho, adaptive=False, w=None):
         g2 = g
     else:
         s = [np.abs(p) if adaptive else np.ones_like(p) for p in params]
-        norm = np.sqrt(sum(np.sum((si * gi) ** 2) for si, gi in zip(s, g)))
-        eps = [rho * si**2 * gi / (norm + 1e-12) for si, gi in zip(s, g)]
+        norm = np.sqrt(sum(np.sum((si * gi) ** 2) for si, gi in zip(s, g, strict=True)))
+        eps = [rho * si**2 * gi / (norm + 1e-12) for si, gi in zip(s, g, strict=True)]
         g2 = _grads(params[0] + eps[0], params[1] + eps[1], x, y, None)
-    return [p - LR * gi for p, gi in zip(params, g2)]
+    return [p - LR * gi for p, gi in zip(params, g2, strict=True)]
 
 
 def _one_step(model, x, y, index, sharp):
@@ -93,7 +93,7 @@ def test_step_matches_numpy(kind, rho, adaptive):
     got = _one_step(model, x, y, index, sharp)
     w = table[index] if kind.startswith("rw") else None
     want = _reference_step(W, b, x, y, rho, adaptive, w)
-    for g, r in zip(got, want):
+    for g, r in zip(got, want, strict=True):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
 
 
@@ -103,7 +103,7 @@ def test_rho_zero_equals_plain_step():
     zero = (sharpness.SAM(rho=0.0), sharpness.SAM(rho=0.0, adaptive=True), sharpness.RWSAM(rho=0.0, weights=table))
     for sharp in zero:
         got = _one_step(_model(W, b), x, y, index, sharp)
-        for g, p in zip(got, plain):
+        for g, p in zip(got, plain, strict=True):
             np.testing.assert_allclose(g, p, atol=1e-6)
 
 
@@ -113,12 +113,12 @@ def test_uniform_weights_equal_sam_and_nonuniform_weights_change_update():
     uniform = _one_step(_model(W, b), x, y, index, sharpness.RWSAM(rho=0.5, weights=np.full(6, 2.5)))
     skewed_w = np.array([1, 1, 1, 1, 1, 50], "float32")
     skewed = _one_step(_model(W, b), x, y, index, sharpness.RWSAM(rho=0.5, weights=skewed_w))
-    for s, u in zip(sam, uniform):
+    for s, u in zip(sam, uniform, strict=True):
         np.testing.assert_allclose(u, s, atol=1e-6)
-    assert max(np.abs(k - s).max() for k, s in zip(skewed, sam)) > 1e-3
+    assert max(np.abs(k - s).max() for k, s in zip(skewed, sam, strict=True)) > 1e-3
     # ... and the change is exactly the one the weighted ascent predicts
     want = _reference_step(W, b, x, y, 0.5, False, skewed_w[index])
-    for g, r in zip(skewed, want):
+    for g, r in zip(skewed, want, strict=True):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
 
 
@@ -135,7 +135,7 @@ def test_weights_set_after_compile_are_used():
     full = np.array([1, 1, 1, 1, 1, 1], "float32")
     full[[3, 4, 5]] = skewed_w[:3]
     want = _reference_step(W, b, x, y, 0.5, False, full[index])
-    for g, r in zip(got, want):
+    for g, r in zip(got, want, strict=True):
         np.testing.assert_allclose(g, r, atol=1e-5, rtol=1e-5)
 
 
@@ -208,7 +208,7 @@ def _state(model):
 def _assert_unchanged(model, before):
     after = _state(model)
     assert len(after) == len(before)
-    for a, b in zip(after, before):
+    for a, b in zip(after, before, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -235,7 +235,7 @@ def test_out_of_range_index_raises_before_any_change(bad, shown):
     reference.compile(optimizer=keras.optimizers.SGD(LR, momentum=0.9), sharpness=sharpness.RWSAM(rho=0.5))
     reference.fit(good, batch_size=B, epochs=1, verbose=0)
     reference.train_on_batch(good)
-    for a, r in zip(_state(model), _state(reference)):
+    for a, r in zip(_state(model), _state(reference), strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-6, atol=1e-7)
     # the model is still usable and a good batch trains as before
     model.train_on_batch(good)
@@ -259,7 +259,7 @@ def test_index_checked_for_tf_data_and_several_steps_per_execution():
     bad_index = index.copy()
     bad_index[0] = 100
     ds = tf.data.Dataset.from_tensor_slices({"images": x, "labels": y, "index": bad_index}).batch(B)
-    with pytest.raises(ValueError, match="index` 100 .* table of 6 entries"):
+    with pytest.raises(ValueError, match=r"index` 100 .* table of 6 entries"):
         model.fit(ds, epochs=1, verbose=0)
     _assert_unchanged(model, before)
     with pytest.raises(ValueError, match="RWSAM needs each batch to carry"):
