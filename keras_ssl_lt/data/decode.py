@@ -41,7 +41,7 @@ def _resized_shape(h, w, size):
     """The (height, width) to resize to before a center crop of `size`: the image covers `size`."""
     H, W = size
     scale = max(H / h, W / w)
-    return max(H, int(math.floor(h * scale + 0.5))), max(W, int(math.floor(w * scale + 0.5)))
+    return max(H, math.floor(h * scale + 0.5)), max(W, math.floor(w * scale + 0.5))
 
 
 def decode_image(path, image_size=None, channels=3, resize="stretch"):

@@ -24,15 +24,15 @@ from keras_ssl_lt.data.profiles import (
 )
 
 __all__ = [
-    "PROFILES",
     "GROUP_RULES",
+    "PROFILES",
+    "Subset",
+    "balanced_counterpart",
+    "check_labels",
+    "class_groups",
     "long_tail_counts",
     "make_subset",
-    "balanced_counterpart",
     "subset_of_split",
-    "class_groups",
-    "check_labels",
-    "Subset",
 ]
 
 # Stream ids mixed into the seed: one stream for the class order, one per class for the examples.

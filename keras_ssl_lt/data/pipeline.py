@@ -36,7 +36,7 @@ from keras_ssl_lt.data.batching import (
 )
 from keras_ssl_lt.data.sources import Source, load_source
 
-__all__ = ["ssl_dataset", "supervised_dataset", "ArrayBatches"]
+__all__ = ["ArrayBatches", "ssl_dataset", "supervised_dataset"]
 
 
 def _auto_backend():

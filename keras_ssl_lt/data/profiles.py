@@ -9,7 +9,7 @@ import numpy as np
 
 from keras_ssl_lt._checks import check_fraction, check_int, check_number
 
-__all__ = ["PROFILES", "GROUP_RULES", "long_tail_counts", "class_groups", "floor_counts", "check_class_order"]
+__all__ = ["GROUP_RULES", "PROFILES", "check_class_order", "class_groups", "floor_counts", "long_tail_counts"]
 
 PROFILES = ("exp", "pareto", "step", "balanced")
 GROUP_RULES = ("rank", "counts")

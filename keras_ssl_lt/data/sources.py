@@ -15,20 +15,20 @@ from keras_ssl_lt.data.decode import RESIZES, check_image_size, decode_image, de
 from keras_ssl_lt.data.imbalance import check_labels
 
 __all__ = [
-    "Source",
+    "IMAGE_EXTENSIONS",
     "ArraySource",
-    "NpzSource",
     "FolderSource",
+    "NpzSource",
+    "Source",
     "SplitFileSource",
     "TfdsSource",
     "from_arrays",
-    "from_npz",
     "from_folder",
+    "from_npz",
     "from_split_file",
     "from_tfds",
     "load_source",
     "read_split_file",
-    "IMAGE_EXTENSIONS",
 ]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")

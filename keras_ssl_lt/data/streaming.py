@@ -43,7 +43,7 @@ from keras_ssl_lt.data.batching import (
 from keras_ssl_lt.data.decode import RESIZES, check_image_size, decode_image, tf_decode, tf_decode_file
 from keras_ssl_lt.data.sources import Source, TfdsSource, load_source
 
-__all__ = ["SHUFFLES", "DECODERS", "stream_order", "stream_dataset", "StreamBatches"]
+__all__ = ["DECODERS", "SHUFFLES", "StreamBatches", "stream_dataset", "stream_order"]
 
 SHUFFLES = ("global", "shard", "buffer", "none")
 DECODERS = ("auto", "tf", "pil")

@@ -32,7 +32,7 @@ def _reference_counts(C, M, r, profile, alpha=6.0):
             v = M * r + M * (1 - r) * x(c) / x(0)
         else:
             v = M
-        out.append(int(math.floor(v + 1e-6)))
+        out.append(math.floor(v + 1e-6))
     return out
 
 
@@ -214,7 +214,7 @@ def test_balanced_counterpart():
         small, big = sorted([s.indices[y[s.indices] == c], b.indices[y[b.indices] == c]], key=len)
         assert np.isin(small, big).all()
     assert np.array_equal(s.balanced(y).indices, b.indices)
-    with pytest.raises(ValueError, match="more than|only"):
+    with pytest.raises(ValueError, match=r"more than|only"):
         balanced_counterpart(
             np.repeat(np.arange(10), [5000] * 9 + [100]),
             make_subset(np.repeat(np.arange(10), [5000] * 9 + [100]), "exp", ratio=0.01, max_per_class=5000),

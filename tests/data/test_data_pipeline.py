@@ -48,7 +48,7 @@ def test_batches_content_and_epochs(small, backend):
     seen1 = np.concatenate([b["index"] for b in e1])
     assert not np.array_equal(seen0, seen1)  # reshuffled every epoch
     again = _batches(ssl_dataset(src, sub, batch_size=16, seed=3, backend=backend), backend)
-    assert all(np.array_equal(a["index"], b["index"]) for a, b in zip(e0, again))  # seeded
+    assert all(np.array_equal(a["index"], b["index"]) for a, b in zip(e0, again, strict=True))  # seeded
     other = _batches(ssl_dataset(src, sub, batch_size=16, seed=4, backend=backend), backend)
     assert not np.array_equal(seen0, np.concatenate([b["index"] for b in other]))
 
@@ -61,7 +61,7 @@ def test_tf_and_numpy_paths_agree(small):
     for _ in range(2):  # two epochs
         a, b = _batches(tf_ds, "tf"), _batches(np_ds, "numpy")
         assert len(a) == len(b) == len(np_ds)
-        for u, v in zip(a, b):
+        for u, v in zip(a, b, strict=True):
             for k in ("images", "labels", "index"):
                 assert np.array_equal(u[k], v[k])
 

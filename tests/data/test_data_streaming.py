@@ -92,7 +92,7 @@ def test_no_resize_is_exact_on_both_paths(tmp_path):
     src = SplitFileSource(str(tmp_path), split)
     a = _batches(stream_dataset(src, batch_size=3, shuffle="none", backend="tf"))
     b = _batches(stream_dataset(src, batch_size=3, shuffle="none", backend="numpy"))
-    for u, v in zip(a, b):
+    for u, v in zip(a, b, strict=True):
         assert np.array_equal(u["images"], v["images"]) and u["images"].shape == (3, 7, 7, 3)
 
 
@@ -145,7 +145,7 @@ def test_global_order_is_the_in_memory_order(src):
     for _ in range(2):  # two epochs
         a, b = _batches(mem), _batches(stream)
         assert [x["index"].tolist() for x in a] == [x["index"].tolist() for x in b]
-        assert all(np.array_equal(x["images"], y["images"]) for x, y in zip(a, b))
+        assert all(np.array_equal(x["images"], y["images"]) for x, y in zip(a, b, strict=True))
 
 
 @pytest.mark.parametrize("shuffle", ["global", "shard", "buffer", "none"])
@@ -157,7 +157,7 @@ def test_tf_and_numpy_paths_agree(src, shuffle):
         a, b = _batches(tf_ds), _batches(np_ds)
         assert len(a) == len(b) == 30 // 4
         assert [x["index"].tolist() for x in a] == [x["index"].tolist() for x in b]
-        assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b))
+        assert all(np.array_equal(x["labels"], y["labels"]) for x, y in zip(a, b, strict=True))
         epochs.append(np.concatenate([x["index"] for x in a]))
     assert np.array_equal(epochs[0], epochs[1]) == (shuffle == "none")  # reshuffled every epoch
 
