@@ -136,7 +136,7 @@ def test_page_runs_as_pasted(page, tmp_path, monkeypatch, capsys):
                 continue
             assert kind in (None, "backend"), f"{where}: unknown docs-test marker {kind!r}"
             code = compile(block["code"], where, "exec")
-            exec(code, namespace)  # noqa: S102 - running the docs is the point of this test
+            exec(code, namespace)  # running the docs is the point of this test
             ran += 1
     finally:
         _reset_global_state()
