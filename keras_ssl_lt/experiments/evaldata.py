@@ -16,21 +16,19 @@ __all__ = ["EvalData", "balanced_positions", "draw_subset"]
 class EvalData:
     """The arrays a run needs: the pre-training source, a balanced labelled bank, the test set and OOD sets.
 
-        `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
-        `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
-        or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
-        `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
-        the bank's positions explicitly instead.
+    `source` is a `keras_ssl_lt.data.Source` whose labels define the subsets (the train split);
+    `bank` is `(images, labels)`, a class-balanced sample of the train split (`bank_per_class` per class,
+    or all of it) on which the kNN and the linear probe are fitted; `test` is `(images, labels)`;
+    `ood` is None or a dict with `train`, `test` (each `(images, labels)`) and `name`. `bank_index` gives
+    the bank's positions explicitly instead.
 
-        Example:
+    Example:
 
-        >>> from typing import Any
-
-    import numpy as np
-        >>> x = np.zeros((40, 8, 8, 3), "uint8"); y = np.repeat(np.arange(4), 10)
-        >>> data = EvalData.from_arrays((x, y), (x[:8], y[:8]), bank_per_class=5)
-        >>> len(data.bank[1]), data.num_classes
-        (20, 4)
+    >>> import numpy as np
+    >>> x = np.zeros((40, 8, 8, 3), "uint8"); y = np.repeat(np.arange(4), 10)
+    >>> data = EvalData.from_arrays((x, y), (x[:8], y[:8]), bank_per_class=5)
+    >>> len(data.bank[1]), data.num_classes
+    (20, 4)
     """
 
     def __init__(self, source, test, bank_per_class=None, ood=None, bank_seed=0, name="dataset", bank_index=None):

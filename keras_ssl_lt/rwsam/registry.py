@@ -16,9 +16,7 @@ statistics of the first pass only; "both", what the authors' code did, keeps bot
 
 Example:
 
->>> from typing import Any
-
-import numpy as np
+>>> import numpy as np
 >>> from keras_ssl_lt.rwsam import registry
 >>> reg, callbacks = registry.build_regularizer("asam", {"rho": 2.0})
 >>> reg.name, reg.rho, callbacks
