@@ -8,6 +8,8 @@ chance, but not by everything (a real encoder has something to learn). It is for
 runnable docs, never a benchmark: results on it say nothing about CIFAR-10.
 """
 
+from __future__ import annotations
+
 import numpy as np
 
 from keras_ssl_lt._checks import check_int
@@ -29,7 +31,9 @@ def _class_looks(num_classes):
     return np.array(colours), np.array(angles), np.array(cycles), np.array(centres)
 
 
-def demo_images(num_examples=1000, num_classes=10, image_size=32, seed=0):
+def demo_images(
+    num_examples: int = 1000, num_classes: int = 10, image_size: int = 32, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`(images, labels)`: `num_examples` uint8 RGB images `(N, image_size, image_size, 3)` and int64 labels.
 
     Classes are balanced (each class gets `num_examples // num_classes` images, the first

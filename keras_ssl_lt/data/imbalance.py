@@ -7,9 +7,12 @@ The per-class counts come from `keras_ssl_lt.data.profiles`; manifests are read 
 `keras_ssl_lt.data.manifest`.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt._checks import check_fraction, check_int
 from keras_ssl_lt._checks import check_labels as _check_labels
@@ -291,20 +294,20 @@ def _scale_to_n(base, n):
 
 
 def make_subset(
-    labels,
-    profile="exp",
-    ratio=None,
-    sampling=1.0,
-    n=None,
-    class_order=None,
-    seed=0,
-    max_per_class=None,
-    num_classes=None,
-    alpha=6.0,
-    group_rule="rank",
-    many_threshold=100,
-    few_threshold=20,
-):
+    labels: ArrayLike,
+    profile: str = "exp",
+    ratio: float | None = None,
+    sampling: float = 1.0,
+    n: int | None = None,
+    class_order: ArrayLike | str | None = None,
+    seed: int = 0,
+    max_per_class: int | None = None,
+    num_classes: int | None = None,
+    alpha: float = 6.0,
+    group_rule: str = "rank",
+    many_threshold: int = 100,
+    few_threshold: int = 20,
+) -> Subset:
     """Draw a long-tailed subset of a labelled source (labels only, never images).
 
     Per-rank counts are `long_tail_counts(C, max_per_class, ratio, profile, alpha)`; rank `k`
@@ -412,7 +415,7 @@ def make_subset(
     return Subset(indices, counts, groups, manifest)
 
 
-def balanced_counterpart(labels, subset, seed=None):
+def balanced_counterpart(labels: ArrayLike, subset: Subset, seed: int | None = None) -> Subset:
     """A balanced subset with the same total n as `subset`, for the paper's A(n, 1) vs A(n, r).
 
     Every class gets `n // C` examples; the `n % C` left over go one each to classes

@@ -22,6 +22,11 @@ epoch of `fit`, each `for` loop). The tf.data path runs no Python per batch: eac
 one tensor (one Python call per epoch computes it), batched and gathered in a parallel `map`.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
+import keras
 import numpy as np
 
 from keras_ssl_lt.data.batching import (
@@ -41,7 +46,6 @@ __all__ = ["ArrayBatches", "ssl_dataset", "supervised_dataset"]
 
 def _auto_backend():
     """In memory: tf.data on the TensorFlow Keras backend, the numpy PyDataset otherwise (measured faster)."""
-    import keras
 
     return "tf" if keras.backend.backend() == "tensorflow" and tf_available() else "numpy"
 
@@ -128,16 +132,16 @@ def _dataset(source, subset, batch_size, shuffle, drop_remainder, seed, backend,
 
 
 def ssl_dataset(
-    source,
-    subset=None,
-    batch_size=512,
-    shuffle=True,
-    drop_remainder=True,
-    seed=0,
-    backend="auto",
-    prefetch="auto",
-    workers=1,
-):
+    source: Any,
+    subset: Any = None,
+    batch_size: int = 512,
+    shuffle: bool = True,
+    drop_remainder: bool = True,
+    seed: int = 0,
+    backend: str = "auto",
+    prefetch: int | str = "auto",
+    workers: int = 1,
+) -> Any:
     """Batches for self-supervised pre-training: shuffled every epoch, full batches only.
 
     Args:
@@ -169,17 +173,17 @@ def ssl_dataset(
 
 
 def supervised_dataset(
-    source,
-    subset=None,
-    batch_size=256,
-    training=True,
-    shuffle=None,
-    drop_remainder=None,
-    seed=0,
-    backend="auto",
-    prefetch="auto",
-    workers=1,
-):
+    source: Any,
+    subset: Any = None,
+    batch_size: int = 256,
+    training: bool = True,
+    shuffle: bool | None = None,
+    drop_remainder: bool | None = None,
+    seed: int = 0,
+    backend: str = "auto",
+    prefetch: int | str = "auto",
+    workers: int = 1,
+) -> Any:
     """Batches for supervised training (`training=True`) or evaluation (`training=False`).
 
     The same batches as `ssl_dataset`; only the defaults differ: with `training=True` it

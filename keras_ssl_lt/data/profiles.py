@@ -5,7 +5,10 @@ per-rank counts of a profile, `class_groups` cuts classes into many / medium / f
 `keras_ssl_lt.data.imbalance` turns them into subsets of a labelled source.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt._checks import check_fraction, check_int, check_number
 
@@ -31,7 +34,9 @@ def floor_counts(x):
     return np.floor(x * (1.0 + _FLOOR_RTOL) + _FLOOR_RTOL).astype(np.int64)
 
 
-def long_tail_counts(num_classes, max_per_class, ratio=0.01, profile="exp", alpha=6.0):
+def long_tail_counts(
+    num_classes: int, max_per_class: int, ratio: float = 0.01, profile: str = "exp", alpha: float = 6.0
+) -> np.ndarray:
     """Per-rank example counts of a long-tailed profile, most frequent first.
 
     `ratio` is always min/max: the last rank gets `floor(max_per_class * ratio)` and the first
@@ -125,7 +130,13 @@ def _check_counts(counts):
     return arr.astype(np.int64)
 
 
-def class_groups(counts, rule="rank", many_threshold=100, few_threshold=20, class_order=None):
+def class_groups(
+    counts: ArrayLike,
+    rule: str = "rank",
+    many_threshold: int = 100,
+    few_threshold: int = 20,
+    class_order: ArrayLike | None = None,
+) -> dict[str, np.ndarray]:
     """Split class ids into many / medium / few-shot groups.
 
     - `rule="rank"` (default): classes sorted by frequency rank (`class_order`, most frequent

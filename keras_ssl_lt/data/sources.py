@@ -6,9 +6,12 @@ array `(N, H, W, C)` in the order of `indices`. TensorFlow is imported only by t
 (and by the folder source when PIL is missing); this module itself imports without it.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt._checks import check_choice
 from keras_ssl_lt.data.decode import RESIZES, check_image_size, decode_image, decode_into
@@ -444,7 +447,9 @@ class TfdsSource(Source):
         return out
 
 
-def from_arrays(images, labels, class_names=None, num_classes=None):
+def from_arrays(
+    images: ArrayLike, labels: ArrayLike, class_names: list[str] | None = None, num_classes: int | None = None
+) -> ArraySource:
     """`ArraySource(images, labels, class_names, num_classes)`.
 
     Example:

@@ -1,9 +1,12 @@
 """Feature extraction from a (pre-)trained model, shared by the evaluation and re-weighting code."""
 
+from __future__ import annotations
+
 import weakref
 
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["extract_features", "feature_model"]
 
@@ -59,7 +62,7 @@ def feature_model(model):
     return fm
 
 
-def extract_features(model, images, batch_size=512, verbose=0):
+def extract_features(model: keras.Model, images: ArrayLike, batch_size: int = 512, verbose: int = 0) -> np.ndarray:
     """Encoder features of `images` as a float32 numpy array of shape `(N, D)`.
 
     Args:

@@ -16,12 +16,16 @@ similarities can differ by float32 rounding (two different matrix products), whi
 whose similarities are that close.
 """
 
+from __future__ import annotations
+
 import concurrent.futures
 import itertools
 import os
+from typing import Any
 
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt._checks import check_choice, check_number, check_positive_int
 from keras_ssl_lt.evaluation.data import (
@@ -273,16 +277,16 @@ def knn_predict(
 
 
 def knn_features(
-    train_features,
-    train_labels,
-    test_features,
-    test_labels,
-    num_classes=None,
-    class_groups=None,
-    k=200,
-    temperature=0.1,
-    **knn_kwargs,
-):
+    train_features: ArrayLike,
+    train_labels: ArrayLike,
+    test_features: ArrayLike,
+    test_labels: ArrayLike,
+    num_classes: int | None = None,
+    class_groups: dict | None = None,
+    k: int = 200,
+    temperature: float = 0.1,
+    **knn_kwargs: Any,
+) -> dict:
     """Weighted cosine kNN accuracy on feature arrays (`knn_predict`).
 
     Returns `{"acc", "top5", "acc_<group>" ...}` (`metrics.accuracy_summary` of the vote sums).

@@ -18,11 +18,15 @@ labels); a training set must hold at least two classes. Predictions and top-k us
 rule (`keras_ssl_lt.evaluation.metrics`: the lowest class id wins a tie).
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt._checks import check_choice, check_positive_int
 from keras_ssl_lt.evaluation.data import (
@@ -450,17 +454,17 @@ def fit_probe(features, labels, num_classes=None, protocol="convex", l2=1e-4, **
 
 
 def probe_features(
-    train_features,
-    train_labels,
-    test_features,
-    test_labels,
-    num_classes=None,
-    class_groups=None,
-    protocol="convex",
-    l2=1e-4,
-    return_classifier=False,
-    **solver_kwargs,
-):
+    train_features: ArrayLike,
+    train_labels: ArrayLike,
+    test_features: ArrayLike,
+    test_labels: ArrayLike,
+    num_classes: int | None = None,
+    class_groups: dict | None = None,
+    protocol: str = "convex",
+    l2: float = 1e-4,
+    return_classifier: bool = False,
+    **solver_kwargs: Any,
+) -> dict:
     """Linear probe on feature arrays: fit on train, report test accuracy.
 
     `protocol="convex"` fits the L2-regularised logistic regression (`fit_logistic_regression`,

@@ -14,7 +14,10 @@ Labels and class ids follow `keras_ssl_lt.evaluation.data.check_labels`; accurac
 in [0, 1].
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from keras_ssl_lt.evaluation.data import check_labels
 
@@ -133,7 +136,7 @@ def _accuracy_pair(acc_balanced, acc_imbalanced):
     return a1, ar
 
 
-def gap(acc_balanced, acc_imbalanced):
+def gap(acc_balanced: ArrayLike, acc_imbalanced: ArrayLike) -> float | np.ndarray:
     """Accuracy lost to imbalance at the same sample size: `A(n, 1) - A(n, r)`.
 
     Works on scalars or arrays (e.g. one entry per seed or per n) of accuracies in [0, 1]. The two
@@ -159,7 +162,7 @@ def gap(acc_balanced, acc_imbalanced):
     return float(out) if out.ndim == 0 else out
 
 
-def relative_gap(acc_balanced, acc_imbalanced):
+def relative_gap(acc_balanced: ArrayLike, acc_imbalanced: ArrayLike) -> float | np.ndarray:
     """Relative accuracy lost to imbalance: `(A(n, 1) - A(n, r)) / A(n, 1)`.
 
     Same inputs and shape rule as `gap` (equal shapes, or a scalar on one side); raises ValueError
@@ -227,7 +230,7 @@ def _labels_pair(y_true, y_pred):
     return check_labels(y_true, "y_true"), check_labels(y_pred, "y_pred")
 
 
-def per_class_accuracy(y_true, y_pred, num_classes):
+def per_class_accuracy(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> np.ndarray:
     """Accuracy of each class `0..num_classes-1` (NaN for a class with no example).
 
     `y_true` and `y_pred` are 1-D class ids of the same length, both in `[0, num_classes)`: a

@@ -7,8 +7,6 @@ sharpness-aware regulariser (SAM / ASAM / rwSAM, see `keras_ssl_lt.rwsam`).
 """
 
 import copy
-import math
-import warnings
 
 import keras
 import numpy as np
@@ -18,17 +16,14 @@ from keras_ssl_lt._batchnorm import batchnorm_layers
 from keras_ssl_lt._checks import check_positive_int
 from keras_ssl_lt.losses import embedding_std
 from keras_ssl_lt.methods.heads import check_head_init
+from keras_ssl_lt.methods.safeguards import TrainingSafeguards
+from keras_ssl_lt.methods.saving import RandomStateSaving
 from keras_ssl_lt.rwsam import sharpness as sharpness_lib
 from keras_ssl_lt.rwsam.step import StepHooks
 from keras_ssl_lt.rwsam.weights import check_index, validate_weights
 from keras_ssl_lt.training import BackendStep
-from keras_ssl_lt.training.common import LossWatch
 
 __all__ = ["Pretrainer"]
-
-# Keys of the random-generator states in a saved model's own variables (`Pretrainer.save_own_variables`).
-_SEED_KEY = "seed_generator_state_"
-_EVAL_KEY = "eval_view_state_"
 
 _MISSING_INDEX = (
     "RWSAM needs each batch to carry the examples' positions in the source dataset under 'index' (as "
@@ -70,7 +65,7 @@ def batchnorm_variables(layer):
     return [v for bn in batchnorm_layers(layer) for v in bn.non_trainable_variables]
 
 
-class Pretrainer(BackendStep, keras.Model):
+class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model):
     """Base class of the pre-trainers: a `keras.Model` trained with plain `fit` on any backend.
 
     Batches are dicts `{"images": uint8 (B, H, W, C), "labels": int (B,), "index": int (B,)}` as made by
@@ -422,146 +417,6 @@ class Pretrainer(BackendStep, keras.Model):
         if index is None:
             raise ValueError(_MISSING_INDEX)
         check_index(self._ksl_to_numpy(index).reshape(-1), self.num_examples)
-
-    # ------------------------------------------------------------------ batch size
-    def _too_small(self, where):
-        return ValueError(
-            f"{type(self).__name__} needs training batches of at least {self.min_batch_size} examples (per "
-            f"replica): {self.min_batch_reason}; {where}"
-        )
-
-    def _check_batch_size(self, images):
-        """Refuses a training batch below `min_batch_size` where its size is known when the step is built.
-
-        JAX and PyTorch always know it; TensorFlow does unless the dataset leaves the batch dimension open
-        (a last partial batch), which `_guard_small_batch` covers inside the step.
-        """
-        size = images.shape[0]
-        if self.min_batch_size > 1 and size is not None and int(size) < self.min_batch_size:
-            raise self._too_small(f"got a batch of {int(size)}")
-
-    def _guard_small_batch(self, per_example):
-        """Per-example losses, made NaN when the batch (of a size unknown until it runs) is below `min_batch_size`.
-
-        Only on TensorFlow with an open batch dimension: an assertion inside an XLA-compiled step is dropped,
-        so the step instead yields a NaN loss, which `fit`'s non-finite loss check reports (its message names
-        this cause).
-        """
-        if self.min_batch_size <= 1 or per_example.shape[0] is not None:
-            return per_example
-        size = ops.shape(per_example)[0]
-        return ops.where(size >= self.min_batch_size, per_example, ops.cast(float("nan"), per_example.dtype))
-
-    def _check_fit_batches(self, x, batch_size, validation_split):
-        """Before `fit` trains on arrays: refuses a batch size that leaves a last batch below `min_batch_size`."""
-        if self.min_batch_size <= 1:
-            return
-        if isinstance(x, (tuple, list)) and x:
-            x = x[0]
-        if isinstance(x, dict):
-            x = x.get("images", x.get("views"))
-        shape = getattr(x, "shape", None)
-        if shape is None or len(shape) == 0 or shape[0] is None or not isinstance(batch_size, (int, type(None))):
-            return  # a dataset or generator: the step checks each batch
-        n = int(shape[0])
-        if isinstance(validation_split, (int, float)) and 0 < validation_split < 1:
-            n = math.floor(n * (1.0 - validation_split))  # Keras trains on the first part
-        size = int(batch_size or 32)  # Keras' default batch size for arrays
-        last = n if n < size else n % size
-        if 0 < last < self.min_batch_size:
-            raise self._too_small(
-                f"`fit` on {n} examples with batch_size={size} would end each epoch on a batch of {last}. "
-                "Choose a batch size that leaves no such batch, or drop those examples",
-            )
-
-    # ------------------------------------------------------------------ fit and its non-finite loss check
-    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
-        """`keras.Model.fit`, checked: batches of arrays against `min_batch_size` first, the losses as it runs.
-
-        If a logged loss (`loss`, `perturbed_loss`, `weighted_loss`) becomes NaN or infinite, `fit` stops with
-        a `FloatingPointError` naming the step; the check reads the logs one call of the train function late
-        so that it adds no device synchronisation (`keras_ssl_lt.training.common.LossWatch`).
-        """
-        self._check_fit_batches(x, batch_size, kwargs.get("validation_split", 0.0))
-        watch = LossWatch(self.steps_per_execution or 1, self._nonfinite_error, self._ksl_to_numpy)
-        self._ksl_loss_watch = watch
-        try:
-            history = super().fit(x, y, batch_size, *args, **kwargs)
-        finally:
-            self._ksl_loss_watch = None
-        watch.flush()
-        return history
-
-    def _ksl_after_train_call(self, logs):
-        """Called by the backend's guarded train function with each call's logs (see `LossWatch`)."""
-        if self._ksl_loss_watch is not None:
-            self._ksl_loss_watch.push(logs)
-            return
-        # `train_on_batch` and other single calls: Keras brings these logs to the host right away anyway.
-        watch = LossWatch(1, lambda first, last, bad: self._nonfinite_error(None, None, bad), self._ksl_to_numpy)
-        watch.push(logs)
-        watch.flush()
-
-    def _nonfinite_error(self, first, last, bad):
-        if first is None:
-            where = "in this train_on_batch step"
-        else:
-            where = f"at training step {first}" if first == last else f"in training steps {first}-{last}"
-            where += " of this fit"
-        values = ", ".join(f"{k}={v}" for k, v in bad.items())
-        causes = ["NaN or Inf in the input images (or pre-made views)", "a learning rate too large for this model"]
-        if self._sharpness is not None:
-            causes.append(f"a SAM radius too large for this model (rho={self._sharpness.rho:g})")
-        if self.min_batch_size > 1:
-            causes.append(f"a batch smaller than {self.min_batch_size} examples (a last partial batch)")
-        return FloatingPointError(
-            f"{type(self).__name__}: non-finite training loss {where} ({values}); the weights are no longer "
-            f"usable. Likely causes: {'; '.join(causes)}."
-        )
-
-    # ------------------------------------------------------------------ saving: the random-generator states
-    def _seed_generator_states(self):
-        """Every random-generator state of the model (the augmenter's, and any other layer's), in a fixed order."""
-        return [v for v in self.non_trainable_variables if v.name == "seed_generator_state"]
-
-    def save_own_variables(self, store):
-        """Keras' own variables, plus the random-generator states and the fixed evaluation state of the views.
-
-        Keras does not save `SeedGenerator` states, so a loaded model would restart its augmentation stream
-        and a resumed training would replay its first augmentations; they are saved here.
-        """
-        super().save_own_variables(store)
-        for i, v in enumerate(self._seed_generator_states()):
-            store[f"{_SEED_KEY}{i}"] = v
-        for i, value in enumerate(self._eval_view_state or []):
-            store[f"{_EVAL_KEY}{i}"] = value
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-
-        def numbered(prefix):
-            return sorted((k for k in keys if k.startswith(prefix)), key=lambda k: int(k[len(prefix) :]))
-
-        seed_keys, eval_keys = numbered(_SEED_KEY), numbered(_EVAL_KEY)
-        extra = set(seed_keys) | set(eval_keys)
-        super().load_own_variables({k: store[k] for k in keys if k not in extra})
-        states = self._seed_generator_states()
-        if seed_keys:
-            if len(seed_keys) != len(states):
-                raise ValueError(
-                    f"the saved model holds {len(seed_keys)} random-generator states, this {type(self).__name__} "
-                    f"has {len(states)}: the file was saved from a different model"
-                )
-            for v, k in zip(states, seed_keys, strict=True):
-                v.assign(store[k])
-        elif states:
-            warnings.warn(
-                "the saved model holds no random-generator states (saved before keras-ssl-lt kept them): the "
-                "augmentation stream restarts, so training resumed from it repeats its first augmentations",
-                stacklevel=2,
-            )
-        if eval_keys and self._eval_view_state is not None and len(eval_keys) == len(self._eval_view_state):
-            self._eval_view_state = [np.array(store[k]) for k in eval_keys]
 
     # ------------------------------------------------------------------ the step
     def _ksl_step_hooks(self):

@@ -1,6 +1,9 @@
 """BYOL (Grill et al., 2020): predict an exponential-moving-average target network's projections."""
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 from keras import ops
@@ -40,16 +43,16 @@ class BYOL(Pretrainer):
 
     def __init__(
         self,
-        encoder,
-        augmenter=None,
-        projection_dim=256,
-        projection_hidden_dim=4096,
-        prediction_hidden_dim=4096,
-        momentum=0.99,
-        total_steps=None,
-        num_examples=None,
-        **kwargs,
-    ):
+        encoder: keras.Model,
+        augmenter: keras.layers.Layer | None = None,
+        projection_dim: int = 256,
+        projection_hidden_dim: int = 4096,
+        prediction_hidden_dim: int = 4096,
+        momentum: float = 0.99,
+        total_steps: int | None = None,
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.total_steps = None if total_steps is None else check_positive_int(total_steps, "total_steps")

@@ -1,5 +1,9 @@
 """MoCo v2 (Chen et al., 2020): a momentum key encoder and a queue of negative keys."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -37,16 +41,16 @@ class MoCoV2(Pretrainer):
 
     def __init__(
         self,
-        encoder,
-        augmenter=None,
-        projection_dim=128,
-        projection_hidden_dim=None,
-        queue_size=65536,
-        momentum=0.999,
-        temperature=0.2,
-        num_examples=None,
-        **kwargs,
-    ):
+        encoder: keras.Model,
+        augmenter: keras.layers.Layer | None = None,
+        projection_dim: int = 128,
+        projection_hidden_dim: int | None = None,
+        queue_size: int = 65536,
+        momentum: float = 0.999,
+        temperature: float = 0.2,
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)

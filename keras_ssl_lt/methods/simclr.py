@@ -1,5 +1,9 @@
 """SimCLR (Chen et al., 2020): NT-Xent over the 2B views of a batch."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 
 from keras_ssl_lt import losses
@@ -43,15 +47,15 @@ class SimCLR(Pretrainer):
 
     def __init__(
         self,
-        encoder,
-        augmenter=None,
-        projection_dim=128,
-        projection_hidden_dim=2048,
-        temperature=0.5,
-        global_negatives=True,
-        num_examples=None,
-        **kwargs,
-    ):
+        encoder: keras.Model,
+        augmenter: keras.layers.Layer | None = None,
+        projection_dim: int = 128,
+        projection_hidden_dim: int = 2048,
+        temperature: float = 0.5,
+        global_negatives: bool = True,
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         self.global_negatives = check_bool(global_negatives, "global_negatives")

@@ -1,5 +1,9 @@
 """SimSiam (Chen & He, 2021): symmetric negative cosine between predictions and stop-gradient projections."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -37,15 +41,15 @@ class SimSiam(Pretrainer):
 
     def __init__(
         self,
-        encoder,
-        augmenter=None,
-        projection_dim=2048,
-        projection_hidden_dim=2048,
-        prediction_hidden_dim=512,
-        projector_layers=2,
-        num_examples=None,
-        **kwargs,
-    ):
+        encoder: keras.Model,
+        augmenter: keras.layers.Layer | None = None,
+        projection_dim: int = 2048,
+        projection_hidden_dim: int = 2048,
+        prediction_hidden_dim: int = 512,
+        projector_layers: int = 2,
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.projector_layers = check_positive_int(projector_layers, "projector_layers")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")

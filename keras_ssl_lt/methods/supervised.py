@@ -1,5 +1,9 @@
 """Supervised pre-training baseline: cross-entropy with a linear head that evaluation drops."""
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 from keras import ops
 
@@ -32,7 +36,14 @@ class Supervised(Pretrainer):
     num_views = 1
     extra_metrics = ("accuracy",)
 
-    def __init__(self, encoder, num_classes, augmenter=None, num_examples=None, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        num_classes: int,
+        augmenter: keras.layers.Layer | None = None,
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         if not is_int(num_classes) or num_classes < 2:
             raise ValueError(f"`num_classes` must be an integer >= 2; got {num_classes!r}")
