@@ -1,6 +1,6 @@
 """Run the next chunk of the GPU campaign (issue 21) within one leased command, records to --out.
 
-    KERAS_BACKEND=jax python3 scripts/gpu_campaign.py .gpu/campaign_slice.npz --out "$OUT/campaign" --budget 540
+    KERAS_BACKEND=jax python3 scripts/gpu_campaign.py .gpu/campaign_slice.npz --out "$OUT/campaign" --budget 570
 
 Reads the records already committed (`--records`, default docs/records/gpu_campaign), picks the next unfinished
 runs of the claim-3 grid (`keras_ssl_lt.experiments.campaign.CLAIM3_GRID`, in priority order) whose estimated
@@ -27,7 +27,7 @@ def main(argv=None):
     p.add_argument("slice", nargs="?", help="the slice of scripts/make_campaign_slice.py")
     p.add_argument("--out", help="folder for the new records (required unless --report)")
     p.add_argument("--records", default="docs/records/gpu_campaign", help="records already done (read only)")
-    p.add_argument("--budget", type=float, default=540.0, help="seconds this chunk may use (runs must fit)")
+    p.add_argument("--budget", type=float, default=570.0, help="seconds this chunk may use (runs must fit)")
     p.add_argument("--preset", default="paper", choices=("paper", "gpu", "smoke", "cpu"))
     p.add_argument("--epochs", type=int, default=None, help="override every entry's epochs (rehearsals only)")
     p.add_argument("--only", default=None, help="comma list of grid entry names to consider (default: all)")

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # One GPU lease's chunk of the campaign (issue 21): install the carried Keras wheels, run the next runs that fit.
 #
-#   bash scripts/gpu_campaign.sh .gpu/campaign_slice.npz "$OUT" [budget seconds, default 540]
+#   bash scripts/gpu_campaign.sh .gpu/campaign_slice.npz "$OUT" [budget seconds, default 570]
 #
-# From the device tool: carry [".whl", ".gpu"], timeout_s 600. The records come back under $OUT/campaign; copy
+# From the device tool: carry [".whl", ".gpu"], timeout_s 600 (a run cut at 600 s is lost; finished ones come back). The records come back under $OUT/campaign; copy
 # them to docs/records/gpu_campaign and commit them. Rehearse here with: KSL_SKIP_WHEELS=1 bash
 # scripts/gpu_campaign.sh SLICE /tmp/out 60 --preset smoke --epochs 1
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SLICE="${1:?slice path}"
 OUT_DIR="${2:-${OUT:-/tmp/campaign}}"
-BUDGET="${3:-540}"
+BUDGET="${3:-570}"
 mkdir -p "$OUT_DIR/campaign"
 export PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 if [ -d .whl ] && [ -z "${KSL_SKIP_WHEELS:-}" ]; then
