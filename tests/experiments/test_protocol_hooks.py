@@ -1,5 +1,7 @@
 """`protocol.run`'s hooks: a custom source, subset, evaluation and extra metrics, each beside its floor."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,12 @@ def _tiny(seed=0, n=48, classes=4):
     return (x, y), (x[::4], y[::4])
 
 
+# The hooks are orchestration (no backend code): their runs train once, on the fastest backend here; protocol.run
+# itself is tested on every backend (tests/experiments/test_protocol.py).
+only_torch = pytest.mark.skipif(os.environ.get("KERAS_BACKEND") != "torch", reason="orchestration: runs on torch")
+
+
+@only_torch
 def test_hooks_replace_source_subset_evaluation_and_add_metrics():
     import keras_ssl_lt as ksl
 
@@ -53,6 +61,7 @@ def test_hooks_replace_source_subset_evaluation_and_add_metrics():
     assert out["timings"]["seconds_per_epoch"] > 0
 
 
+@only_torch
 def test_subset_hook_may_be_a_function_and_data_may_be_none():
     import keras_ssl_lt as ksl
 
