@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 
-# TODO(_checks): argparse `type=` wrappers; the value checks match _checks' conventions (name, allowed values).
+# argparse `type=` wrappers: the same rules as `_checks` (name, allowed values), raised as argparse errors.
 def positive_int(text):
     """An argparse `type=` for counts such as --epochs: an integer >= 1, else an error naming the value.
 
