@@ -182,7 +182,8 @@ def run(
     with precision_scope(cfg):  # the floor, the model and its training under the config's dtype policy
         source = data.source if source is None else source
         num_classes = data.num_classes if num_classes is None else int(num_classes)
-        floor_cache = data.floor_cache if floor_cache is None else floor_cache
+        if floor_cache is None:
+            floor_cache = {} if data is None else data.floor_cache
         t0 = time.perf_counter()
         if subset is None:
             subset = draw_subset(source.labels, spec, cfg)
@@ -234,7 +235,8 @@ def run(
             "seconds_per_epoch": train_seconds / epochs_run,
             "eval_seconds": eval_seconds,
         }
-        description = data.describe() if description is None else description
+        if description is None:
+            description = {} if data is None else data.describe()
         return make_record(metrics, history, cfg, subset, groups, description, timings)
 
 

@@ -81,10 +81,8 @@ def test_subset_hook_may_be_a_function_and_data_may_be_none():
         subset=subset_fn,
         evaluate=lambda model, groups: {"acc": 1.0},
         num_classes=4,
-        description={},
-        floor_cache={},
     )
-    assert drawn == [out["n"]] and out["metrics"]["floor_acc"] == 1.0
+    assert drawn == [out["n"]] and out["metrics"]["floor_acc"] == 1.0 and out["data"] == {}
 
 
 def test_hooks_refuse_what_they_cannot_run():
