@@ -78,6 +78,17 @@ def check_choice(value, name, choices):
     return value
 
 
+def _bounds(low, high, low_open=False, high_open=False):
+    """The bounds of an error message: " in [0, 1)", " >= 1", " < 5" or ""."""
+    if low is not None and high is not None:
+        return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f" {'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f" {'<' if high_open else '<='} {high}"
+    return ""
+
+
 def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
     """A finite number inside the optional bounds (`low_open`/`high_open` exclude the bound); returns a float.
 
@@ -90,15 +101,7 @@ def check_number(value, name, low=None, high=None, low_open=False, high_open=Fal
     if ok and high is not None:
         ok = float(value) < high if high_open else float(value) <= high
     if not ok:
-        if low is not None and high is not None:
-            where = f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        elif low is not None:
-            where = f" {'>' if low_open else '>='} {low}"
-        elif high is not None:
-            where = f" {'<' if high_open else '<='} {high}"
-        else:
-            where = ""
-        raise ValueError(f"`{name}` must be a finite number{where}; got {value!r}")
+        raise ValueError(f"`{name}` must be a finite number{_bounds(low, high, low_open, high_open)}; got {value!r}")
     return float(value)
 
 
@@ -215,15 +218,7 @@ def check_int(value, name, low=None, high=None):
     ValueError: `num_classes` must be an int >= 1; got 0
     """
     if not is_int(value) or (low is not None and value < low) or (high is not None and value > high):
-        if low is not None and high is not None:
-            where = f" in [{low}, {high}]"
-        elif low is not None:
-            where = f" >= {low}"
-        elif high is not None:
-            where = f" <= {high}"
-        else:
-            where = ""
-        raise ValueError(f"`{name}` must be an int{where}; got {value!r}")
+        raise ValueError(f"`{name}` must be an int{_bounds(low, high)}; got {value!r}")
     return int(value)
 
 

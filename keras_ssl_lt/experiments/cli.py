@@ -107,6 +107,23 @@ def choice_list(choices):
     return parse
 
 
+def _number_list(text, what, ok):
+    """`(items, floats)` of a comma list whose every value passes `ok`, else an argparse error naming `what`."""
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"must be a comma list of {what}; got {text!r}")
+    values = []
+    for t in items:
+        try:
+            v = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a comma list of {what}; {t!r} is not a number") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"must be a comma list of {what}; got {t!r}")
+        values.append(v)
+    return items, values
+
+
 def positive_float_list(text):
     """An argparse `type=` for a comma list of finite positive numbers (radii, rates), in the given order.
 
@@ -117,22 +134,10 @@ def positive_float_list(text):
     ...
     argparse.ArgumentTypeError: must be a comma list of finite positive numbers; got '-2'
     """
-    items = [t.strip() for t in str(text).split(",") if t.strip()]
-    if not items:
-        raise argparse.ArgumentTypeError(f"must be a comma list of finite positive numbers; got {text!r}")
-    values = []
-    for t in items:
-        try:
-            v = float(t)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"must be a comma list of finite positive numbers; {t!r} is not a number"
-            ) from None
-        if not (math.isfinite(v) and v > 0):
-            raise argparse.ArgumentTypeError(f"must be a comma list of finite positive numbers; got {t!r}")
-        if v in values:
+    items, values = _number_list(text, "finite positive numbers", lambda v: math.isfinite(v) and v > 0)
+    for i, (t, v) in enumerate(zip(items, values, strict=True)):
+        if v in values[:i]:
             raise argparse.ArgumentTypeError(f"must not repeat a value; {t!r} appears twice")
-        values.append(v)
     return values
 
 
@@ -149,20 +154,7 @@ def fraction_list(include_one=True):
     interval = "(0, 1]" if include_one else "(0, 1)"
 
     def parse(text):
-        items = [t.strip() for t in str(text).split(",") if t.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"must be a comma list of numbers in {interval}; got {text!r}")
-        values = []
-        for t in items:
-            try:
-                v = float(t)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"must be a comma list of numbers in {interval}; {t!r} is not a number"
-                ) from None
-            if not (0.0 < v < 1.0 or (include_one and v == 1.0)):
-                raise argparse.ArgumentTypeError(f"must be a comma list of numbers in {interval}; got {t!r}")
-            values.append(v)
+        _, values = _number_list(text, f"numbers in {interval}", lambda v: 0.0 < v < 1.0 or (include_one and v == 1.0))
         if len(set(values)) != len(values):
             raise argparse.ArgumentTypeError(f"repeats a value; got {text!r}")
         return values
