@@ -79,7 +79,12 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     - `compute_loss_terms(views, labels, training)` returning a dict with `"loss"` (per-example,
       shape `(B,)`), `"embedding"` (`(B, D)`, for the collapse monitor) and any extra entries that
       `after_optimizer_step` needs or whose names are in `extra_metrics` (scalars to log);
-    - optionally `after_optimizer_step(terms)` for momentum encoders and queues, and `num_views`.
+    - optionally `after_optimizer_step(terms)` for momentum encoders and queues, and `num_views`;
+    - optionally `uses_index = True`: training steps then pass the batch's `index` (positions in the source
+      dataset, as for rwSAM's weights) to `compute_loss_terms(..., index=index)`, for per-example state such
+      as BCL's momentum losses (evaluation steps pass `index=None`); a batch without `index` is refused;
+    - optionally `fit_callbacks()`: callbacks the method needs during every `fit` (an epoch-wise pruning
+      mask, a schedule's steps per epoch), added by `fit` after the user's.
 
     Logged metrics: `loss` (the plain mean loss at the current weights), `z_std` (the collapse monitor:
     per-dimension std of the L2-normalised embeddings, about `1/sqrt(D)` when healthy and 0 on
@@ -112,6 +117,8 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
 
     num_views = 2
     extra_metrics = ()
+    # True: training steps pass the batch's `index` to `compute_loss_terms` (per-example state).
+    uses_index = False
     # The smallest training batch (per replica) on which the method's loss is defined, and why.
     min_batch_size = 1
     min_batch_reason = ""
@@ -295,6 +302,16 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     def after_optimizer_step(self, terms):
         """Updates after the optimizer step (momentum encoders, queues). Default: nothing."""
 
+    def fit_callbacks(self):
+        """Callbacks this method needs in every `fit` (added after the user's). Default: none."""
+        return []
+
+    def _loss_terms(self, views, labels, training, index=None):
+        """`compute_loss_terms`, with `index=` for a method that declares `uses_index`."""
+        if self.uses_index:
+            return self.compute_loss_terms(views, labels, training=training, index=index)
+        return self.compute_loss_terms(views, labels, training=training)
+
     def make_views(self, images, training=True):
         """`num_views` augmented views of a batch of raw images (one random draw each)."""
         return [self._preprocess(images, training=training) for _ in range(self.num_views)]
@@ -409,14 +426,22 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         return result
 
     def _ksl_checks_batches(self):
-        return self._sharpness is not None and self._sharpness.weighted
+        return self.uses_index or (self._sharpness is not None and self._sharpness.weighted)
 
     def _ksl_check_batch(self, data):
-        """Host-side check of one batch (rwSAM: `index` present and inside the example-weight table)."""
+        """Host-side check of one batch (rwSAM, per-example state: `index` present and inside the table)."""
         _, _, index = self._unpack(data)
         if index is None:
-            raise ValueError(_MISSING_INDEX)
+            raise ValueError(self._missing_index_message())
         check_index(self._ksl_to_numpy(index).reshape(-1), self.num_examples)
+
+    def _missing_index_message(self):
+        if self._sharpness is not None and self._sharpness.weighted:
+            return _MISSING_INDEX
+        return (
+            f"{type(self).__name__} keeps per-example state, so each batch must carry the examples' positions in "
+            "the source dataset under 'index' (as `keras_ssl_lt.data.ssl_dataset` yields); got a batch without it"
+        )
 
     # ------------------------------------------------------------------ the step
     def _ksl_step_hooks(self):
@@ -428,9 +453,9 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         self._check_batch_size(images)
         sharp = self._sharpness
         weights = None
+        if index is None and (self.uses_index or (sharp is not None and sharp.weighted)):
+            raise ValueError(self._missing_index_message())
         if sharp is not None and sharp.weighted:
-            if index is None:
-                raise ValueError(_MISSING_INDEX)
             weights = ops.take(self.example_weights, ops.cast(index, "int32"), axis=0)
         # Under tf.distribute each replica draws its own augmentations (not copies of one another's).
         if self._has_views(data):
@@ -444,7 +469,7 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
             example_weights = weights if weighted else None
 
             def fn():
-                terms = self.compute_loss_terms(views, labels, training=True)
+                terms = self._loss_terms(views, labels, True, index)
                 per_example = self._guard_small_batch(ops.cast(terms["loss"], "float32"))
                 loss = ops.mean(per_example)
                 objective = loss if example_weights is None else ops.mean(per_example * example_weights)
@@ -469,7 +494,7 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     def _ksl_test_step(self, data):
         images, labels, _ = self._unpack(data)
         views = self._split_views(images) if self._has_views(data) else self.make_eval_views(images)
-        terms = self.compute_loss_terms(views, labels, training=False)
+        terms = self._loss_terms(views, labels, False)
         loss = ops.mean(ops.cast(terms["loss"], "float32"))
         return self._update_metrics(loss, terms)
 
@@ -500,6 +525,6 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
             x = ops.convert_to_tensor(images[start : start + batch_size])
             y = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size].astype("int32"))
             views = self.make_eval_views(x)
-            terms = self.compute_loss_terms(views, y, training=False)
+            terms = self._loss_terms(views, y, False)
             out.append(np.asarray(ops.convert_to_numpy(ops.cast(terms["loss"], "float32"))))
         return np.concatenate(out)

@@ -77,6 +77,12 @@ class TrainingSafeguards:
         so that it adds no device synchronisation (`keras_ssl_lt.training.common.LossWatch`).
         """
         self._check_fit_batches(x, batch_size, kwargs.get("validation_split", 0.0))
+        own = list(self.fit_callbacks())
+        if own:  # the method's own callbacks, after the user's (`callbacks` is fit's 6th argument)
+            if len(args) > 2:
+                args = (*args[:2], [*(args[2] or []), *own], *args[3:])
+            else:
+                kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *own]
         watch = LossWatch(self.steps_per_execution or 1, self._nonfinite_error, self._ksl_to_numpy)
         self._ksl_loss_watch = watch
         try:
