@@ -70,6 +70,43 @@ def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventio
     return specs
 
 
+def _verdict(statement, diff, spread, *seeds):
+    """`statement`, qualified: no verdict from one seed, and "within the seeds' spread" when |diff| <= spread."""
+    if min(seeds) < 2:
+        return f"{statement}? (one seed: no verdict)"
+    return statement if abs(diff) > spread else f"{statement} (within the seeds' spread)"
+
+
+def control_lines(rows, metrics):
+    """The weighted-vs-unweighted control: each rwSAM row against unweighted ASAM at the same radius (and
+    profile, weight-decay convention), the difference beside the sum of the two rows' seed spreads."""
+    lines = []
+    same = ("profile", "ratio", CONVENTION, RHO)
+    controls = {tuple(r.get(k) for k in same): r for r in rows if r["sharpness"] == "asam"}
+    for r in rows:
+        if not r["sharpness"].startswith("rwsam"):
+            continue
+        c = controls.get(tuple(r.get(k) for k in same))
+        if c is None:
+            continue
+        where = ", ".join(f"{k.split('.')[-1]} {r[k]}" for k in (RHO, CONVENTION) if r.get(k) is not None)
+        for m in ("knn_acc", "knn_acc_few", "gen_gap_few"):
+            if m not in metrics:
+                continue
+            d = r[f"{m}_mean"] - c[f"{m}_mean"]
+            spread = r[f"{m}_std"] + c[f"{m}_std"]
+            better = d < 0 if m.startswith("gen_gap") else d > 0
+            unit, scale = ("", 1.0) if m.startswith("gen_gap") else (" points", 100.0)
+            verdict = _verdict(
+                "the weights help" if better else "the weights do not help", d, spread, r["n_seeds"], c["n_seeds"]
+            )
+            lines.append(
+                f"- {r['profile']}{', ' + where if where else ''}: {r['sharpness']} vs unweighted ASAM, {m}: "
+                f"{scale * d:+.2f}{unit} → {verdict}"
+            )
+    return lines
+
+
 def report(records, out):
     from keras_ssl_lt.experiments.aggregate import metric_cells, seed_summary, to_markdown
     from keras_ssl_lt.experiments.report import write_report
@@ -109,10 +146,11 @@ def report(records, out):
                 spread = r[f"{m}_std"] + base[f"{m}_std"]
                 better = d < 0 if m.startswith("gen_gap") else d > 0
                 unit, scale = ("", 1.0) if m.startswith("gen_gap") else (" points", 100.0)
-                verdict = ("improves" if better else "does not improve") + (
-                    "" if abs(d) > spread else " (within the seeds' spread)"
+                verdict = _verdict(
+                    "improves" if better else "does not improve", d, spread, r["n_seeds"], base["n_seeds"]
                 )
                 lines.append(f"- {profile}: {r['sharpness']} vs plain, {m}: {scale * d:+.2f}{unit} → {verdict}")
+    lines += control_lines(rows, metrics)
     lines.append("")
 
     def draw(path, caption):

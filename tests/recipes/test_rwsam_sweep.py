@@ -48,3 +48,32 @@ def test_sweep_flags_are_checked():
         mod.main(["--preset", "smoke", "--rhos", "0,1", "--dry-run", "--out", "/tmp/never"])
     with pytest.raises(SystemExit):
         mod.main(["--preset", "smoke", "--conventions", "torch", "--dry-run", "--out", "/tmp/never"])
+
+
+def _row(sharpness, rho, knn, std, seeds):
+    from_recipe = _recipe()
+    row = {"profile": "exp", "ratio": 0.01, "sharpness": sharpness, from_recipe.RHO: rho, "n_seeds": seeds}
+    row.update(knn_acc_mean=knn, knn_acc_std=std)
+    return row
+
+
+def test_the_control_pairs_rwsam_with_unweighted_asam_at_the_same_radius():
+    mod = _recipe()
+    rows = [
+        _row("asam", 0.5, 0.40, 0.01, 3),
+        _row("asam", 7.0, 0.30, 0.01, 3),
+        _row("rwsam_rank", 0.5, 0.45, 0.01, 3),  # +5 points, spread 2: the weights help
+        _row("rwsam_rank", 7.0, 0.305, 0.01, 3),  # +0.5 points: within the spread
+        _row("rwsam_kde", 2.0, 0.50, 0.0, 3),  # no ASAM at radius 2: no line
+    ]
+    lines = mod.control_lines(rows, ["knn_acc"])
+    assert lines == [
+        "- exp, rho 0.5: rwsam_rank vs unweighted ASAM, knn_acc: +5.00 points → the weights help",
+        "- exp, rho 7.0: rwsam_rank vs unweighted ASAM, knn_acc: +0.50 points → the weights help (within the seeds' "
+        "spread)",
+    ]
+    one = mod.control_lines([_row("asam", 0.5, 0.40, 0.0, 1), _row("rwsam_rank", 0.5, 0.30, 0.0, 3)], ["knn_acc"])
+    assert one == [
+        "- exp, rho 0.5: rwsam_rank vs unweighted ASAM, knn_acc: -10.00 points → the weights do not help? "
+        "(one seed: no verdict)"
+    ]
