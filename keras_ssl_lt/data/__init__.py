@@ -11,12 +11,14 @@ Modules, each importing only those above it in this list:
 - `batching`: the batch plan and tf.data helpers shared by both pipelines;
 - `pipeline` (in memory) and `streaming` (decoded per batch, for datasets larger than memory): batches
   for `fit`, through tf.data when TensorFlow imports, a `keras.utils.PyDataset` otherwise;
-- `semi_synthetic`, `demo`: derived and synthetic sources.
+- `semi_synthetic`, `demo`: derived and synthetic sources;
+- `community`: the community CIFAR-LT protocol of SDCLR / BCL / TS (validation split, r = 0.01, splits 1..5).
 
 `keras_ssl_lt.data.imbalance` and `keras_ssl_lt.data.sources` import without TensorFlow.
 """
 
 from keras_ssl_lt.data.batching import BatchPlan
+from keras_ssl_lt.data.community import COMMUNITY_DATASETS, CommunitySplit, community_split
 from keras_ssl_lt.data.decode import decode_image
 from keras_ssl_lt.data.demo import demo_images
 from keras_ssl_lt.data.imbalance import (
