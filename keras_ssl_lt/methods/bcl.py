@@ -1,0 +1,225 @@
+"""BCL (Zhou et al., ICML 2022, "Contrastive Learning with Boosted Memorization"): SimCLR whose views get
+stronger augmentation for the examples the network memorises last (high momentum loss: rare examples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_ssl_lt._checks import check_choice, check_number
+from keras_ssl_lt.augment.boosted import BoostedViewAugmenter
+from keras_ssl_lt.methods.simclr import SimCLR
+
+__all__ = ["BCL", "boost_strength"]
+
+_VIEWS = {"both": (True, True), "first": (True, False), "second": (False, True), "none": (False, False)}
+
+
+def boost_strength(momentum_losses, seen=None):
+    """BCL's normalised momentum loss: the augmentation strength in [0, 1] of each example.
+
+    Over the examples with `seen` true (all when None): `z = (m - mean(m)) / std(m)` (the unbiased std, as
+    `torch.std` in the released code), then `z / max|z| / 2 + 1/2`, so the lowest momentum loss maps to at
+    least 0 and the highest to 1 (BCL's `calculate_momentum_weight`, MediaBrain-SJTU/BCL
+    `data/memoboosted_cifar100.py`). Examples not seen get 0; when fewer than two are seen or all their
+    losses are equal (where the code divides by zero) every seen example gets 1/2.
+
+    Example:
+
+    >>> import numpy as np
+    >>> np.asarray(boost_strength(np.array([1.0, 2.0, 3.0], "float32"))).tolist()
+    [0.0, 0.5, 1.0]
+    """
+    m = ops.cast(ops.convert_to_tensor(momentum_losses), "float32")
+    mask = ops.ones_like(m) if seen is None else ops.cast(ops.convert_to_tensor(seen), "float32")
+    count = ops.sum(mask)
+    mean = ops.sum(m * mask) / ops.maximum(count, 1.0)
+    var = ops.sum(ops.square(m - mean) * mask) / ops.maximum(count - 1.0, 1.0)
+    z = (m - mean) / ops.maximum(ops.sqrt(var), 1e-30)
+    peak = ops.max(ops.abs(z) * mask)
+    degenerate = (count < 2.0) | (var <= 0.0) | (peak <= 0.0)
+    w = z / ops.maximum(peak, 1e-30) / 2.0 + 0.5
+    w = ops.where(degenerate, 0.5, ops.clip(w, 0.0, 1.0))
+    return w * mask
+
+
+class _BoostStrengthUpdate(keras.callbacks.Callback):
+    """At each epoch's end, the example strengths of the next epoch from the momentum losses (BCL's schedule)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self._bcl = model
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._bcl.update_boost_strength()
+
+
+@keras.saving.register_keras_serializable(package="keras_ssl_lt")
+class BCL(SimCLR):
+    """Boosted Contrastive Learning: SimCLR with per-example augmentation strength from the momentum loss.
+
+    Each training step records every example's NT-Xent loss (the per-example loss at the current weights,
+    before the optimizer step) into its momentum loss, an exponential moving average over the epochs:
+    `m_i <- l_i` the first time example `i` is seen, then `m_i <- beta m_i + (1 - beta) l_i` (BCL's released
+    code, `train.py`; `beta = 0.97`). At each epoch's end (a callback `fit` adds by itself, see
+    `fit_callbacks`) the momentum losses become strengths `s_i` in [0, 1] (`boost_strength`: standardised,
+    divided by the largest absolute value, mapped to [0, 1]); during the next epoch the views of example `i`
+    get RandAugment with probability `s_i` and magnitude growing with `s_i` on top of SimCLR's augmentation
+    (`keras_ssl_lt.augment.BoostedViewAugmenter`). Rare examples stay hard to memorise, keep a high
+    momentum loss and so get stronger augmentation. In the first epoch every strength is 0 (plain SimCLR),
+    as in the code. The augmentation options (number of ops, magnitude range, BCL-I / BCL-D rule) live on
+    the augmenter: `keras_ssl_lt.augment.bcl_cifar("I")` gives BCL-I's, which this class implements (BCL on
+    SimCLR; BCL-D is BCL on SDCLR).
+
+    Per-example state (non-trainable weights of `num_examples` entries, looked up by each batch's `index`
+    like rwSAM's example weights, saved with the model): `momentum_losses`, `momentum_seen` (1 once an
+    example's loss was recorded) and `boost_strength`. Evaluation steps, `predict` and `per_example_losses`
+    use the plain views (no index, no boost) and record nothing; pre-made `"views"` are taken as they are.
+    With SAM / rwSAM the recorded loss is the first pass's (at the current weights) and both passes see the
+    same boosted views. Under `tf.distribute` the losses and indices of the whole global batch are gathered,
+    so every replica holds the same tables. An example repeated within one batch gets one of its losses.
+
+    Defaults from the released code (`train.py`, README): temperature 0.2 (not SimCLR's 0.5 here), beta 0.97,
+    both views boosted. Its CIFAR-100-LT runs: ResNet-18, batch 512, 2000 epochs, SGD lr 0.5 momentum 0.9,
+    weight decay 5e-4, cosine schedule with 10 warm-up epochs.
+
+    Args:
+        encoder: a built encoder (see `Pretrainer`).
+        augmenter: a `keras_ssl_lt.augment.BoostedViewAugmenter`, e.g. `keras_ssl_lt.augment.bcl_cifar()`.
+        projection_dim, projection_hidden_dim, global_negatives: as `SimCLR`.
+        temperature: NT-Xent temperature (BCL's code: 0.2).
+        beta: the momentum of the momentum loss, in [0, 1).
+        boosted_views: which views get the boost: `"both"` (the code), `"first"`, `"second"` or `"none"`
+            (plain SimCLR that still tracks the momentum losses).
+        num_examples: size of the source dataset (the batches' `index` range); required.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> model = BCL(ksl.backbones.small_resnet(input_shape=(8, 8, 3), width=0.25, blocks=(1, 1, 1, 1)),
+    ...             augmenter=ksl.augment.boosted.bcl_cifar(crop_size=8, seed=0), projection_dim=8,
+    ...             projection_hidden_dim=16, num_examples=8)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1))
+    >>> batch = {"images": np.random.randint(0, 256, (8, 8, 8, 3), dtype="uint8"), "index": np.arange(8)}
+    >>> history = model.fit(batch, batch_size=4, epochs=1, verbose=0)
+    >>> bool(model.get_momentum_losses().min() > 0), sorted(set(model.get_boost_strength().round(6)) - {0.0}) != []
+    (True, True)
+    """
+
+    uses_index = True
+    extra_metrics = ("strength",)
+
+    def __init__(
+        self,
+        encoder: keras.Model,
+        augmenter: BoostedViewAugmenter | None = None,
+        projection_dim: int = 128,
+        projection_hidden_dim: int = 2048,
+        temperature: float = 0.2,
+        global_negatives: bool = True,
+        beta: float = 0.97,
+        boosted_views: str = "both",
+        num_examples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(augmenter, BoostedViewAugmenter):
+            raise ValueError(
+                "`augmenter` of BCL must be a keras_ssl_lt.augment.BoostedViewAugmenter (e.g. "
+                f"`keras_ssl_lt.augment.bcl_cifar()`), which takes the examples' strengths; got {type(augmenter).__name__}"
+            )
+        if num_examples is None:
+            raise ValueError(
+                "BCL keeps one momentum loss per example: pass `num_examples=` (the size of the source dataset "
+                "whose positions the batches' 'index' holds)"
+            )
+        super().__init__(
+            encoder,
+            augmenter=augmenter,
+            projection_dim=projection_dim,
+            projection_hidden_dim=projection_hidden_dim,
+            temperature=temperature,
+            global_negatives=global_negatives,
+            num_examples=num_examples,
+            **kwargs,
+        )
+        self.beta = check_number(beta, "beta", 0.0, 1.0, high_open=True)
+        self.boosted_views = check_choice(boosted_views, "boosted_views", tuple(_VIEWS))
+        table = {"shape": (self.num_examples,), "initializer": "zeros", "trainable": False, "dtype": "float32"}
+        self.momentum_losses = self.add_weight(name="momentum_losses", **table)
+        self.momentum_seen = self.add_weight(name="momentum_seen", **table)
+        self.boost_strengths = self.add_weight(name="boost_strength", **table)
+        self._bcl_index = None
+
+    # ------------------------------------------------------------------ views
+    def _ksl_train_step(self, data):
+        # The views are drawn before the loss: keep the batch's index for `make_views` during this step.
+        _, _, index = self._unpack(data)
+        self._bcl_index = index
+        try:
+            return super()._ksl_train_step(data)
+        finally:
+            self._bcl_index = None
+
+    def make_views(self, images, training=True):
+        """Two views; in a training step each example's boost strength drives `augmenter`'s RandAugment."""
+        index = self._bcl_index
+        if not training or index is None:
+            return super().make_views(images, training=training)
+        strength = ops.take(self.boost_strengths, ops.cast(ops.reshape(index, (-1,)), "int32"), axis=0)
+        return [
+            self.augmenter(images, training=True, strength=strength if boosted else None)
+            for boosted in _VIEWS[self.boosted_views]
+        ]
+
+    # ------------------------------------------------------------------ loss and state
+    def compute_loss_terms(self, views, labels, training=True, index=None):
+        terms = super().compute_loss_terms(views, labels, training=training)
+        if index is None:
+            terms["strength"] = ops.zeros((), "float32")
+            return terms
+        index = ops.cast(ops.reshape(index, (-1,)), "int32")
+        terms["index"] = index
+        terms["strength"] = ops.mean(ops.take(self.boost_strengths, index, axis=0))
+        return terms
+
+    def after_optimizer_step(self, terms):
+        """Records the batch's losses into the momentum losses (a scatter at the batch's `index`)."""
+        loss = ops.stop_gradient(ops.cast(terms["loss"], "float32"))
+        (loss, index), _ = self._ksl_all_gather([loss, terms["index"]])
+        old = ops.take(self.momentum_losses, index, axis=0)
+        seen = ops.take(self.momentum_seen, index, axis=0) > 0
+        new = ops.where(seen, self.beta * old + (1.0 - self.beta) * loss, loss)
+        positions = ops.reshape(index, (-1, 1))
+        self.momentum_losses.assign(ops.scatter_update(self.momentum_losses.value, positions, new))
+        self.momentum_seen.assign(ops.scatter_update(self.momentum_seen.value, positions, ops.ones_like(new)))
+
+    def update_boost_strength(self) -> np.ndarray:
+        """Sets every example's strength from its momentum loss (`boost_strength`); returns the strengths.
+
+        `fit` calls it at each epoch's end; call it yourself in a custom loop. Safe between steps on every backend.
+        """
+        self._ksl_sync_state()
+        strength = boost_strength(self.momentum_losses.value, self.momentum_seen.value)
+        self.boost_strengths.assign(strength)
+        return np.asarray(ops.convert_to_numpy(strength))
+
+    def get_momentum_losses(self) -> np.ndarray:
+        """The momentum loss of every source example as numpy `(num_examples,)` (0 for examples not seen yet)."""
+        self._ksl_sync_state()
+        return np.asarray(ops.convert_to_numpy(self.momentum_losses.value))
+
+    def get_boost_strength(self) -> np.ndarray:
+        """The current augmentation strength of every source example as numpy `(num_examples,)`."""
+        self._ksl_sync_state()
+        return np.asarray(ops.convert_to_numpy(self.boost_strengths.value))
+
+    def fit_callbacks(self):
+        return [_BoostStrengthUpdate(self)]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta=self.beta, boosted_views=self.boosted_views)
+        return config
