@@ -6,6 +6,7 @@ features.py      feature_model, extract_features (frozen encoder, inference mode
 linear_probe.py  LinearClassifier, fit_logistic_regression, fit_linear_sgd, probe_features, linear_probe
 knn.py           knn_predict, knn_features, knn
 transfer.py      few_shot_features, fine_tune, GradientScale
+longtail.py      k_shot_probe, k_shot_indices, lt_probe (TS-style / SDCLR-style), group_balancedness
 metrics.py       topk_accuracy / predict_classes (the tie rule), gap, relative_gap, per-class and
                  per-group accuracy, generalization_gap
 ```
@@ -45,6 +46,7 @@ from keras_ssl_lt.evaluation.linear_probe import (
     linear_probe,
     probe_features,
 )
+from keras_ssl_lt.evaluation.longtail import group_balancedness, k_shot_indices, k_shot_probe, lt_probe
 from keras_ssl_lt.evaluation.metrics import (
     accuracy_summary,
     check_class_groups,
@@ -79,10 +81,14 @@ __all__ = [
     "gap",
     "generalization_gap",
     "generalization_gap_from_model",
+    "group_balancedness",
+    "k_shot_indices",
+    "k_shot_probe",
     "knn",
     "knn_features",
     "knn_predict",
     "linear_probe",
+    "lt_probe",
     "metrics",
     "per_class_accuracy",
     "per_group_accuracy",
