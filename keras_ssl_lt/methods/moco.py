@@ -11,12 +11,13 @@ from keras_ssl_lt import losses
 from keras_ssl_lt._checks import check_number, check_positive_int
 from keras_ssl_lt.methods.base import Pretrainer
 from keras_ssl_lt.methods.heads import frozen_copy, mlp_head, momentum_update
+from keras_ssl_lt.methods.temperature import CosineTemperature, ScheduledTemperature, config_of
 
 __all__ = ["MoCoV2"]
 
 
 @keras.saving.register_keras_serializable(package="keras_ssl_lt")
-class MoCoV2(Pretrainer):
+class MoCoV2(ScheduledTemperature, Pretrainer):
     """MoCo v2 pre-training: InfoNCE of queries against momentum-encoded keys and a FIFO queue.
 
     Defaults follow the paper's ImageNet-LT recipe: dimension 128, queue 65536, momentum 0.999,
@@ -24,6 +25,10 @@ class MoCoV2(Pretrainer):
     key projector are non-trainable copies updated by `k <- m k + (1 - m) q` after each optimizer step;
     the batch's keys then replace the oldest entries of the queue. The queue must be at least as long as
     the (global) batch. Shuffle-BN (a multi-GPU trick) is not used.
+
+    `temperature` may also be a schedule, `keras_ssl_lt.methods.temperature.CosineTemperature(...)` (TS, Kukleva
+    et al., ICLR 2023) or its config dict `{"schedule": "cosine", ...}`, computed in the compiled step from the
+    optimizer's step counter and logged as the metric `temperature` (see `SimCLR`).
 
     Data-parallel training (docs/scaling.md): the negatives are the queue, and the queue receives the keys
     of the whole global batch (gathered across replicas under `tf.distribute`; JAX's distributed step
@@ -47,13 +52,13 @@ class MoCoV2(Pretrainer):
         projection_hidden_dim: int | None = None,
         queue_size: int = 65536,
         momentum: float = 0.999,
-        temperature: float = 0.2,
+        temperature: float | CosineTemperature | dict = 0.2,
         num_examples: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(encoder, augmenter=augmenter, num_examples=num_examples, **kwargs)
         self.momentum = check_number(momentum, "momentum", low=0.0, high=1.0)
-        self.temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
+        self._init_temperature(temperature)
         self.queue_size = check_positive_int(queue_size, "queue_size")
         self.projection_dim = check_positive_int(projection_dim, "projection_dim")
         hidden = self.feature_dim if projection_hidden_dim is None else projection_hidden_dim
@@ -84,8 +89,15 @@ class MoCoV2(Pretrainer):
         q = losses.l2_normalize(self.projector(self.encoder(x1, training=training), training=training))
         k = self.key_projector(self.key_encoder(x2, training=training), training=training)
         k = ops.stop_gradient(losses.l2_normalize(k))
-        loss = losses.info_nce(q, k, ops.stop_gradient(self.queue.value), temperature=self.temperature)
-        return {"loss": loss, "embedding": q, "keys": k}
+        queue = ops.stop_gradient(self.queue.value)
+        if not self.temperature_scheduled:
+            loss = losses.info_nce(q, k, queue, temperature=self.temperature)
+            return {"loss": loss, "embedding": q, "keys": k}
+        # A schedule's value is a tensor: `info_nce` takes a float, so the unit queries are divided by it and
+        # InfoNCE is taken at temperature 1 (the same logits q.k / tau).
+        temperature = self.current_temperature()
+        loss = losses.info_nce(q / temperature, k, queue, temperature=1.0, normalize=False)
+        return {"loss": loss, "embedding": q, "keys": k, "temperature": temperature}
 
     def after_optimizer_step(self, terms):
         momentum_update(self.key_encoder, self.encoder, self.momentum)
@@ -105,6 +117,6 @@ class MoCoV2(Pretrainer):
             projection_hidden_dim=self.projection_hidden_dim,
             queue_size=self.queue_size,
             momentum=self.momentum,
-            temperature=self.temperature,
+            temperature=config_of(self.temperature),
         )
         return config
