@@ -219,6 +219,7 @@ class PrunedTwin(keras.layers.Layer):
                         trainable=v.trainable,
                         name=f"{bn.name}_{part}",
                         autocast=False,
+                        aggregation=v.aggregation,  # as the model's own variable
                     )
                     own.assign(ops.copy(v.value))
                     self.bn_variables.append(own)

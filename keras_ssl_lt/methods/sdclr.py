@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from keras_ssl_lt import losses
-from keras_ssl_lt._checks import check_bool, check_choice
+from keras_ssl_lt._checks import check_bool, check_choice, check_number
 from keras_ssl_lt.methods.base import batchnorm_variables
 from keras_ssl_lt.methods.pruning import PRUNE_SCOPES, PrunedTwin, check_prune_layers, check_prune_ratio
 from keras_ssl_lt.methods.simclr import SimCLR
@@ -78,7 +78,7 @@ class SDCLR(SimCLR):
         encoder: a built `keras.Model` from images to flat features.
         augmenter: the view augmenter (see `Pretrainer`).
         projection_dim, projection_hidden_dim: the shared projector's sizes (SimCLR's defaults).
-        temperature: NT-Xent temperature (0.2).
+        temperature: NT-Xent temperature, a positive number (0.2).
         prune_ratio: fraction of the pruned kernels' weights masked, in [0, 1) (0.9).
         prune_layers: `None` (every Conv/DepthwiseConv/Dense/EinsumDense kernel of the encoder) or the names
             of the encoder layers whose kernels are pruned.
@@ -89,16 +89,17 @@ class SDCLR(SimCLR):
 
     Example:
 
-    >>> import numpy as np, keras, keras_ssl_lt as ksl
+    >>> import numpy as np, keras
     >>> from keras_ssl_lt.methods.sdclr import SDCLR
-    >>> enc = ksl.backbones.small_resnet((8, 8, 3), width=0.25)
-    >>> model = SDCLR(enc, projection_dim=8, projection_hidden_dim=16, prune_ratio=0.9)
-    >>> model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9))
-    >>> history = model.fit(np.random.rand(8, 8, 8, 3).astype("float32"), batch_size=4, epochs=1, verbose=0)
-    >>> kept = sum(float(keras.ops.sum(m)) for m in model.pruned_encoder.masks)
-    >>> total = sum(int(np.prod(m.shape)) for m in model.pruned_encoder.masks)
-    >>> round(kept / total, 2)
-    0.1
+    >>> inputs = keras.Input((4, 4, 3))
+    >>> x = keras.layers.Conv2D(8, 3, use_bias=False)(inputs)  # 216 weights
+    >>> x = keras.layers.BatchNormalization()(x)
+    >>> encoder = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    >>> model = SDCLR(encoder, projection_dim=8, projection_hidden_dim=16, prune_ratio=0.9)
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1))
+    >>> logs = model.train_on_batch(np.random.rand(4, 4, 4, 3).astype("float32"), return_dict=True)
+    >>> int(keras.ops.sum(model.pruned_encoder.masks[0]))  # ceil(0.9 * 216) = 195 weights masked
+    21
     """
 
     def __init__(
@@ -116,6 +117,8 @@ class SDCLR(SimCLR):
         num_examples: int | None = None,
         **kwargs: Any,
     ) -> None:
+        # A fixed temperature only: the loss below uses it as a number (SDCLR's runs used fixed ones).
+        temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         super().__init__(
             encoder,
             augmenter=augmenter,
@@ -128,7 +131,7 @@ class SDCLR(SimCLR):
         )
         self.prune_ratio = check_prune_ratio(prune_ratio)
         layers = check_prune_layers(prune_layers)
-        self.prune_layers = None if layers is None else list(layers)
+        self.prune_layers = layers  # a tuple (a list attribute would become a Keras-tracked list)
         self.prune_scope = check_choice(prune_scope, "prune_scope", PRUNE_SCOPES)
         self.dual_bn = check_bool(dual_bn, "dual_bn")
         self.pruned_encoder = PrunedTwin(
@@ -175,7 +178,7 @@ class SDCLR(SimCLR):
         config = super().get_config()
         config.update(
             prune_ratio=self.prune_ratio,
-            prune_layers=self.prune_layers,
+            prune_layers=None if self.prune_layers is None else list(self.prune_layers),
             prune_scope=self.prune_scope,
             dual_bn=self.dual_bn,
         )
