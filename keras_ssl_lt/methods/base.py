@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_ssl_lt._batchnorm import batchnorm_layers
 from keras_ssl_lt._checks import check_positive_int
+from keras_ssl_lt.evaluation.collapse import RankMeMetric
 from keras_ssl_lt.losses import embedding_std
 from keras_ssl_lt.methods.heads import check_head_init
 from keras_ssl_lt.methods.safeguards import TrainingSafeguards
@@ -88,7 +89,10 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
 
     Logged metrics: `loss` (the plain mean loss at the current weights), `z_std` (the collapse monitor:
     per-dimension std of the L2-normalised embeddings, about `1/sqrt(D)` when healthy and 0 on
-    collapse), with SAM also `perturbed_loss` (the loss at `w + eps`) and with rwSAM `weighted_loss`.
+    collapse), `rankme` (RankMe, the effective rank of all the epoch's embeddings, 1 on collapse and up to
+    `D`; see `keras_ssl_lt.evaluation.collapse.RankMeMetric`: accumulated at the cost of one `D x D` product
+    per step and computed once per epoch when Keras reads the epoch's logs, so per-batch logs carry NaN for
+    it), with SAM also `perturbed_loss` (the loss at `w + eps`) and with rwSAM `weighted_loss`.
 
     Args:
         encoder: a built `keras.Model` from images to flat features; exposed as `model.encoder`.
@@ -141,6 +145,7 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         self.perturbed_loss_tracker = keras.metrics.Mean(name="perturbed_loss")
         self.weighted_loss_tracker = keras.metrics.Mean(name="weighted_loss")
         self.extra_trackers = [keras.metrics.Mean(name=n) for n in self.extra_metrics]
+        self.rankme_tracker = RankMeMetric(name="rankme")  # built at first use, once the heads exist
         self._eval_view_state = None
         self._capture_eval_view_state()
         self._ksl_loss_watch = None
@@ -288,12 +293,25 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
 
     @property
     def metrics(self):
-        out = [self.loss_tracker, self.z_std_tracker] + list(self.extra_trackers)
+        out = [self.loss_tracker, self.z_std_tracker, self._rankme_metric()] + list(self.extra_trackers)
         if self._sharpness is not None:
             out.append(self.perturbed_loss_tracker)
             if self._sharpness.weighted:
                 out.append(self.weighted_loss_tracker)
         return out
+
+    def _rankme_metric(self):
+        """The `rankme` tracker, built at the first use (eager: Keras reads `metrics` before the first step).
+
+        Its size is the dimension of the method's `"embedding"`, found once by running `compute_loss_terms`
+        on two zero images in inference mode (no variable changes).
+        """
+        if not self.rankme_tracker.built:
+            shape = tuple(32 if d is None else int(d) for d in self.encoder.input_shape[1:])
+            views = [ops.zeros((2, *shape), self.compute_dtype) for _ in range(self.num_views)]
+            terms = self._loss_terms(views, ops.zeros((2,), "int32"), False)
+            self.rankme_tracker.build(int(terms["embedding"].shape[-1]))
+        return self.rankme_tracker
 
     # ------------------------------------------------------------------ subclass API
     def compute_loss_terms(self, views, labels, training=True):
@@ -499,11 +517,16 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         return self._update_metrics(loss, terms)
 
     def _update_metrics(self, loss, terms):
+        embedding = ops.cast(terms["embedding"], "float32")
         self.loss_tracker.update_state(loss)
-        self.z_std_tracker.update_state(embedding_std(ops.cast(terms["embedding"], "float32")))
+        self.z_std_tracker.update_state(embedding_std(embedding))
+        rankme = self._rankme_metric()
+        rankme.update_state(embedding)
         for tracker in self.extra_trackers:
             tracker.update_state(terms[tracker.name])
-        return {m.name: m.result() for m in self.metrics}
+        # RankMe's eigenvalues are computed on the host when Keras reads the epoch's logs (`get_metrics_result`
+        # after the last step; it does so when the step's logs have the same keys), never here in every step.
+        return {m.name: (ops.convert_to_tensor(float("nan")) if m is rankme else m.result()) for m in self.metrics}
 
     # ------------------------------------------------------------------ evaluation helpers
     def per_example_losses(self, images, labels=None, batch_size=256):

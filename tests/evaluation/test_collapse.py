@@ -31,3 +31,57 @@ def test_rankme_limits_and_bad_input():
         rankme(np.zeros((2, 3, 4), "float32"))
     with pytest.raises(ValueError, match="`eps`"):
         rankme(iso, eps=0.0)
+
+
+def test_rankme_metric_equals_rankme_of_the_stacked_embeddings():
+    """The epoch's Gram, accumulated batch by batch, gives the RankMe of all the embeddings stacked."""
+    from keras_ssl_lt.evaluation.collapse import RankMeMetric
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(60, 12)).astype("float32") * np.linspace(0.01, 2, 12).astype("float32") + 0.5
+    metric = RankMeMetric(12)
+    for part in np.split(z, 5):
+        metric.update_state(keras.ops.convert_to_tensor(part))
+    assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(_numpy_rankme(z), rel=1e-5)
+    np.testing.assert_allclose(metric.gram_matrix(), z.astype("float64").T @ z, rtol=1e-5, atol=1e-4)
+    # After a reset the sums are taken about the previous data's mean: same answer for new data.
+    metric.reset_state()
+    assert float(keras.ops.convert_to_numpy(metric.result())) == 0.0
+    z2 = z[::-1].copy()
+    for part in np.split(z2, 3):
+        metric.update_state(part)
+    assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(_numpy_rankme(z2), rel=1e-5)
+
+
+def test_rankme_metric_reads_collapse_and_takes_bfloat16():
+    from keras_ssl_lt.evaluation.collapse import RankMeMetric
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=64).astype("float32") * 30
+    z = v + 1e-5 * rng.normal(size=(256, 64)).astype("float32")  # collapsed: one direction
+    metric = RankMeMetric(64)
+    # The first pass accumulates about 0: float32 rounding of the one large direction adds a little (about 3%
+    # here); the second pass accumulates about the first pass's mean and reads collapse as exactly as the SVD.
+    for tolerance in (0.05, 2e-4):
+        metric.reset_state()
+        for part in np.split(z, 4):
+            metric.update_state(part)
+        assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(_numpy_rankme(z), abs=tolerance)
+    zb = keras.ops.cast(keras.ops.convert_to_tensor(z[:8]), "bfloat16")
+    metric.reset_state()
+    metric.update_state(zb)
+    want = _numpy_rankme(keras.ops.convert_to_numpy(keras.ops.cast(zb, "float32")))
+    assert float(keras.ops.convert_to_numpy(metric.result())) == pytest.approx(want, rel=1e-3)
+
+
+def test_rankme_metric_bad_input():
+    from keras_ssl_lt.evaluation.collapse import RankMeMetric
+
+    with pytest.raises(ValueError, match="`dim`"):
+        RankMeMetric(0)
+    with pytest.raises(ValueError, match="`eps`"):
+        RankMeMetric(4, eps=-1.0)
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        RankMeMetric(4).update_state(np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match="needs `dim`"):
+        RankMeMetric().update_state(np.zeros((2, 4), "float32"))

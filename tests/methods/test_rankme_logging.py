@@ -1,0 +1,45 @@
+"""RankMe in every pre-trainer's logs: the epoch's value equals RankMe of the stacked embeddings (numpy)."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ssl_lt.methods.simclr import SimCLR
+
+
+def _numpy_rankme(z, eps=1e-7):
+    s = np.linalg.svd(np.asarray(z, "float64"), compute_uv=False)
+    p = s / s.sum() + eps
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def _model():
+    x = keras.Input((8, 8, 3))
+    encoder = keras.Model(x, keras.layers.Dense(6)(keras.layers.Flatten()(x)))
+    return SimCLR(encoder, projection_dim=5, projection_hidden_dim=8)
+
+
+def test_evaluate_logs_rankme_of_all_the_embeddings():
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    x = np.random.default_rng(0).uniform(0, 1, (12, 8, 8, 3)).astype("float32")
+    logs = model.evaluate(x, batch_size=4, verbose=0, return_dict=True)
+    assert sorted(logs) == ["loss", "rankme", "z_std"]
+    z = keras.ops.convert_to_numpy(model.projector(model.encoder(x, training=False), training=False))
+    assert logs["rankme"] == pytest.approx(_numpy_rankme(z), rel=1e-4)
+
+
+def test_fit_logs_rankme_per_epoch_and_nan_per_batch():
+    model = _model()
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    batches = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            batches.append(float(np.asarray(logs["rankme"])))
+
+    x = np.random.default_rng(1).uniform(0, 1, (8, 8, 8, 3)).astype("float32")
+    history = model.fit(x, batch_size=4, epochs=2, verbose=0, callbacks=[Record()])
+    values = history.history["rankme"]
+    assert len(values) == 2 and all(1.0 <= v <= 5.0 for v in values)
+    assert len(batches) == 4 and all(np.isnan(b) for b in batches)  # not computed in the step
