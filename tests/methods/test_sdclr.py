@@ -194,6 +194,23 @@ def test_one_step_matches_a_numpy_derivation_of_loss_gradients_and_statistics():
             np.testing.assert_allclose(a, 0.9 * b + 0.1 * s, rtol=1e-5, atol=1e-6)
 
 
+def test_a_sam_step_moves_each_branch_statistics_once_from_the_first_pass():
+    model = _tiny_model()
+    views = np.random.default_rng(9).normal(size=(6, 2, 2, 2, 1)).astype("float32")
+    p0 = _params(model)
+    dense0, twin0 = _stats(model)
+    _, dense_batch = _forward(p0, views[:, 0].astype("float64"), "dense")
+    _, twin_batch = _forward(p0, views[:, 1].astype("float64"), "pruned")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), sharpness=ksl.rwsam.SAM(rho=0.5))
+    logs = model.train_on_batch({"views": views}, return_dict=True)
+    assert logs["loss"] == pytest.approx(_loss(p0, views[:, 0], views[:, 1]), rel=1e-5)
+    assert logs["perturbed_loss"] > logs["loss"]
+    dense1, twin1 = _stats(model)  # SAM's default bn_update="first": the statistics of the pass at w, once
+    for before, after, batch in ((dense0, dense1, dense_batch), (twin0, twin1, twin_batch)):
+        for b, a, s in zip(before, after, batch, strict=True):
+            np.testing.assert_allclose(a, 0.9 * b + 0.1 * s, rtol=1e-5, atol=1e-6)
+
+
 # -------------------------------------------------------- (c) refresh at epoch start, (d) fit with SAM
 class _Recorder(keras.callbacks.Callback):
     def __init__(self):
@@ -208,7 +225,7 @@ class _Recorder(keras.callbacks.Callback):
             self.masks.append([to_numpy(m) for m in self.model.pruned_encoder.masks])
 
 
-def test_fit_with_sam_refreshes_masks_at_each_epoch_start_and_keeps_statistics_once():
+def test_fit_with_sam_refreshes_masks_at_each_epoch_start():
     keras.utils.set_random_seed(4)
     model = SDCLR(conv_encoder(), projection_dim=4, projection_hidden_dim=8, prune_ratio=0.5, prune_scope="layer")
     model.compile(optimizer=keras.optimizers.SGD(0.5), sharpness=ksl.rwsam.SAM(rho=0.05))
