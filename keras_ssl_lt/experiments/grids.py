@@ -8,7 +8,8 @@ the recipes that are not CIFAR-protocol runs (the semi-synthetic construction, t
 - `QUICKSTART`: recipes/quickstart.py (the main job);
 - `RWSAM`, `RWSAM_VARIANTS`: recipes/rwsam.py (the method claim);
 - `SEMI_SYNTHETIC`: recipes/semi_synthetic.py; `TOY_THEORY`: recipes/toy_theory.py;
-- `IMAGENET_LT`, `IMAGENET_LT_SMOKE_DATA`, `RWSAM_IMAGENET`: recipes/imagenet_lt.py.
+- `IMAGENET_LT`, `IMAGENET_LT_SMOKE_DATA`, `RWSAM_IMAGENET`: recipes/imagenet_lt.py;
+- `LONGTAIL`, `LONGTAIL_ARMS`: recipes/longtail_methods.py (SimCLR, TS, SDCLR, BCL, SimSiam, SimSiam + rwSAM).
 
 Example:
 
@@ -26,12 +27,16 @@ __all__ = [
     "GAP",
     "IMAGENET_LT",
     "IMAGENET_LT_SMOKE_DATA",
+    "LONGTAIL",
+    "LONGTAIL_ARMS",
+    "LONGTAIL_EVAL",
     "QUICKSTART",
     "RWSAM",
     "RWSAM_IMAGENET",
     "RWSAM_VARIANTS",
     "SEMI_SYNTHETIC",
     "TOY_THEORY",
+    "longtail_config",
 ]
 
 # Each preset's grid (the protocol's settings are in keras_ssl_lt.experiments.presets).
@@ -70,6 +75,69 @@ RWSAM = {
     "gpu": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(RWSAM_VARIANTS)),
     "paper": dict(method="simsiam", profiles=["exp", "step"], ratio=0.01, variants=list(RWSAM_VARIANTS)),
 }
+
+# recipes/longtail_methods.py: each arm is a registered method and a regulariser (keras_ssl_lt.rwsam.registry).
+LONGTAIL_ARMS = {
+    "simclr": ("simclr", "none"),
+    "ts": ("simclr_ts", "none"),
+    "sdclr": ("sdclr", "none"),
+    "bcl": ("bcl", "none"),
+    "simsiam": ("simsiam", "none"),
+    "simsiam_rwsam": ("simsiam", "rwsam_rank"),
+}
+# `split`: `community_split` arguments (the smoke preset's tiny data hold few images per class).
+LONGTAIL = {
+    "smoke": dict(arms=["simclr", "ts", "sdclr", "bcl"], balanced=False, split=dict(val_per_class=4, ratio=0.1)),
+    "cpu": dict(arms=list(LONGTAIL_ARMS), balanced=False, split={}),
+    "gpu": dict(arms=list(LONGTAIL_ARMS), balanced=False, split={}),
+}
+# The long-tail evaluation of each preset (keras_ssl_lt.experiments.evaluate): balancedness, k-shot ID probes
+# (BCL's 100 / 50 shots, 5 draws) and the TS / SDCLR-style probes on the long-tailed split.
+LONGTAIL_EVAL = {
+    "smoke": dict(balancedness=True, k_shot=[2], k_shot_draws=2, lt_probe=True),
+    "cpu": dict(balancedness=True, k_shot=[100, 50], k_shot_draws=5, lt_probe=True),
+    "gpu": dict(balancedness=True, k_shot=[100, 50], k_shot_draws=5, lt_probe=True),
+}
+# The bank of the ID probe: every non-validation image per class is too many for the CPU; 1,000 (CIFAR-10) or 200
+# (CIFAR-100) per class keeps it balanced and above the 100 shots of the k-shot probe.
+_LONGTAIL_BANK = {
+    "cifar10": {"smoke": None, "cpu": 1000, "gpu": None},
+    "cifar100": {"smoke": None, "cpu": 200, "gpu": None},
+}
+
+
+def longtail_config(preset, dataset="cifar10"):
+    """The protocol config of recipes/longtail_methods.py: the `preset` of `keras_ssl_lt.experiments.presets`
+    with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `sdclr`, `bcl`) and evaluation.
+
+    TS, SDCLR and BCL start from the preset's SimCLR (heads, learning rate, temperature). TS's period is a fifth
+    of the training, as the authors' 400 epochs of 2,000; SDCLR prunes 90 % of the encoder's weights (its
+    paper); BCL uses BCL-I's views (`keras_ssl_lt.augment.bcl_cifar("I")`) and its momentum 0.97.
+
+    Example:
+
+    >>> cfg = longtail_config("cpu")
+    >>> cfg["methods"]["simclr_ts"]["temperature"]["period_epochs"], cfg["methods"]["sdclr"]["prune_ratio"]
+    (1.6, 0.9)
+    """
+    from keras_ssl_lt.experiments.presets import get_preset
+
+    if preset not in LONGTAIL:
+        raise ValueError(f"`preset` must be one of {sorted(LONGTAIL)}; got {preset!r}")
+    if dataset not in _LONGTAIL_BANK:
+        raise ValueError(f"`dataset` must be one of {sorted(_LONGTAIL_BANK)}; got {dataset!r}")
+    cfg = get_preset(preset)
+    cfg["bank_per_class"] = _LONGTAIL_BANK[dataset][preset]
+    simclr = dict(cfg["methods"]["simclr"])
+    period = float(cfg["epochs"]) / 5.0
+    cfg["methods"]["simclr_ts"] = dict(
+        simclr, temperature={"schedule": "cosine", "tau_min": 0.1, "tau_max": 1.0, "period_epochs": period}
+    )
+    cfg["methods"]["sdclr"] = dict(simclr, prune_ratio=0.9)
+    cfg["methods"]["bcl"] = dict(simclr, beta=0.97)
+    cfg["eval"].update(copy.deepcopy(LONGTAIL_EVAL[preset]))
+    return cfg
+
 
 SEMI_SYNTHETIC = {
     # Seconds on a CPU (the test suite runs it): 8-px views, 40 + 4 examples per class, one epoch.

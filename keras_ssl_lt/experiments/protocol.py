@@ -190,12 +190,14 @@ def run(
         elif callable(subset):
             subset = subset(spec, cfg)
         groups = subset.groups if class_groups is None else class_groups
+        # The TS / SDCLR-style probe trains on the run's own long-tailed subset (cfg["eval"]["lt_probe"]).
+        lt_subset = subset if cfg.get("eval", {}).get("lt_probe") else None
 
         def score(model, trained=True):
             if evaluate is not None:
                 metrics = dict(evaluate(model, groups))
             else:
-                metrics = evaluate_encoder(model, data, cfg, groups)
+                metrics = evaluate_encoder(model, data, cfg, groups, subset=lt_subset)
                 if trained and cfg.get("eval", {}).get("generalization_gap"):  # the pre-training loss: trained only
                     metrics.update(generalization_gap_metrics(model, data, subset, cfg))
             if extra_metrics is not None:
@@ -203,7 +205,7 @@ def run(
             return metrics
 
         if evaluate is None and extra_metrics is None:
-            floor = floor_metrics(cfg, data, spec.seed, groups)
+            floor = floor_metrics(cfg, data, spec.seed, groups, subset=lt_subset)
         else:
             key = _floor_key(cfg, spec.seed, groups, hooks=(evaluate, extra_metrics))
             if key not in floor_cache:

@@ -118,27 +118,30 @@ def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
     return EvalData(train, test, bank_per_class=cfg.get("bank_per_class"), ood=ood, name=args.data or dataset)
 
 
-def run_protocol_grid(args, specs, cfg, cost=None):
+def run_protocol_grid(args, specs, cfg, cost=None, dataset="cifar10", hooks=None):
     """Run `specs` with the paper's protocol (`protocol.run`), resumably; with --dry-run print the plan instead.
 
-    Returns the records, or None for a dry run.
+    `dataset` is the tensorflow-datasets name used without --data; `hooks` an optional function
+    `data -> dict` of `protocol.run`'s keyword hooks (`subset`, `evaluate`, ...), called once the data are
+    loaded. Returns the records, or None for a dry run.
     """
     from keras_ssl_lt.experiments import protocol
     from keras_ssl_lt.experiments.runner import check_grid, run_grid
     from keras_ssl_lt.training.runtime import configure_runtime
 
-    ident = identity(args, cfg)
+    ident = identity(args, cfg, dataset=dataset)
     if args.dry_run:
         run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost, identity=ident)
         return None
     # Before the data are loaded: records of other settings, a locked folder or a file as --out stop here.
     check_grid(specs, args.out, identity=ident)
     runtime = configure_runtime()
-    data = load_eval_data(args, cfg)
+    data = load_eval_data(args, cfg, dataset=dataset)
     print(f"data: {data.describe()}", flush=True)
+    run_hooks = {} if hooks is None else dict(hooks(data))
     return run_grid(
         specs,
-        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose),
+        lambda spec: protocol.run(spec, cfg, data, verbose=args.verbose, **run_hooks),
         args.out,
         cost_fn=cost,
         config={"runtime": runtime},

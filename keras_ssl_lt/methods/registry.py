@@ -2,14 +2,16 @@
 
 A method's name is the key of its hyper-parameters in a config (`cfg["methods"][name]`), of its records
 (`RunSpec.method`) and of its `--methods` value on the command line. `register_method` adds a `Pretrainer`
-subclass under a new name (a method of your own, or the long-tail methods); `get_method` returns the class
-and refuses an unknown name with the list of known ones.
+subclass under a new name (a method of your own); `get_method` returns the class and refuses an unknown name
+with the list of known ones. Built in: the paper's five, and the field's long-tail methods (docs/longtail.md):
+`simclr_ts` and `moco_v2_ts` (SimCLR / MoCo v2 whose config gives `temperature` a schedule, TS), `sdclr` and
+`bcl`. A name is a class plus the hyper-parameters a config gives it, so two names may share a class.
 
 Example:
 
 >>> from keras_ssl_lt.methods import registry
 >>> registry.method_names()
-('simsiam', 'simclr', 'moco_v2', 'byol', 'supervised')
+('simsiam', 'simclr', 'moco_v2', 'byol', 'supervised', 'simclr_ts', 'moco_v2_ts', 'sdclr', 'bcl')
 >>> registry.get_method("simclr").__name__
 'SimCLR'
 >>> registry.needs_labels("supervised"), registry.needs_labels("simsiam")
@@ -19,8 +21,10 @@ Example:
 from __future__ import annotations
 
 from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.bcl import BCL
 from keras_ssl_lt.methods.byol import BYOL
 from keras_ssl_lt.methods.moco import MoCoV2
+from keras_ssl_lt.methods.sdclr import SDCLR
 from keras_ssl_lt.methods.simclr import SimCLR
 from keras_ssl_lt.methods.simsiam import SimSiam
 from keras_ssl_lt.methods.supervised import Supervised
@@ -59,7 +63,7 @@ def register_method(name: str, cls: type[Pretrainer], supervised: bool = False, 
 
 
 def unregister_method(name: str) -> None:
-    """Removes a method registered with `register_method` (the built-in five cannot be removed)."""
+    """Removes a method registered with `register_method` (the built-in ones cannot be removed)."""
     if name in _BUILTIN:
         raise ValueError(f"the built-in method {name!r} cannot be unregistered")
     get_method(name)
@@ -67,7 +71,7 @@ def unregister_method(name: str) -> None:
 
 
 def method_names() -> tuple[str, ...]:
-    """The registered names, in registration order (the built-in five first)."""
+    """The registered names, in registration order (the built-in ones first)."""
     return tuple(_METHODS)
 
 
@@ -90,6 +94,10 @@ for _name, _cls, _sup in (
     ("moco_v2", MoCoV2, False),
     ("byol", BYOL, False),
     ("supervised", Supervised, True),
+    ("simclr_ts", SimCLR, False),
+    ("moco_v2_ts", MoCoV2, False),
+    ("sdclr", SDCLR, False),
+    ("bcl", BCL, False),
 ):
     register_method(_name, _cls, supervised=_sup)
 _BUILTIN = frozenset(_METHODS)

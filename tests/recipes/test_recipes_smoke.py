@@ -112,3 +112,36 @@ def test_rwsam_smoke(tiny_npz, tmp_path):
     assert sharp == ["none", "none", "rwsam_kde", "rwsam_rank"]
     assert all("gen_gap" in r["metrics"] for r in records)
     assert "regulariser" in (out / "rwsam.md").read_text()
+
+
+def test_longtail_methods_smoke_runs_resumes_and_reports(tmp_path, monkeypatch):
+    # 40 images per class: the smoke preset's community split holds 4 per class out and draws r = 0.1.
+    d = synthetic_cifar10(n_train_per_class=40, n_test_per_class=6, seed=0)
+    data = tmp_path / "tiny40.npz"
+    np.savez(data, **d)
+    out = tmp_path / "lt"
+    args = ["--preset", "smoke", "--data", str(data), "--seeds", "1", "--arms", "ts,bcl", "--out", str(out)]
+    mod = _load("longtail_methods")
+    records = mod.main(args)
+    assert [r["spec"]["extra"]["arm"] for r in records] == ["ts", "bcl"]
+    assert {r["spec"]["method"] for r in records} == {"simclr_ts", "bcl"}
+    for r in records:
+        m = r["metrics"]
+        for key in ("probe_acc_few", "probe_balancedness", "probe_kshot2_acc", "lt_probe_acc", "lt_fewshot_acc"):
+            assert key in m and f"floor_{key}" in m
+        assert r["n"] == sum(r["counts"]) and r["counts"][0] == 36  # 40 - 4 held out, most frequent class first
+        assert "rankme" in r["history"]
+    assert "temperature" in records[0]["history"] and "strength" in records[1]["history"]
+    text = (out / "longtail.md").read_text()
+    assert "ID probe on a balanced set" in text and "TS / SDCLR-style probe" in text and "probe_kshot2_acc" in text
+    from keras_ssl_lt.experiments import protocol
+
+    monkeypatch.setattr(protocol, "run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("re-ran")))
+    assert [r["run_id"] for r in mod.main(args)] == [r["run_id"] for r in records]
+
+
+def test_longtail_methods_refuses_ood_data(tmp_path):
+    with pytest.raises(SystemExit):
+        _load("longtail_methods").main(
+            ["--preset", "smoke", "--ood-data", str(RECIPES / "rwsam.py"), "--out", str(tmp_path)]
+        )
