@@ -63,7 +63,7 @@ class RankMeMetric(keras.metrics.Metric):
     float32 whatever the compute dtype (bfloat16 under `mixed_bfloat16`), so a step costs one `D x D` matrix
     product. `result()` rebuilds `Z^T Z = C + c s^T + s c^T - N c c^T` on the host in float64 and takes its
     eigenvalues there (`numpy.linalg.eigvalsh`): the result is read once per epoch by Keras (the per-step logs of
-    a `Pretrainer` carry NaN for it, see `Pretrainer._update_metrics`), never inside the compiled step.
+    a `Pretrainer` carry 0 for it, see `Pretrainer._update_metrics`), never inside the compiled step.
 
     Why the shift `c` (the mean embedding of the previous reset's data; zero at first): a float32 Gram of nearly
     collapsed embeddings (all close to one vector) carries rounding noise proportional to its one large

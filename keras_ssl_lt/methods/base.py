@@ -91,8 +91,9 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     per-dimension std of the L2-normalised embeddings, about `1/sqrt(D)` when healthy and 0 on
     collapse), `rankme` (RankMe, the effective rank of all the epoch's embeddings, 1 on collapse and up to
     `D`; see `keras_ssl_lt.evaluation.collapse.RankMeMetric`: accumulated at the cost of one `D x D` product
-    per step and computed once per epoch when Keras reads the epoch's logs, so per-batch logs carry NaN for
-    it), with SAM also `perturbed_loss` (the loss at `w + eps`) and with rwSAM `weighted_loss`.
+    per step and computed once per epoch when Keras reads the epoch's logs, so per-batch logs, and those of
+    `train_on_batch` / `test_on_batch`, carry 0 for it: not computed; a computed RankMe is at least 1), with
+    SAM also `perturbed_loss` (the loss at `w + eps`) and with rwSAM `weighted_loss`.
 
     Args:
         encoder: a built `keras.Model` from images to flat features; exposed as `model.encoder`.
@@ -526,7 +527,8 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
             tracker.update_state(terms[tracker.name])
         # RankMe's eigenvalues are computed on the host when Keras reads the epoch's logs (`get_metrics_result`
         # after the last step; it does so when the step's logs have the same keys), never here in every step.
-        return {m.name: (ops.convert_to_tensor(float("nan")) if m is rankme else m.result()) for m in self.metrics}
+        # The step's own logs carry 0 for it (finite; a computed RankMe is at least 1).
+        return {m.name: (ops.convert_to_tensor(0.0) if m is rankme else m.result()) for m in self.metrics}
 
     # ------------------------------------------------------------------ evaluation helpers
     def per_example_losses(self, images, labels=None, batch_size=256):
