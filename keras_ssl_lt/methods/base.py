@@ -331,8 +331,12 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
             return self.compute_loss_terms(views, labels, training=training, index=index)
         return self.compute_loss_terms(views, labels, training=training)
 
-    def make_views(self, images, training=True):
-        """`num_views` augmented views of a batch of raw images (one random draw each)."""
+    def make_views(self, images, training=True, index=None):
+        """`num_views` augmented views of a batch of raw images (one random draw each).
+
+        `index`: the batch's positions in the source dataset, given by training steps of a method that
+        declares `uses_index` (for per-example augmentation, as BCL's); the base's views do not use it.
+        """
         return [self._preprocess(images, training=training) for _ in range(self.num_views)]
 
     # ------------------------------------------------------------------ forward
@@ -481,7 +485,7 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
             views = self._split_views(images)
         else:
             with self._ksl_replica_random(self._augmenter_seed_states()):
-                views = self.make_views(images, training=True)
+                views = self.make_views(images, training=True, index=index if self.uses_index else None)
         variables = self.trainable_variables
 
         def loss_fn(weighted):
