@@ -15,7 +15,10 @@ The package, one concept per module:
   the flip and grayscale stages are Keras' own `keras.layers.RandomFlip` and
   `keras.layers.RandomGrayscale`, which already draw per example;
 * `views`: `ViewAugmenter`, which composes these layers and normalises;
-* `presets`: the augmentations of SimSiam, SimCLR, MoCo v2 and supervised training.
+* `presets`: the augmentations of SimSiam, SimCLR, MoCo v2 and supervised training;
+* `pil_ops`, `strength`, `boosted`: BCL's boosted views (docs/longtail.md): PIL's RandAugment operations
+  written per example, `StrengthRandAugment` (probability and magnitude from a per-example strength),
+  `BoostedViewAugmenter` and its `bcl_cifar` preset.
 
 Example:
 
@@ -26,12 +29,14 @@ Example:
 (2, 32, 32, 3)
 """
 
-from keras_ssl_lt.augment import ops
+from keras_ssl_lt.augment import ops, pil_ops
 from keras_ssl_lt.augment.blur import RandomGaussianBlur
+from keras_ssl_lt.augment.boosted import BoostedViewAugmenter, bcl_cifar
 from keras_ssl_lt.augment.color import RandomColorJitter
 from keras_ssl_lt.augment.crop import RandomCropWithPadding, RandomResizedCrop
 from keras_ssl_lt.augment.ops import CIFAR10_MEAN, CIFAR10_STD, IMAGENET_MEAN, IMAGENET_STD, crop_and_resize
 from keras_ssl_lt.augment.presets import moco_v2_imagenet, simclr_cifar, simsiam_cifar, supervised_cifar
+from keras_ssl_lt.augment.strength import StrengthRandAugment
 from keras_ssl_lt.augment.views import ViewAugmenter
 
 __all__ = [
@@ -39,14 +44,18 @@ __all__ = [
     "CIFAR10_STD",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "BoostedViewAugmenter",
     "RandomColorJitter",
     "RandomCropWithPadding",
     "RandomGaussianBlur",
     "RandomResizedCrop",
+    "StrengthRandAugment",
     "ViewAugmenter",
+    "bcl_cifar",
     "crop_and_resize",
     "moco_v2_imagenet",
     "ops",
+    "pil_ops",
     "simclr_cifar",
     "simsiam_cifar",
     "supervised_cifar",

@@ -1,10 +1,17 @@
-"""Pre-training methods: each is a `Pretrainer` with its heads and a per-example loss."""
+"""Pre-training methods: each is a `Pretrainer` with its heads and a per-example loss.
+
+The paper's methods (SimSiam, SimCLR, MoCo v2, BYOL, supervised) and the field's long-tail methods
+(docs/longtail.md): `SDCLR` (a pruned self-competitor, `pruning`), `BCL` (boosted views from momentum losses)
+and TS (a temperature schedule of SimCLR / MoCo v2, `temperature`).
+"""
 
 from keras_ssl_lt.methods.base import Pretrainer
+from keras_ssl_lt.methods.bcl import BCL
 from keras_ssl_lt.methods.byol import BYOL
 from keras_ssl_lt.methods.moco import MoCoV2
+from keras_ssl_lt.methods.sdclr import SDCLR
 from keras_ssl_lt.methods.simclr import SimCLR
 from keras_ssl_lt.methods.simsiam import SimSiam
 from keras_ssl_lt.methods.supervised import Supervised
 
-__all__ = ["BYOL", "MoCoV2", "Pretrainer", "SimCLR", "SimSiam", "Supervised"]
+__all__ = ["BCL", "BYOL", "SDCLR", "MoCoV2", "Pretrainer", "SimCLR", "SimSiam", "Supervised"]
