@@ -69,6 +69,9 @@ def main(argv=None):
     slice_ = campaign.load_slice(a.slice)
     grid = [e for e in grid if e.get("profile", "exp") in slice_.manifest["profiles"]]
     cfg = get_preset(a.preset)
+    # No RankMe in the logs: its float64 eigendecomposition of the 2048-d head's Gram on the host at every epoch's
+    # end (about 6 s on a 2-core CPU) would cost more than the epochs of an 800-epoch run.
+    cfg["rankme"] = False
     specs = campaign.grid_specs(grid, preset=a.preset)
     print(
         f"backend {keras.backend.backend()}, {environment().get('accelerators')}, slice {slice_.sha256[:12]}, "

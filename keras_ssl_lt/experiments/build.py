@@ -83,7 +83,8 @@ def build_pretrainer(
     hp.pop("lr", None)
     hp.pop("epochs", None)
     aug = _augmenter(method, cfg, seed)
-    common = dict(augmenter=aug, num_examples=num_examples, name=f"{method}_seed{seed}")
+    # `cfg["rankme"]` (default True): RankMe in the training logs (its per-epoch cost, `Pretrainer`).
+    common = dict(augmenter=aug, num_examples=num_examples, name=f"{method}_seed{seed}", rankme=cfg.get("rankme", True))
     if registry.needs_labels(method):
         common["num_classes"] = num_classes
     return cls(encoder, **hp, **common)

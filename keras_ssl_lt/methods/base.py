@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from keras_ssl_lt._batchnorm import batchnorm_layers
-from keras_ssl_lt._checks import check_positive_int
+from keras_ssl_lt._checks import check_bool, check_positive_int
 from keras_ssl_lt.evaluation.collapse import RankMeMetric
 from keras_ssl_lt.losses import embedding_std
 from keras_ssl_lt.methods.heads import check_head_init
@@ -103,6 +103,9 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         num_examples: size of the source dataset, to create the example-weight table used by rwSAM
             (one weight per example, looked up by each batch's `index`). It can also be created later by
             `set_example_weights` or by `compile(sharpness=RWSAM(weights=...))`, before `fit`.
+        rankme: log `rankme` (default True). Its epoch-end cost is one float64 eigendecomposition of a `D x D`
+            matrix on the host (about 6 s at D = 2048 on a 2-core CPU, milliseconds at D = 128): turn it off for
+            many short epochs of a wide head, as the GPU campaign does.
         head_init: initialisation of the heads' Dense layers: `"keras"` (Glorot uniform, zero bias; the
             default) or `"torch"` (`torch.nn.Linear`'s uniform `+-1/sqrt(fan_in)` kernel and bias), see
             `keras_ssl_lt.methods.heads.dense_initializers` and docs/fidelity.md.
@@ -128,9 +131,10 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     min_batch_size = 1
     min_batch_reason = ""
 
-    def __init__(self, encoder, augmenter=None, num_examples=None, head_init="keras", **kwargs):
+    def __init__(self, encoder, augmenter=None, num_examples=None, head_init="keras", rankme=True, **kwargs):
         super().__init__(**kwargs)
         self.head_init = check_head_init(head_init)
+        self.rankme = check_bool(rankme, "rankme")
         self.feature_dim = _check_encoder(encoder)
         if augmenter is not None and not isinstance(augmenter, keras.layers.Layer):
             raise ValueError(f"`augmenter` must be a keras Layer or None; got {type(augmenter).__name__}")
@@ -146,7 +150,8 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         self.perturbed_loss_tracker = keras.metrics.Mean(name="perturbed_loss")
         self.weighted_loss_tracker = keras.metrics.Mean(name="weighted_loss")
         self.extra_trackers = [keras.metrics.Mean(name=n) for n in self.extra_metrics]
-        self.rankme_tracker = RankMeMetric(name="rankme")  # built at first use, once the heads exist
+        # Built at first use, once the heads exist; None with `rankme=False`.
+        self.rankme_tracker = RankMeMetric(name="rankme") if self.rankme else None
         self._eval_view_state = None
         self._capture_eval_view_state()
         self._ksl_loss_watch = None
@@ -280,6 +285,7 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
                 "augmenter": keras.saving.serialize_keras_object(self.augmenter),
                 "num_examples": self.num_examples,
                 "head_init": self.head_init,
+                "rankme": self.rankme,
             }
         )
         return config
@@ -294,7 +300,8 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
 
     @property
     def metrics(self):
-        out = [self.loss_tracker, self.z_std_tracker, self._rankme_metric()] + list(self.extra_trackers)
+        rankme = [] if self.rankme_tracker is None else [self._rankme_metric()]
+        out = [self.loss_tracker, self.z_std_tracker, *rankme, *self.extra_trackers]
         if self._sharpness is not None:
             out.append(self.perturbed_loss_tracker)
             if self._sharpness.weighted:
@@ -525,8 +532,9 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
         embedding = ops.cast(terms["embedding"], "float32")
         self.loss_tracker.update_state(loss)
         self.z_std_tracker.update_state(embedding_std(embedding))
-        rankme = self._rankme_metric()
-        rankme.update_state(embedding)
+        rankme = None if self.rankme_tracker is None else self._rankme_metric()
+        if rankme is not None:
+            rankme.update_state(embedding)
         for tracker in self.extra_trackers:
             tracker.update_state(terms[tracker.name])
         # RankMe's eigenvalues are computed on the host when Keras reads the epoch's logs (`get_metrics_result`

@@ -43,3 +43,18 @@ def test_fit_logs_rankme_per_epoch_and_zero_per_batch():
     values = history.history["rankme"]
     assert len(values) == 2 and all(1.0 <= v <= 5.0 for v in values)
     assert batches == [0.0] * 4  # not computed in the step (a computed RankMe is >= 1)
+
+
+def test_rankme_can_be_turned_off_and_the_switch_is_saved():
+    import keras_ssl_lt as ksl
+
+    inputs = keras.Input((3,))
+    encoder = keras.Model(inputs, keras.layers.Dense(4)(inputs))
+    model = ksl.SimCLR(encoder, projection_dim=2, projection_hidden_dim=4, rankme=False)
+    model.compile(optimizer="sgd")
+    history = model.fit(np.random.default_rng(0).normal(size=(8, 3)).astype("float32"), batch_size=4, verbose=0)
+    assert "rankme" not in history.history and "z_std" in history.history
+    assert model.get_config()["rankme"] is False
+    assert type(model).from_config(model.get_config()).rankme is False
+    with pytest.raises(ValueError, match="rankme"):
+        ksl.SimCLR(encoder, rankme="yes")
