@@ -13,5 +13,6 @@ from keras_ssl_lt.methods.sdclr import SDCLR
 from keras_ssl_lt.methods.simclr import SimCLR
 from keras_ssl_lt.methods.simsiam import SimSiam
 from keras_ssl_lt.methods.supervised import Supervised
+from keras_ssl_lt.methods.temperature import CosineTemperature
 
-__all__ = ["BCL", "BYOL", "SDCLR", "MoCoV2", "Pretrainer", "SimCLR", "SimSiam", "Supervised"]
+__all__ = ["BCL", "BYOL", "SDCLR", "CosineTemperature", "MoCoV2", "Pretrainer", "SimCLR", "SimSiam", "Supervised"]
