@@ -38,9 +38,18 @@ def _check_rank(x, rank, name):
         raise ValueError(f"`{name}` must have rank {rank}; got shape {tuple(x.shape)}")
 
 
-def _check_temperature(temperature):
-    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or temperature <= 0:
-        raise ValueError(f"`temperature` must be a positive number; got {temperature!r}")
+def _temperature(temperature):
+    """A positive Python number (checked), or a scalar tensor (a schedule's value inside a compiled step,
+    taken as it is) as float32."""
+    if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
+        if temperature <= 0:
+            raise ValueError(f"`temperature` must be a positive number; got {temperature!r}")
+        return float(temperature)
+    if isinstance(temperature, (bool, str)) or temperature is None or not hasattr(temperature, "shape"):
+        raise ValueError(f"`temperature` must be a positive number or a scalar tensor; got {temperature!r}")
+    if len(tuple(temperature.shape)) != 0:
+        raise ValueError(f"`temperature` must be a scalar; got shape {tuple(temperature.shape)}")
+    return ops.cast(temperature, "float32")
 
 
 def l2_normalize(x, axis=-1, epsilon=_EPS):
@@ -109,6 +118,8 @@ def nt_xent(z1, z2, temperature=0.5, global_z1=None, global_z2=None, offset=0, n
     Example `i` gets `(l_i + l_{i+B}) / 2`, so the mean of the result equals the usual NT-Xent
     (the mean of `l` over all `2B` views).
 
+    `temperature` is a positive number, or a scalar tensor (a schedule's value inside a compiled step, TS).
+
     Data-parallel training (docs/scaling.md) uses the optional arguments:
 
     - `global_z1`, `global_z2`: the views of the whole global batch `(N, D)` (gathered over replicas),
@@ -126,7 +137,7 @@ def nt_xent(z1, z2, temperature=0.5, global_z1=None, global_z2=None, offset=0, n
     >>> tuple(nt_xent(z, z, temperature=0.5).shape)
     (4,)
     """
-    _check_temperature(temperature)
+    temperature = _temperature(temperature)
     if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
         raise ValueError(f"`num_groups` must be a positive integer; got {num_groups!r}")
     if (global_z1 is None) != (global_z2 is None):
@@ -154,7 +165,7 @@ def nt_xent(z1, z2, temperature=0.5, global_z1=None, global_z2=None, offset=0, n
     n = ops.shape(g1)[0]
     anchors = ops.concatenate([z1, z2], axis=0)  # (2B, D)
     candidates = ops.concatenate([g1, g2], axis=0)  # (2N, D)
-    sim = ops.matmul(anchors, ops.transpose(candidates)) / float(temperature)  # (2B, 2N)
+    sim = ops.matmul(anchors, ops.transpose(candidates)) / temperature  # (2B, 2N)
     rows = ops.arange(b, dtype="int32") + ops.cast(offset, "int32")  # local examples' rows in the global batch
     own = ops.concatenate([rows, rows + n], axis=0)  # each view's own column
     columns = ops.arange(2 * n, dtype="int32")
@@ -169,7 +180,7 @@ def nt_xent(z1, z2, temperature=0.5, global_z1=None, global_z2=None, offset=0, n
     mask = ops.cast(masked, "float32")
     logits = sim * (1.0 - mask) + _MASK_VALUE * mask
     # Positive of view a is its partner: a + N for the first half, a - N for the second.
-    pos = ops.sum(z1 * z2, axis=-1) / float(temperature)  # (B,)
+    pos = ops.sum(z1 * z2, axis=-1) / temperature  # (B,)
     lse = ops.logsumexp(logits, axis=-1)  # (2B,)
     per_view = lse - ops.concatenate([pos, pos], axis=0)
     first, second = ops.split(per_view, 2, axis=0)
@@ -181,7 +192,8 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
 
     Positive logit `q_i . k_i`, negative logits `q_i . queue_j` for the `K` rows of `queue`
     (shape `(K, D)`, one stored key per row; MoCo's reference code stores the transpose),
-    all divided by `temperature`; the loss is the cross-entropy with the positive as class 0.
+    all divided by `temperature` (a positive number, or a scalar tensor such as a schedule's value); the loss is
+    the cross-entropy with the positive as class 0.
 
     With `normalize=True` (default) `q`, `k` and `queue` are L2-normalised here (idempotent when
     the caller already normalised them). With `normalize=False` the caller must pass unit
@@ -194,7 +206,7 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
     >>> tuple(info_nce(q, q, queue).shape)
     (2,)
     """
-    _check_temperature(temperature)
+    t = _temperature(temperature)
     normalize = check_bool(normalize, "normalize")
     q, k, queue = _f32(q), _f32(k), _f32(queue)
     _check_rank(q, 2, "q")
@@ -206,7 +218,6 @@ def info_nce(q, k, queue, temperature=0.2, normalize=True):
         raise ValueError(f"`queue` must have shape (K, {q.shape[-1]}) (one key per row); got {tuple(queue.shape)}")
     if normalize:
         q, k, queue = l2_normalize(q), l2_normalize(k), l2_normalize(queue)
-    t = float(temperature)
     l_pos = ops.sum(q * k, axis=-1, keepdims=True) / t  # (B, 1)
     l_neg = ops.matmul(q, ops.transpose(queue)) / t  # (B, K)
     logits = ops.concatenate([l_pos, l_neg], axis=-1)

@@ -90,14 +90,11 @@ class MoCoV2(ScheduledTemperature, Pretrainer):
         k = self.key_projector(self.key_encoder(x2, training=training), training=training)
         k = ops.stop_gradient(losses.l2_normalize(k))
         queue = ops.stop_gradient(self.queue.value)
-        if not self.temperature_scheduled:
-            loss = losses.info_nce(q, k, queue, temperature=self.temperature)
-            return {"loss": loss, "embedding": q, "keys": k}
-        # A schedule's value is a tensor: `info_nce` takes a float, so the unit queries are divided by it and
-        # InfoNCE is taken at temperature 1 (the same logits q.k / tau).
-        temperature = self.current_temperature()
-        loss = losses.info_nce(q / temperature, k, queue, temperature=1.0, normalize=False)
-        return {"loss": loss, "embedding": q, "keys": k, "temperature": temperature}
+        temperature = self.current_temperature()  # a float, or a schedule's value (a scalar tensor)
+        terms = {"loss": losses.info_nce(q, k, queue, temperature=temperature), "embedding": q, "keys": k}
+        if self.temperature_scheduled:
+            terms["temperature"] = temperature
+        return terms
 
     def after_optimizer_step(self, terms):
         momentum_update(self.key_encoder, self.encoder, self.momentum)

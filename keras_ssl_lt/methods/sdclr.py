@@ -8,7 +8,7 @@ from typing import Any
 import keras
 
 from keras_ssl_lt import losses
-from keras_ssl_lt._checks import check_bool, check_choice, check_number
+from keras_ssl_lt._checks import check_bool, check_choice
 from keras_ssl_lt.methods.base import batchnorm_variables
 from keras_ssl_lt.methods.pruning import PRUNE_SCOPES, PrunedTwin, check_prune_layers, check_prune_ratio
 from keras_ssl_lt.methods.simclr import SimCLR
@@ -78,7 +78,7 @@ class SDCLR(SimCLR):
         encoder: a built `keras.Model` from images to flat features.
         augmenter: the view augmenter (see `Pretrainer`).
         projection_dim, projection_hidden_dim: the shared projector's sizes (SimCLR's defaults).
-        temperature: NT-Xent temperature, a positive number (0.2).
+        temperature: NT-Xent temperature, a positive number (0.2), or a TS schedule as `SimCLR` takes it.
         prune_ratio: fraction of the pruned kernels' weights masked, in [0, 1) (0.9).
         prune_layers: `None` (every Conv/DepthwiseConv/Dense/EinsumDense kernel of the encoder) or the names
             of the encoder layers whose kernels are pruned.
@@ -108,7 +108,7 @@ class SDCLR(SimCLR):
         augmenter: keras.layers.Layer | None = None,
         projection_dim: int = 128,
         projection_hidden_dim: int = 2048,
-        temperature: float = 0.2,
+        temperature: float | dict | Any = 0.2,
         prune_ratio: float = 0.9,
         prune_layers: Sequence[str] | None = None,
         prune_scope: str = "global",
@@ -117,8 +117,6 @@ class SDCLR(SimCLR):
         num_examples: int | None = None,
         **kwargs: Any,
     ) -> None:
-        # A fixed temperature only: the loss below uses it as a number (SDCLR's runs used fixed ones).
-        temperature = check_number(temperature, "temperature", low=0.0, low_open=True)
         super().__init__(
             encoder,
             augmenter=augmenter,
@@ -166,13 +164,17 @@ class SDCLR(SimCLR):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)
         z2 = self.pruned_features(x2, training=training)
+        temperature = self.current_temperature()  # a float, or a TS schedule's value at this step
         if self.global_negatives:
             (g1, g2), offset = self._ksl_all_gather([z1, z2])
-            loss = losses.nt_xent(z1, z2, self.temperature, global_z1=g1, global_z2=g2, offset=offset)
+            loss = losses.nt_xent(z1, z2, temperature, global_z1=g1, global_z2=g2, offset=offset)
         else:
             groups = num_replicas() if keras.backend.backend() == "jax" else 1
-            loss = losses.nt_xent(z1, z2, self.temperature, num_groups=groups)
-        return {"loss": loss, "embedding": z1}
+            loss = losses.nt_xent(z1, z2, temperature, num_groups=groups)
+        terms = {"loss": loss, "embedding": z1}
+        if self.temperature_scheduled:
+            terms["temperature"] = temperature
+        return terms
 
     def get_config(self):
         config = super().get_config()

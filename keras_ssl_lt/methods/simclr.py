@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
 from keras_ssl_lt import losses
 from keras_ssl_lt._checks import check_bool, check_positive_int
@@ -76,18 +75,17 @@ class SimCLR(ScheduledTemperature, Pretrainer):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)
         z2 = self.projector(self.encoder(x2, training=training), training=training)
-        # With a schedule the loss is NT-Xent at temperature 1 of the cosines scaled by 1 / tau (the same logits).
-        nt_xent = _scaled_nt_xent if self.temperature_scheduled else losses.nt_xent
+        # A float, or with a schedule its value at this step (a scalar tensor computed inside the step).
         temperature = self.current_temperature()
         if self.global_negatives:
             # Identity on one device and under JAX's keras.distribution (the step sees the global batch).
             (g1, g2), offset = self._ksl_all_gather([z1, z2])
-            loss = nt_xent(z1, z2, temperature, global_z1=g1, global_z2=g2, offset=offset)
+            loss = losses.nt_xent(z1, z2, temperature, global_z1=g1, global_z2=g2, offset=offset)
         else:
             # Per-replica negatives. Under tf.distribute z1, z2 are the replica's slice already; a JAX
             # distributed step sees the global batch, so the replicas' blocks are masked out instead.
             groups = num_replicas() if keras.backend.backend() == "jax" else 1
-            loss = nt_xent(z1, z2, temperature, num_groups=groups)
+            loss = losses.nt_xent(z1, z2, temperature, num_groups=groups)
         terms = {"loss": loss, "embedding": z1}
         if self.temperature_scheduled:
             terms["temperature"] = temperature
@@ -102,37 +100,3 @@ class SimCLR(ScheduledTemperature, Pretrainer):
             global_negatives=self.global_negatives,
         )
         return config
-
-
-def _scaled_nt_xent(z1, z2, temperature, global_z1=None, global_z2=None, offset=0, num_groups=1):
-    """`losses.nt_xent` at a temperature given as a tensor (a schedule's value inside the compiled step).
-
-    `losses.nt_xent` takes a Python float; its logits are the cosines divided by the temperature, so scaling
-    the anchors' unit vectors by `1 / temperature` and taking NT-Xent at temperature 1 gives the same logits.
-    That needs the anchors' normalisation before the scaling, which `nt_xent` would undo, so the few lines
-    that build the logits are repeated here with `keras.ops`; `test_temperature.py` checks the two agree.
-    """
-    inv = 1.0 / ops.cast(temperature, "float32")
-    z1, z2 = losses.l2_normalize(z1), losses.l2_normalize(z2)
-    g1 = z1 if global_z1 is None else losses.l2_normalize(global_z1)
-    g2 = z2 if global_z2 is None else losses.l2_normalize(global_z2)
-    b, n = ops.shape(z1)[0], ops.shape(g1)[0]
-    anchors = ops.concatenate([z1, z2], axis=0) * inv  # (2B, D)
-    candidates = ops.concatenate([g1, g2], axis=0)  # (2N, D)
-    sim = ops.matmul(anchors, ops.transpose(candidates))
-    rows = ops.arange(b, dtype="int32") + ops.cast(offset, "int32")
-    own = ops.concatenate([rows, rows + n], axis=0)
-    columns = ops.arange(2 * n, dtype="int32")
-    masked = ops.equal(ops.expand_dims(own, 1), ops.expand_dims(columns, 0))
-    if num_groups > 1:
-        size = n // num_groups
-        anchor_group = ops.concatenate([rows, rows], axis=0) // size
-        column_group = ops.mod(columns, n) // size
-        masked = ops.logical_or(
-            masked, ops.not_equal(ops.expand_dims(anchor_group, 1), ops.expand_dims(column_group, 0))
-        )
-    logits = ops.where(masked, ops.full_like(sim, -1e9), sim)
-    pos = ops.sum(z1 * z2, axis=-1) * inv
-    per_view = ops.logsumexp(logits, axis=-1) - ops.concatenate([pos, pos], axis=0)
-    first, second = ops.split(per_view, 2, axis=0)
-    return 0.5 * (first + second)

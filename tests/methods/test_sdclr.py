@@ -300,8 +300,11 @@ def test_bad_arguments_are_refused_by_name():
         build(prune_layers=["nope"])
     with pytest.raises(ValueError, match="dual_bn"):
         build(dual_bn="yes")
-    for bad in (0.0, {"schedule": "cosine", "tau_min": 0.1, "tau_max": 1.0, "period_epochs": 4}):
-        with pytest.raises(ValueError, match="temperature"):
+    for bad in (0.0, {"schedule": "linear"}):
+        with pytest.raises(ValueError, match=r"temperature|schedule"):
             build(temperature=bad)
+    assert build(
+        temperature={"schedule": "cosine", "tau_min": 0.1, "tau_max": 1.0, "period_epochs": 4}
+    ).temperature_scheduled
     with pytest.raises(ValueError, match="no Conv/Dense kernel"):
         PrunedTwin(keras.Sequential([keras.Input((3,)), keras.layers.ReLU()]), 0.5)

@@ -9,7 +9,7 @@ from helpers import run_serialization_test, to_numpy
 
 from keras_ssl_lt import losses
 from keras_ssl_lt.methods.moco import MoCoV2
-from keras_ssl_lt.methods.simclr import SimCLR, _scaled_nt_xent
+from keras_ssl_lt.methods.simclr import SimCLR
 from keras_ssl_lt.methods.temperature import CosineTemperature, get
 from keras_ssl_lt.rwsam import SAM
 
@@ -58,7 +58,7 @@ def test_temperature_seen_by_the_loss_across_epochs(per_step):
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"num_groups": 2}, {"offset": 2}])
-def test_scaled_nt_xent_equals_nt_xent(kwargs):
+def test_nt_xent_at_a_tensor_temperature_equals_the_float_one(kwargs):
     rng = np.random.default_rng(1)
     z1, z2 = (rng.normal(size=(4, 5)).astype("float32") for _ in range(2))
     if "offset" in kwargs:  # the local rows 2..6 of a global batch of 8
@@ -66,7 +66,7 @@ def test_scaled_nt_xent_equals_nt_xent(kwargs):
         g1[2:6], g2[2:6] = z1, z2
         kwargs = {"global_z1": g1, "global_z2": g2, "offset": 2}
     want = to_numpy(losses.nt_xent(z1, z2, 0.3, **kwargs))
-    got = to_numpy(_scaled_nt_xent(z1, z2, keras.ops.convert_to_tensor(0.3), **kwargs))
+    got = to_numpy(losses.nt_xent(z1, z2, keras.ops.convert_to_tensor(0.3), **kwargs))
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
