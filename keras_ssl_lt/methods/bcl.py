@@ -80,7 +80,9 @@ class BCL(SimCLR):
     use the plain views (no index, no boost) and record nothing; pre-made `"views"` are taken as they are.
     With SAM / rwSAM the recorded loss is the first pass's (at the current weights) and both passes see the
     same boosted views. Under `tf.distribute` the losses and indices of the whole global batch are gathered,
-    so every replica holds the same tables. An example repeated within one batch gets one of its losses.
+    so every replica holds the same tables. A training batch whose `index` repeats an example is refused with a
+    ValueError on the host before its step runs (the scatter would keep only one of its losses); on a multi-host
+    JAX run each process checks the rows it feeds, so a repeat across hosts is not caught.
 
     Defaults from the released code (`train.py`, README): temperature 0.2 (not SimCLR's 0.5 here), beta 0.97,
     both views boosted. Its CIFAR-100-LT runs: ResNet-18, batch 512, 2000 epochs, SGD lr 0.5 momentum 0.9,
@@ -151,21 +153,13 @@ class BCL(SimCLR):
         self.momentum_losses = self.add_weight(name="momentum_losses", **table)
         self.momentum_seen = self.add_weight(name="momentum_seen", **table)
         self.boost_strengths = self.add_weight(name="boost_strength", **table)
-        self._bcl_index = None
 
     # ------------------------------------------------------------------ views
-    def _ksl_train_step(self, data):
-        # The views are drawn before the loss: keep the batch's index for `make_views` during this step.
-        _, _, index = self._unpack(data)
-        self._bcl_index = index
-        try:
-            return super()._ksl_train_step(data)
-        finally:
-            self._bcl_index = None
+    def make_views(self, images, training=True, index=None):
+        """Two views; with the batch's `index` (training steps) each example's boost strength drives the RandAugment.
 
-    def make_views(self, images, training=True):
-        """Two views; in a training step each example's boost strength drives `augmenter`'s RandAugment."""
-        index = self._bcl_index
+        `index=None` (evaluation, `predict`, `per_example_losses`) or `training=False` gives the plain views.
+        """
         if not training or index is None:
             return super().make_views(images, training=training)
         strength = ops.take(self.boost_strengths, ops.cast(ops.reshape(index, (-1,)), "int32"), axis=0)
@@ -173,6 +167,23 @@ class BCL(SimCLR):
             self.augmenter(images, training=True, strength=strength if boosted else None)
             for boosted in _VIEWS[self.boosted_views]
         ]
+
+    def _ksl_check_batch(self, data):
+        """The base's host-side check (`index` present, inside the tables), then: no example twice in one batch.
+
+        The momentum-loss update is one scatter at the batch's `index`, which would keep only one of a repeated
+        example's losses (which one is up to the backend), so such a batch is refused before its step runs.
+        """
+        super()._ksl_check_batch(data)
+        _, _, index = self._unpack(data)
+        index = np.asarray(self._ksl_to_numpy(index)).reshape(-1)
+        values, counts = np.unique(index, return_counts=True)
+        if np.any(counts > 1):
+            raise ValueError(
+                "BCL records one momentum loss per example and step, so a batch's `index` must not repeat an "
+                f"example; got position(s) {values[counts > 1][:5].tolist()} more than once (sample without "
+                "replacement within a batch, e.g. `keras_ssl_lt.data.ssl_dataset`)"
+            )
 
     # ------------------------------------------------------------------ loss and state
     def compute_loss_terms(self, views, labels, training=True, index=None):

@@ -104,9 +104,7 @@ def test_views_use_each_examples_strength(boosted_views):
     model.boost_strengths.assign(table)
     index = np.array([11, 0, 6, 9])
     reference = bcl_cifar(crop_size=8, seed=0, ops=FEW_OPS)  # same seeds, same random stream
-    model._bcl_index = index  # as inside a training step
-    views = [to_numpy(v) for v in model.make_views(IMAGES[:4])]
-    model._bcl_index = None
+    views = [to_numpy(v) for v in model.make_views(IMAGES[:4], index=index)]  # as a training step calls it
     s = table[index]
     want = [reference(IMAGES[:4], training=True, strength=s)]
     want.append(reference(IMAGES[:4], training=True, strength=s if boosted_views == "both" else None))
