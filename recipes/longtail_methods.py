@@ -170,7 +170,10 @@ def main(argv=None):
     )
     print(f"backend {keras.backend.backend()}, preset {args.preset}: {len(specs)} runs; results in {args.out}/")
     hooks = split_hooks(args.dataset, **grid["split"])
-    records = study.run_protocol_grid(args, specs, cfg, None, dataset=args.dataset, hooks=hooks)
+    # Each record's identity holds its own method's settings only: a change to one arm leaves the others valid.
+    records = study.run_protocol_grid(
+        args, specs, cfg, None, dataset=args.dataset, hooks=hooks, per_method_identity=True
+    )
     if records is None:
         return []
     text, paths = report(records, args.out)

@@ -108,11 +108,14 @@ _LONGTAIL_BANK = {
 
 def longtail_config(preset, dataset="cifar10"):
     """The protocol config of recipes/longtail_methods.py: the `preset` of `keras_ssl_lt.experiments.presets`
-    with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `sdclr`, `bcl`) and evaluation.
+    with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `moco_v2_ts`, `sdclr`, `bcl`)
+    and evaluation.
 
-    TS, SDCLR and BCL start from the preset's SimCLR (heads, learning rate, temperature). TS's period is a fifth
-    of the training, as the authors' 400 epochs of 2,000; SDCLR prunes 90 % of the encoder's weights (its
-    paper); BCL uses BCL-I's views (`keras_ssl_lt.augment.bcl_cifar("I")`) and its momentum 0.97.
+    TS, SDCLR and BCL start from the preset's SimCLR (heads, learning rate, temperature; `moco_v2_ts` from its
+    MoCo v2). TS's period is a fifth of the training, as the authors' 400 epochs of 2,000, and its epoch counts
+    fractionally within an epoch (`per_step`), so a short training sees the cosine; SDCLR prunes 90 % of the
+    encoder's weights (the authors' CIFAR-LT runs); BCL uses BCL-I's views (`keras_ssl_lt.augment.bcl_cifar("I")`)
+    and its momentum 0.97.
 
     Example:
 
@@ -129,10 +132,12 @@ def longtail_config(preset, dataset="cifar10"):
     cfg = get_preset(preset)
     cfg["bank_per_class"] = _LONGTAIL_BANK[dataset][preset]
     simclr = dict(cfg["methods"]["simclr"])
-    period = float(cfg["epochs"]) / 5.0
-    cfg["methods"]["simclr_ts"] = dict(
-        simclr, temperature={"schedule": "cosine", "tau_min": 0.1, "tau_max": 1.0, "period_epochs": period}
-    )
+    # Five periods over the training, as the authors' 400 of 2,000 epochs; `per_step` (the epoch fractional within
+    # an epoch) so that a short training samples the cosine smoothly (at whole epochs 1.6 epochs would alias).
+    schedule = {"schedule": "cosine", "tau_min": 0.1, "tau_max": 1.0, "period_epochs": float(cfg["epochs"]) / 5.0}
+    schedule["per_step"] = True
+    cfg["methods"]["simclr_ts"] = dict(simclr, temperature=dict(schedule))
+    cfg["methods"]["moco_v2_ts"] = dict(cfg["methods"]["moco_v2"], temperature=dict(schedule))
     cfg["methods"]["sdclr"] = dict(simclr, prune_ratio=0.9)
     cfg["methods"]["bcl"] = dict(simclr, beta=0.97)
     cfg["eval"].update(copy.deepcopy(LONGTAIL_EVAL[preset]))

@@ -172,16 +172,35 @@ def _short(value):
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _check_identity(identity):
+    """`identity` as a function of the spec (JSON-ready dicts), or None; a dict is every spec's identity."""
+    if identity is None:
+        return None
+    if isinstance(identity, dict):
+        fixed = to_jsonable(identity)  # as it reads back from a record (tuples become lists, ...)
+        return lambda spec: fixed
+    if callable(identity):
+
+        def of(spec):
+            value = identity(spec)
+            if not isinstance(value, dict):
+                raise ValueError(f"`identity({spec.run_id})` must return a dict; got {type(value).__name__}")
+            return to_jsonable(value)
+
+        return of
+    raise ValueError(f"`identity` must be a dict, a function of the spec or None; got {type(identity).__name__}")
+
+
 def _statuses(specs, out, identity):
     """(records, statuses, mismatch reasons) of `specs` in `out`: "done", "todo" or "mismatch"."""
     existing = [read_record(out, s) for s in specs]
     statuses, reasons = [], []
-    for r in existing:
+    for spec, r in zip(specs, existing, strict=True):
         reason = None
         if r is None or r.get("status") != "done":
             status = "todo"
-        elif identity is not None and r.get("identity") != identity:
-            status, reason = "mismatch", identity_diff(r.get("identity"), identity)
+        elif identity is not None and r.get("identity") != identity(spec):
+            status, reason = "mismatch", identity_diff(r.get("identity"), identity(spec))
         else:
             status = "done"
         statuses.append(status)
@@ -250,9 +269,7 @@ def check_grid(specs, out, identity=None):
     """
     specs = _check_specs(specs)
     _check_out(out)
-    if identity is not None and not isinstance(identity, dict):
-        raise ValueError(f"`identity` must be a dict or None; got {type(identity).__name__}")
-    identity = None if identity is None else to_jsonable(identity)
+    identity = _check_identity(identity)
     FolderLock(out).check_free()
     _, statuses, reasons = _statuses(specs, out, identity)
     if "mismatch" in statuses:
@@ -290,8 +307,9 @@ def run_grid(
             propagates and nothing is written for that run.
         stream: where progress goes (default: sys.stdout).
         identity: optional JSON-able dict of everything besides the spec that determines a run's result (the
-            config after overrides, the data's `records.fingerprint`, the package version). Stored in every
-            new record; a finished record whose identity differs (or that has none) is a "mismatch": the dry
+            config after overrides, the data's `records.fingerprint`, the package version), or a function
+            `spec -> dict` when it differs per run (e.g. only the run's own method's hyper-parameters). Stored
+            in every new record; a finished record whose identity differs (or that has none) is a "mismatch": the dry
             run lists it with the differing settings, a real run raises `SetupError` before running anything.
 
     Returns:
@@ -313,16 +331,13 @@ def run_grid(
         raise ValueError(f"`cost_fn` must be callable or None; got {cost_fn!r}")
     if config is not None and not isinstance(config, dict):
         raise ValueError(f"`config` must be a dict or None; got {type(config).__name__}")
-    if identity is not None and not isinstance(identity, dict):
-        raise ValueError(f"`identity` must be a dict or None; got {type(identity).__name__}")
+    identity = _check_identity(identity)
     if verbose not in (0, 1, 2) and verbose is not True and verbose is not False:
         raise ValueError(f"`verbose` must be 0, 1 or 2; got {verbose!r}")
     verbose = int(verbose)
     stream = sys.stdout if stream is None else stream
     specs = _check_specs(specs)
     _check_out(out)
-    if identity is not None:
-        identity = to_jsonable(identity)  # as it reads back from a record (tuples become lists, ...)
 
     if dry_run:
         existing, statuses, reasons = _statuses(specs, out, identity)
@@ -411,7 +426,7 @@ def _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going,
                 "traceback": tb,
             }
             if identity is not None:
-                record["identity"] = identity
+                record["identity"] = identity(spec)
             if config is not None:
                 record["config"] = to_jsonable(config)
             write_record(out, record)
@@ -429,7 +444,7 @@ def _run(specs, run_fn, out, existing, done, costs, verbose, config, keep_going,
             "wall_seconds": wall,
         }
         if identity is not None:
-            record["identity"] = identity
+            record["identity"] = identity(spec)
         if config is not None or "config" in result:
             merged = dict(config or {})
             if "config" in result:

@@ -25,6 +25,7 @@ __all__ = [
     "dataset_name",
     "identity",
     "load_eval_data",
+    "method_identity",
     "run_gap_study",
     "run_protocol_grid",
 ]
@@ -118,18 +119,43 @@ def load_eval_data(args, cfg, dataset="cifar10", ood_dataset="cifar100"):
     return EvalData(train, test, bank_per_class=cfg.get("bank_per_class"), ood=ood, name=args.data or dataset)
 
 
-def run_protocol_grid(args, specs, cfg, cost=None, dataset="cifar10", hooks=None):
+def method_identity(ident):
+    """A per-run identity from a grid's `identity`: the config's `methods` narrowed to the run's own method.
+
+    For grids of many methods whose hyper-parameters change independently: a change to one method's settings
+    then leaves the other methods' records valid (`run_grid(identity=...)` takes the function).
+
+    >>> f = method_identity({"config": {"epochs": 8, "methods": {"simclr": {"lr": 0.5}, "bcl": {"beta": 0.97}}}})
+    >>> from keras_ssl_lt.experiments import RunSpec
+    >>> f(RunSpec("bcl"))["config"]
+    {'epochs': 8, 'methods': {'bcl': {'beta': 0.97}}}
+    """
+    import copy
+
+    def of(spec):
+        out = copy.deepcopy(ident)
+        methods = out["config"].get("methods", {})
+        out["config"]["methods"] = {spec.method: methods[spec.method]} if spec.method in methods else {}
+        return out
+
+    return of
+
+
+def run_protocol_grid(args, specs, cfg, cost=None, dataset="cifar10", hooks=None, per_method_identity=False):
     """Run `specs` with the paper's protocol (`protocol.run`), resumably; with --dry-run print the plan instead.
 
     `dataset` is the tensorflow-datasets name used without --data; `hooks` an optional function
     `data -> dict` of `protocol.run`'s keyword hooks (`subset`, `evaluate`, ...), called once the data are
-    loaded. Returns the records, or None for a dry run.
+    loaded; `per_method_identity` keeps only the run's own method's hyper-parameters in each record's identity
+    (`method_identity`). Returns the records, or None for a dry run.
     """
     from keras_ssl_lt.experiments import protocol
     from keras_ssl_lt.experiments.runner import check_grid, run_grid
     from keras_ssl_lt.training.runtime import configure_runtime
 
     ident = identity(args, cfg, dataset=dataset)
+    if per_method_identity:
+        ident = method_identity(ident)
     if args.dry_run:
         run_grid(specs, lambda spec: None, args.out, dry_run=True, cost_fn=cost, identity=ident)
         return None

@@ -259,3 +259,22 @@ def test_stale_temporary_files_are_removed_by_the_next_grid(tmp_path):
     assert fresh.exists()  # may be a write in progress
     run_grid(specs(), Calls(), tmp_path, dry_run=True, verbose=0)  # a dry run deletes nothing
     assert fresh.exists()
+
+
+def test_a_per_run_identity_refuses_only_the_runs_whose_own_settings_changed(tmp_path):
+    from keras_ssl_lt.experiments.study import method_identity
+
+    two = [RunSpec("simclr", seed=0), RunSpec("bcl", seed=0)]
+
+    def ident(bcl_beta):
+        return method_identity({"config": {"epochs": 1, "methods": {"simclr": {"lr": 0.5}, "bcl": {"beta": bcl_beta}}}})
+
+    run_grid(two, Calls(), tmp_path, verbose=0, identity=ident(0.97))
+    records = [json.loads(p.read_text()) for p in sorted(tmp_path.glob("*.json"))]
+    methods = {r["spec"]["method"]: r["identity"]["config"]["methods"] for r in records}
+    assert methods == {"simclr": {"simclr": {"lr": 0.5}}, "bcl": {"bcl": {"beta": 0.97}}}
+    # Another BCL momentum: SimCLR's record is still valid, BCL's is a mismatch.
+    plan = run_grid(two, Calls(), tmp_path, dry_run=True, identity=ident(0.9))
+    assert [p["status"] for p in plan] == ["done", "mismatch"]
+    with pytest.raises(ValueError, match="identity"):
+        run_grid(two, Calls(), tmp_path, verbose=0, identity=lambda spec: "not a dict")
