@@ -15,79 +15,143 @@ IMG = RNG.integers(0, 256, (8, 9, 3), dtype=np.uint8)  # H=8, W=9: catches swapp
 X = (IMG.astype("float32") / 255.0)[None]
 
 
-def _train_call(layer, *args, **kwargs):
-    """`layer(*args, training=True, **kwargs)`; on JAX one jitted stateless call (eager JAX compiles op by op)."""
+def _state(layer):
+    """The layer's random-generator state (its non-trainable variables) as numpy."""
+    return [np.array(to_numpy(v.value)) for v in layer.non_trainable_variables]
+
+
+def _runner(layer, as_numpy=True):
+    """`run(*args, state=None, **kwargs)`: `layer(*args, training=True, **kwargs)` (as numpy by default), from the generator
+    `state` (`_state` of a layer of the same structure; the layer's own when None), which the run then advances.
+
+    On JAX every run is one jitted stateless call, compiled once for all runs of the same argument structure
+    (eager JAX compiles op by op, which dominates these tiny tests).
+    """
+    if keras.backend.backend() == "jax":
+        import jax
+
+        step = jax.jit(lambda state, args, kwargs: layer.stateless_call([], state, *args, training=True, **kwargs))
+
+    def run(*args, state=None, **kwargs):
+        variables = layer.non_trainable_variables
+        if state is not None:
+            for v, value in zip(variables, state, strict=True):
+                v.assign(value)
+        if keras.backend.backend() != "jax":
+            out = layer(*args, training=True, **kwargs)
+        else:
+            out, new_state = step([v.value for v in variables], args, kwargs)
+            for v, value in zip(variables, new_state, strict=True):
+                v.assign(value)
+        return to_numpy(out) if as_numpy else out
+
+    return run
+
+
+def _compiled(fn):
+    """`fn` jitted on JAX (one compiled call instead of op-by-op eager compiles), as it is elsewhere."""
     if keras.backend.backend() != "jax":
-        return layer(*args, training=True, **kwargs)
+        return fn
     import jax
 
-    variables = layer.non_trainable_variables
-    step = jax.jit(lambda state, *a: layer.stateless_call([], state, *a, training=True, **kwargs))
-    out, new_state = step([v.value for v in variables], *args)
-    for v, value in zip(variables, new_state, strict=True):
-        v.assign(value)
-    return out
+    return jax.jit(fn)
 
 
-def _pil_cases():
-    """(name, ours(x), PIL result, tolerance in grey levels)."""
+SIDE, CENTRE = 3.3, (4.2, 5.7)  # the cutout of the PIL comparison
+FACTORS = (0.3, 1.6)  # the enhancers' factors
+
+
+def _ours(x, flat):
+    """Every operation of the PIL comparison on `x` (1, H, W, 3), batched per operation, plus the degenerate
+    cases on `flat` (a constant image): one function, so one compiled call on JAX."""
+    one = lambda v: np.array([v], "float32")  # noqa: E731
+    matrices = ops.concatenate(
+        [
+            pil_ops.shear_matrix(one(0.3), "x"),
+            pil_ops.shear_matrix(one(-0.17), "y"),
+            pil_ops.translate_matrix(one(-2.7), one(1.9)),
+            pil_ops.rotate_matrix(np.array([30.0, -41.0], "float32"), 8, 9),
+        ],
+        axis=0,
+    )
+    pair, factors = ops.concatenate([x, x], axis=0), np.array(FACTORS, "float32")
+    return {
+        "geometry": pil_ops.affine_nearest(ops.tile(x, (5, 1, 1, 1)), matrices),
+        "auto_contrast": pil_ops.auto_contrast(x),
+        "invert": pil_ops.invert(x),
+        "equalize": pil_ops.equalize(x),
+        "solarize": pil_ops.solarize(x, one(77.0)),
+        "posterize": pil_ops.posterize(x, one(5)),
+        "contrast": pil_ops.enhance_contrast(pair, factors),
+        "color": pil_ops.enhance_color(pair, factors),
+        "brightness": pil_ops.enhance_brightness(pair, factors),
+        "sharpness": pil_ops.enhance_sharpness(pair, factors),
+        "cutout": pil_ops.cutout(x, one(SIDE), np.array([CENTRE], "float32")),
+        "equalize_flat": pil_ops.equalize(flat),
+        "cutout_zero_side": pil_ops.cutout(x, np.zeros(1, "float32"), np.array([[3.0, 3.0]], "float32")),
+    }
+
+
+def _pil_references():
+    """name -> (PIL's results, one per example of `_ours`'s output, tolerance in grey levels)."""
     Image, ImageOps, ImageEnhance, ImageDraw = (
         pytest.importorskip(f"PIL.{m}") for m in ("Image", "ImageOps", "ImageEnhance", "ImageDraw")
     )
     pil = Image.fromarray(IMG)
-    one = lambda v: np.array([v], "float32")  # noqa: E731
     affine = lambda coeffs: pil.transform(pil.size, Image.AFFINE, coeffs)  # noqa: E731
-    cases = [
-        ("shear_x", pil_ops.affine_nearest(X, pil_ops.shear_matrix(one(0.3), "x")), affine((1, 0.3, 0, 0, 1, 0)), 0),
-        (
-            "shear_y",
-            pil_ops.affine_nearest(X, pil_ops.shear_matrix(one(-0.17), "y")),
-            affine((1, 0, 0, -0.17, 1, 0)),
+    refs = {
+        "geometry": (
+            [
+                affine((1, 0.3, 0, 0, 1, 0)),
+                affine((1, 0, 0, -0.17, 1, 0)),
+                affine((1, 0, -2.7, 0, 1, 1.9)),
+                pil.rotate(30.0),
+                pil.rotate(-41.0),
+            ],
             0,
         ),
-        (
-            "translate",
-            pil_ops.affine_nearest(X, pil_ops.translate_matrix(one(-2.7), one(1.9))),
-            affine((1, 0, -2.7, 0, 1, 1.9)),
-            0,
-        ),
-        ("rotate_30", pil_ops.affine_nearest(X, pil_ops.rotate_matrix(one(30.0), 8, 9)), pil.rotate(30.0), 0),
-        ("rotate_-41", pil_ops.affine_nearest(X, pil_ops.rotate_matrix(one(-41.0), 8, 9)), pil.rotate(-41.0), 0),
-        ("auto_contrast", pil_ops.auto_contrast(X), ImageOps.autocontrast(pil), 1),
-        ("invert", pil_ops.invert(X), ImageOps.invert(pil), 0),
-        ("equalize", pil_ops.equalize(X), ImageOps.equalize(pil), 0),
-        ("solarize", pil_ops.solarize(X, one(77.0)), ImageOps.solarize(pil, 77), 0),
-        ("posterize", pil_ops.posterize(X, one(5)), ImageOps.posterize(pil, 5), 0),
-    ]
-    for f in (0.3, 1.6):
-        for name, fn, enhancer in (
-            ("contrast", pil_ops.enhance_contrast, ImageEnhance.Contrast),
-            ("color", pil_ops.enhance_color, ImageEnhance.Color),
-            ("brightness", pil_ops.enhance_brightness, ImageEnhance.Brightness),
-            ("sharpness", pil_ops.enhance_sharpness, ImageEnhance.Sharpness),
-        ):
-            # PIL rounds its degenerate image to uint8 before blending, and truncates the blend: <= 1.5 levels.
-            cases.append((f"{name}_{f}", fn(X, one(f)), enhancer(pil).enhance(f), 1.5))
+        "auto_contrast": ([ImageOps.autocontrast(pil)], 1),
+        "invert": ([ImageOps.invert(pil)], 0),
+        "equalize": ([ImageOps.equalize(pil)], 0),
+        "solarize": ([ImageOps.solarize(pil, 77)], 0),
+        "posterize": ([ImageOps.posterize(pil, 5)], 0),
+    }
+    for name, enhancer in (
+        ("contrast", ImageEnhance.Contrast),
+        ("color", ImageEnhance.Color),
+        ("brightness", ImageEnhance.Brightness),
+        ("sharpness", ImageEnhance.Sharpness),
+    ):
+        # PIL rounds its degenerate image to uint8 before blending, and truncates the blend: <= 1.5 levels.
+        refs[name] = ([enhancer(pil).enhance(f) for f in FACTORS], 1.5)
     drawn = pil.copy()
-    side, cx, cy = 3.3, 4.2, 5.7
+    (cx, cy), side = CENTRE, SIDE
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
     ImageDraw.Draw(drawn).rectangle((x0, y0, min(9, x0 + side), min(8, y0 + side)), pil_ops.CUTOUT_FILL)
-    cases.append(("cutout", pil_ops.cutout(X, one(side), np.array([[cx, cy]], "float32")), drawn, 0))
-    return cases
+    refs["cutout"] = ([drawn], 0)
+    return refs
 
 
-def test_operations_match_pil():
-    for name, ours, ref, levels in _pil_cases():
-        got = to_numpy(ours)[0] * 255.0
-        want = np.asarray(ref).astype("float64")
+def test_operations_match_pil_and_keep_degenerate_inputs():
+    flat = np.full((1, 4, 4, 3), 0.5, "float32")
+    ours = {name: to_numpy(y) for name, y in _compiled(_ours)(X, flat).items()}
+    for name, (refs, levels) in _pil_references().items():
+        got = ours[name] * 255.0
+        want = np.stack([np.asarray(r) for r in refs]).astype("float64")
         assert got.shape == want.shape, name
         np.testing.assert_allclose(got, want, atol=levels + 1e-3, err_msg=name)
+    # A constant channel is left alone by equalize, and a cutout of side 0 draws nothing.
+    np.testing.assert_array_equal(ours["equalize_flat"], flat)
+    np.testing.assert_array_equal(ours["cutout_zero_side"], X)
 
 
-def test_equalize_of_a_constant_channel_and_a_zero_side_cutout_are_identities():
-    flat = np.full((1, 4, 4, 3), 0.5, "float32")
-    np.testing.assert_array_equal(to_numpy(pil_ops.equalize(flat)), flat)
-    np.testing.assert_array_equal(to_numpy(pil_ops.cutout(X, np.zeros(1), np.array([[3.0, 3.0]]))), X)
+# The replay's operations on one example (1, H, W, 3), compiled once each on JAX.
+_ROTATE = _compiled(
+    lambda x, degrees: pil_ops.affine_nearest(x, pil_ops.rotate_matrix(degrees, x.shape[1], x.shape[2]))
+)
+_POSTERIZE = _compiled(pil_ops.posterize)
+_CUTOUT = _compiled(pil_ops.cutout)
+_INVERT = _compiled(pil_ops.invert)
 
 
 def _replay(layer, x, strength):
@@ -95,7 +159,8 @@ def _replay(layer, x, strength):
     sg = keras.random.SeedGenerator(layer.seed)
     b, n = len(x), len(layer.ops)
     out = x.copy()
-    m = layer.min_magnitude + (layer.max_magnitude - layer.min_magnitude) * strength
+    s = strength * to_numpy(keras.random.uniform((b,), seed=sg)) if layer.magnitude_jitter else strength
+    m = layer.min_magnitude + (layer.max_magnitude - layer.min_magnitude) * s
     for _ in range(layer.num_ops):
         which = np.minimum(np.floor(to_numpy(keras.random.uniform((b,), seed=sg)) * n), n - 1).astype(int)
         apply = to_numpy(keras.random.uniform((b,), seed=sg)) < strength
@@ -110,42 +175,52 @@ def _replay(layer, x, strength):
             v = m[i] / 30.0 * (high - low) + low
             xi = out[i : i + 1]
             if name == "rotate":
-                y = pil_ops.affine_nearest(xi, pil_ops.rotate_matrix(np.array([v * sign[i]]), x.shape[1], x.shape[2]))
+                y = _ROTATE(xi, np.array([v * sign[i]], "float32"))
             elif name == "posterize":
-                y = pil_ops.posterize(xi, np.array([max(np.floor(v), 1.0)]))
+                y = _POSTERIZE(xi, np.array([max(np.floor(v), 1.0)], "float32"))
             elif name == "cutout":
-                y = pil_ops.cutout(xi, np.array([v * x.shape[2]]), centre[i : i + 1])
+                y = _CUTOUT(xi, np.array([v * x.shape[2]], "float32"), centre[i : i + 1].astype("float32"))
             else:
-                y = pil_ops.invert(xi)
+                y = _INVERT(xi)
             nxt[i] = to_numpy(y)[0]
         out = nxt
     return out
 
 
-@pytest.mark.parametrize("num_ops", [1, 2])
-def test_layer_draws_ops_probability_and_magnitude_per_example(num_ops):
-    layer = StrengthRandAugment(num_ops=num_ops, ops=("rotate", "invert", "posterize", "cutout"), seed=5)
+# BCL-I's rule (one op, magnitude 10 + 20 s) and BCL-D's (two ops, magnitude 5 + 25 s u).
+@pytest.mark.parametrize(("num_ops", "min_magnitude", "jitter"), [(1, 10.0, False), (2, 5.0, True)])
+def test_layer_draws_ops_probability_and_magnitude_per_example(num_ops, min_magnitude, jitter):
+    layer = StrengthRandAugment(
+        num_ops=num_ops,
+        min_magnitude=min_magnitude,
+        magnitude_jitter=jitter,
+        ops=("rotate", "invert", "posterize", "cutout"),
+        seed=5,
+    )
     x = RNG.random((12, 8, 8, 3)).astype("float32")
     strength = np.linspace(0.0, 1.0, 12).astype("float32")
-    got = to_numpy(_train_call(layer, x, strength))
+    got = _runner(layer)(x, strength)
     np.testing.assert_allclose(got, _replay(layer, x, strength), atol=1e-6)
     assert np.array_equal(got[0], x[0])  # strength 0: never applied
 
 
 def test_strength_zero_is_identity_larger_strength_changes_more_and_seed_repeats():
     x = RNG.random((16, 8, 8, 3)).astype("float32")
-    few = ("shear_x", "rotate", "invert", "contrast")  # a few ops keep the eager test quick
+    few = ("shear_x", "rotate", "invert", "contrast")  # a few ops keep the test quick
+    layer = StrengthRandAugment(num_ops=2, ops=few, seed=1)
+    run, start = _runner(layer), _state(layer)
 
-    def change(s, seed=1):
-        y = to_numpy(_train_call(StrengthRandAugment(num_ops=2, ops=few, seed=seed), x, np.full(16, s, "float32")))
+    def change(s, state=start):  # every run starts from the same draws: only the strength differs
+        y = run(x, np.full(16, s, "float32"), state=state)
         return y, np.abs(y - x).mean()
 
     y0, _ = change(0.0)
     np.testing.assert_array_equal(y0, x)
     (_, d_low), (y_high, d_high) = change(0.2), change(1.0)
     assert 0 < d_low < d_high
-    np.testing.assert_array_equal(change(1.0)[0], y_high)  # same seed, same views
-    assert not np.array_equal(change(1.0, seed=2)[0], y_high)
+    same, other = (_state(StrengthRandAugment(num_ops=2, ops=few, seed=seed)) for seed in (1, 2))
+    np.testing.assert_array_equal(change(1.0, same)[0], y_high)  # same seed, same views
+    assert not np.array_equal(change(1.0, other)[0], y_high)
     inference = StrengthRandAugment(seed=1)(x, np.ones(16, "float32"), training=False)
     np.testing.assert_array_equal(to_numpy(inference), x)
 
@@ -159,24 +234,27 @@ def test_magnitude_rules_of_bcl_i_and_bcl_d():
 
 def test_boosted_view_augmenter_without_strength_is_the_view_augmenter():
     images = RNG.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
-    args = {"crop_size": 8, "scale": (0.1, 1.0), "jitter": None, "jitter_p": 0.0, "seed": 3}
-    plain = to_numpy(_train_call(ViewAugmenter(**args), images))
-    np.testing.assert_array_equal(to_numpy(_train_call(BoostedViewAugmenter(**args), images)), plain)
-    zero = _train_call(BoostedViewAugmenter(**args), images, strength=np.zeros(4, "float32"))
-    np.testing.assert_allclose(to_numpy(zero), plain, atol=1e-6)
-    boosted_aug = BoostedViewAugmenter(num_ops=3, ops=["invert", "rotate"], **args)
-    boosted = to_numpy(_train_call(boosted_aug, images, strength=np.ones(4, "float32")))
+    args = {"crop_size": 8, "crop": "pad", "jitter": None, "jitter_p": 0.0, "seed": 3}  # cheap stages
+    plain = _runner(ViewAugmenter(**args))(images)
+    np.testing.assert_array_equal(_runner(BoostedViewAugmenter(**args))(images), plain)
+    boosted_aug = BoostedViewAugmenter(ops=["invert", "rotate"], **args)
+    run, start = _runner(boosted_aug), _state(boosted_aug)
+    zero = run(images, strength=np.zeros(4, "float32"), state=start)
+    np.testing.assert_allclose(zero, plain, atol=1e-6)
+    boosted = run(images, strength=np.ones(4, "float32"), state=start)
     assert not np.allclose(boosted, plain)
 
 
 def test_shapes_dtypes_and_bfloat16():
     images = RNG.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
     with dtype_policy("mixed_bfloat16"):
-        aug = bcl_cifar("D", crop_size=8, seed=0, jitter=None, ops=["rotate", "equalize"])
-        out = _train_call(aug, images, strength=np.ones(2, "float32"))
+        aug = bcl_cifar("D", crop_size=8, seed=0, crop="pad", jitter=None, ops=["rotate", "equalize"])
         layer = StrengthRandAugment(ops=["posterize", "sharpness", "cutout"], seed=0)
-        layer_out = _train_call(layer, images, np.ones(2, "float32"))
-    for y in (out, layer_out):
+        outputs = (
+            _runner(aug, as_numpy=False)(images, strength=np.ones(2, "float32")),
+            _runner(layer, as_numpy=False)(images, np.ones(2, "float32")),
+        )
+    for y in outputs:
         assert tuple(y.shape) == (2, 8, 8, 3) and keras.backend.standardize_dtype(y.dtype) == "bfloat16"
         assert np.all(np.isfinite(to_numpy(ops.cast(y, "float32"))))
 
