@@ -135,9 +135,10 @@ def report(records, out):
 
         rows = seed_summary(recs, ["probe_acc_few"], by=by)
         for row in rows:
-            row["label"] = f"{row['dataset']} {row['arm']}" + (" (balanced)" if row["ratio"] == 1 else "")
+            row["data"] = row["dataset"].removeprefix("npz:") + (" balanced" if row["ratio"] == 1 else "")
+        fields = ["arm"] + (["data"] if len({row["data"] for row in rows}) > 1 else [])
         title = "ID linear probe on the few-shot classes"
-        return plot_bars(rows, "probe_acc_few", path, label_fields=["label"], title=title, caption=caption, floor=True)
+        return plot_bars(rows, "probe_acc_few", path, label_fields=fields, title=title, caption=caption, floor=True)
 
     figure = ("longtail_few.png", "linear probe on the few-shot classes", draw) if recs else None
     return write_report(out, "longtail", "Long-tailed SSL methods", recs, lines, tables=tables, figure=figure)

@@ -70,6 +70,21 @@ def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventio
     return specs
 
 
+def _where(row):
+    """The row's profile and sweep settings, e.g. "exp, rho 0.5" (SAM's radius, the decay convention)."""
+    names = ((RHO, "rho"), (SAM_RHO, "SAM rho"), (CONVENTION, "decay"))
+    return ", ".join(
+        [
+            row["profile"],
+            *(
+                f"{name} {row[k]:g}" if not isinstance(row[k], str) else f"{name} {row[k]}"
+                for k, name in names
+                if row.get(k) is not None
+            ),
+        ]
+    )
+
+
 def _verdict(statement, diff, spread, *seeds):
     """`statement`, qualified: no verdict from one seed, and "within the seeds' spread" when |diff| <= spread."""
     if min(seeds) < 2:
@@ -89,7 +104,6 @@ def control_lines(rows, metrics):
         c = controls.get(tuple(r.get(k) for k in same))
         if c is None:
             continue
-        where = ", ".join(f"{k.split('.')[-1]} {r[k]}" for k in (RHO, CONVENTION) if r.get(k) is not None)
         for m in ("knn_acc", "knn_acc_few", "gen_gap_few"):
             if m not in metrics:
                 continue
@@ -100,10 +114,7 @@ def control_lines(rows, metrics):
             verdict = _verdict(
                 "the weights help" if better else "the weights do not help", d, spread, r["n_seeds"], c["n_seeds"]
             )
-            lines.append(
-                f"- {r['profile']}{', ' + where if where else ''}: {r['sharpness']} vs unweighted ASAM, {m}: "
-                f"{scale * d:+.2f}{unit} → {verdict}"
-            )
+            lines.append(f"- {_where(r)}: {r['sharpness']} vs unweighted ASAM, {m}: {scale * d:+.2f}{unit} → {verdict}")
     return lines
 
 
@@ -149,18 +160,23 @@ def report(records, out):
                 verdict = _verdict(
                     "improves" if better else "does not improve", d, spread, r["n_seeds"], base["n_seeds"]
                 )
-                lines.append(f"- {profile}: {r['sharpness']} vs plain, {m}: {scale * d:+.2f}{unit} → {verdict}")
+                lines.append(f"- {_where(r)}: {r['sharpness']} vs plain, {m}: {scale * d:+.2f}{unit} → {verdict}")
     lines += control_lines(rows, metrics)
     lines.append("")
 
     def draw(path, caption):
         from keras_ssl_lt.experiments.figures import plot_bars
 
-        for row in rows:
-            row["label"] = f"{row['profile']} r={row['ratio']:g} {row['sharpness']}"
+        for row in rows:  # one tick line per setting that varies: the regulariser, then the sweep's values
+            row["r"], row["reg"] = f"{row['ratio']:g}", row["sharpness"]
+            for key, name in ((RHO, "rho"), (SAM_RHO, "sam_rho"), (CONVENTION, "decay")):
+                row[name] = (
+                    "" if row.get(key) is None else f"{row[key]:g}" if not isinstance(row[key], str) else row[key]
+                )
+        fields = [f for f in ("reg", "r", "rho", "sam_rho", "decay") if len({row[f] for row in rows}) > 1]
         metric = "knn_acc_few" if "knn_acc_few" in metrics else "knn_acc"
         title = "rwSAM: kNN accuracy on the few-shot classes"
-        return plot_bars(rows, metric, path, label_fields=["label"], title=title, caption=caption)
+        return plot_bars(rows, metric, path, label_fields=fields, title=title, caption=caption, floor=True)
 
     return write_report(
         out,

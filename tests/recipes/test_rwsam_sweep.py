@@ -69,7 +69,7 @@ def test_the_control_pairs_rwsam_with_unweighted_asam_at_the_same_radius():
     lines = mod.control_lines(rows, ["knn_acc"])
     assert lines == [
         "- exp, rho 0.5: rwsam_rank vs unweighted ASAM, knn_acc: +5.00 points → the weights help",
-        "- exp, rho 7.0: rwsam_rank vs unweighted ASAM, knn_acc: +0.50 points → the weights help (within the seeds' "
+        "- exp, rho 7: rwsam_rank vs unweighted ASAM, knn_acc: +0.50 points → the weights help (within the seeds' "
         "spread)",
     ]
     one = mod.control_lines([_row("asam", 0.5, 0.40, 0.0, 1), _row("rwsam_rank", 0.5, 0.30, 0.0, 3)], ["knn_acc"])
