@@ -41,7 +41,7 @@ class BoostedViewAugmenter(ViewAugmenter):
     Example:
 
     >>> import numpy as np
-    >>> aug = BoostedViewAugmenter(crop_size=8, seed=0)
+    >>> aug = BoostedViewAugmenter(crop_size=8, crop="pad", jitter=None, ops=["invert"], seed=0)  # a quick example
     >>> views = aug(np.zeros((2, 8, 8, 3), "uint8"), training=True, strength=np.array([0.0, 1.0], "float32"))
     >>> tuple(views.shape)
     (2, 8, 8, 3)

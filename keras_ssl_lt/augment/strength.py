@@ -78,7 +78,7 @@ class StrengthRandAugment(AugmentLayer):
     Example:
 
     >>> import numpy as np
-    >>> layer = StrengthRandAugment(seed=0)
+    >>> layer = StrengthRandAugment(ops=["invert", "solarize"], seed=0)  # two of the 15 operations: a quick example
     >>> x = np.random.rand(2, 8, 8, 3).astype("float32")
     >>> y = layer(x, np.array([0.0, 1.0], "float32"), training=True)
     >>> bool(np.array_equal(np.asarray(y)[0], x[0]))

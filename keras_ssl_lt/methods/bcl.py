@@ -101,9 +101,10 @@ class BCL(SimCLR):
     Example:
 
     >>> import numpy as np, keras, keras_ssl_lt as ksl
-    >>> model = BCL(ksl.backbones.small_resnet(input_shape=(8, 8, 3), width=0.25, blocks=(1, 1, 1, 1)),
-    ...             augmenter=ksl.augment.boosted.bcl_cifar(crop_size=8, seed=0), projection_dim=8,
-    ...             projection_hidden_dim=16, num_examples=8)
+    >>> encoder = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D()])
+    >>> augmenter = ksl.augment.boosted.bcl_cifar(crop_size=8, seed=0, crop="pad", jitter=None, ops=["invert", "rotate"])
+    >>> model = BCL(encoder, augmenter=augmenter, projection_dim=8, projection_hidden_dim=16, num_examples=8,
+    ...             rankme=False)  # a quick example: a plain crop, no colour jitter, two ops, no RankMe
     >>> model.compile(optimizer=keras.optimizers.SGD(0.1))
     >>> batch = {"images": np.random.randint(0, 256, (8, 8, 8, 3), dtype="uint8"), "index": np.arange(8)}
     >>> history = model.fit(batch, batch_size=4, epochs=1, verbose=0)
