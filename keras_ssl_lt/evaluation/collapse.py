@@ -138,10 +138,13 @@ class RankMeMetric(keras.metrics.Metric):
         return g + np.outer(c, s) + np.outer(s, c) - n * np.outer(c, c)
 
     def result(self):
-        """RankMe of the accumulated embeddings (0 before any update); computed on the host, once per call."""
+        """RankMe of the accumulated embeddings (0 before any update, NaN after a non-finite one); on the host."""
         if not self.built or float(ops.convert_to_numpy(self.count)) == 0:
             return ops.convert_to_tensor(0.0, "float32")
-        lam = np.linalg.eigvalsh(self.gram_matrix())
+        gram = self.gram_matrix()
+        if not np.all(np.isfinite(gram)):  # non-finite embeddings (a diverged step): NaN, as the loss reads
+            return ops.convert_to_tensor(float("nan"), "float32")
+        lam = np.linalg.eigvalsh(gram)
         value = rankme_from_singular_values(np.sqrt(np.clip(lam, 0.0, None)), self.eps)
         return ops.convert_to_tensor(value, "float32")
 
@@ -150,8 +153,9 @@ class RankMeMetric(keras.metrics.Metric):
         if not self.built:
             return
         n = float(ops.convert_to_numpy(self.count))
-        if n > 0:
-            self.shift.assign(ops.convert_to_numpy(self.total) / np.float32(n))
+        mean = ops.convert_to_numpy(self.total) / np.float32(max(n, 1.0))
+        if n > 0 and np.all(np.isfinite(mean)):  # a non-finite epoch keeps the previous shift
+            self.shift.assign(mean)
         self.gram.assign(ops.zeros((self.dim, self.dim), "float32"))
         self.total.assign(ops.zeros((self.dim,), "float32"))
         self.count.assign(0.0)

@@ -85,3 +85,16 @@ def test_rankme_metric_bad_input():
         RankMeMetric(4).update_state(np.zeros((2, 5), "float32"))
     with pytest.raises(ValueError, match="needs `dim`"):
         RankMeMetric().update_state(np.zeros((2, 4), "float32"))
+
+
+def test_rankme_metric_reads_nan_after_non_finite_embeddings_and_recovers_after_reset():
+    from keras_ssl_lt.evaluation.collapse import RankMeMetric
+
+    m = RankMeMetric(3)
+    z = np.eye(3, dtype="float32")
+    m.update_state(z)
+    m.update_state(np.full((2, 3), np.nan, "float32"))
+    assert np.isnan(float(np.asarray(m.result())))  # no LinAlgError: the loss check names the diverged step
+    m.reset_state()
+    m.update_state(z)
+    assert float(np.asarray(m.result())) == pytest.approx(3.0, rel=1e-4)
