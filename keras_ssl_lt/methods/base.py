@@ -311,15 +311,24 @@ class Pretrainer(TrainingSafeguards, RandomStateSaving, BackendStep, keras.Model
     def _rankme_metric(self):
         """The `rankme` tracker, built at the first use (eager: Keras reads `metrics` before the first step).
 
-        Its size is the dimension of the method's `"embedding"`, found once by running `compute_loss_terms`
-        on two zero images in inference mode (no variable changes).
+        Its size is the method's `embedding_dim`, or, for a method that does not declare one, the dimension of
+        its `"embedding"` found once by running `compute_loss_terms` on two zero images in inference mode (no
+        variable changes; about 2 s of eager ops on JAX, hence the declaration).
         """
         if not self.rankme_tracker.built:
-            shape = tuple(32 if d is None else int(d) for d in self.encoder.input_shape[1:])
-            views = [ops.zeros((2, *shape), self.compute_dtype) for _ in range(self.num_views)]
-            terms = self._loss_terms(views, ops.zeros((2,), "int32"), False)
-            self.rankme_tracker.build(int(terms["embedding"].shape[-1]))
+            dim = self.embedding_dim
+            if dim is None:  # a method that does not declare it: one inference pass on two zero images
+                shape = tuple(32 if d is None else int(d) for d in self.encoder.input_shape[1:])
+                views = [ops.zeros((2, *shape), self.compute_dtype) for _ in range(self.num_views)]
+                dim = self._loss_terms(views, ops.zeros((2,), "int32"), False)["embedding"].shape[-1]
+            self.rankme_tracker.build(int(dim))
         return self.rankme_tracker
+
+    @property
+    def embedding_dim(self):
+        """The dimension of `compute_loss_terms`' `"embedding"` (RankMe's size), or None when the method does not
+        declare it (it is then found by one inference pass). The built-in methods declare it."""
+        return None
 
     # ------------------------------------------------------------------ subclass API
     def compute_loss_terms(self, views, labels, training=True):

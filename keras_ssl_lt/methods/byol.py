@@ -79,6 +79,11 @@ class BYOL(Pretrainer):
         step = ops.minimum(ops.cast(self.optimizer.iterations, "float32"), float(self.total_steps))
         return 1.0 - (1.0 - self.momentum) * (ops.cos(math.pi * step / self.total_steps) + 1.0) / 2.0
 
+    @property
+    def embedding_dim(self):
+        """The dimension of the logged embedding (RankMe's size): the projector output."""
+        return self.projection_dim
+
     def compute_loss_terms(self, views, labels, training=True):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)

@@ -81,6 +81,11 @@ class MoCoV2(ScheduledTemperature, Pretrainer):
         )
         self.queue.assign(losses.l2_normalize(self.queue.value))
 
+    @property
+    def embedding_dim(self):
+        """The dimension of the logged embedding (RankMe's size): the query (projector output)."""
+        return self.projection_dim
+
     def compute_loss_terms(self, views, labels, training=True):
         x1, x2 = views
         batch = ops.shape(x1)[0]

@@ -71,6 +71,11 @@ class SimCLR(ScheduledTemperature, Pretrainer):
             self.feature_dim, [self.projection_hidden_dim], self.projection_dim, name="projector", init=self.head_init
         )
 
+    @property
+    def embedding_dim(self):
+        """The dimension of the logged embedding (RankMe's size): the projector output."""
+        return self.projection_dim
+
     def compute_loss_terms(self, views, labels, training=True):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)

@@ -57,6 +57,11 @@ class Supervised(Pretrainer):
             name="head",
         )
 
+    @property
+    def embedding_dim(self):
+        """The dimension of the logged embedding (RankMe's size): the encoder features."""
+        return self.feature_dim
+
     def compute_loss_terms(self, views, labels, training=True):
         if labels is None:
             raise ValueError(

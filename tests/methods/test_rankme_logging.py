@@ -58,3 +58,19 @@ def test_rankme_can_be_turned_off_and_the_switch_is_saved():
     assert type(model).from_config(model.get_config()).rankme is False
     with pytest.raises(ValueError, match="rankme"):
         ksl.SimCLR(encoder, rankme="yes")
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="shapes only: once, on the fastest backend here")
+def test_every_registered_method_declares_its_embedding_dim():
+    from keras_ssl_lt.experiments.build import build_pretrainer
+    from keras_ssl_lt.experiments.grids import longtail_config
+    from keras_ssl_lt.methods import registry
+
+    cfg = longtail_config("smoke")
+    for name in registry.method_names():
+        model = build_pretrainer(name, cfg, num_classes=10, num_examples=8)
+        assert model.embedding_dim is not None, name
+        declared = model.embedding_dim
+        views = [keras.ops.zeros((2, 8, 8, 3)) for _ in range(model.num_views)]
+        terms = model._loss_terms(views, keras.ops.zeros((2,), "int32"), False)
+        assert terms["embedding"].shape[-1] == declared, name
