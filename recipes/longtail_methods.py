@@ -46,11 +46,8 @@ LT_METRICS = ("lt_probe_acc", "lt_probe_acc_few", "lt_probe_balancedness", "lt_f
 
 def longtail_config(preset, dataset="cifar10", epochs=None):
     """The protocol config of `preset` for `dataset`, with the long-tail methods and evaluation added
-    (`keras_ssl_lt.experiments.grids.longtail_config`), and `epochs` when given."""
-    cfg = grids.longtail_config(preset, dataset)
-    if epochs is not None:
-        cfg["epochs"] = int(epochs)
-    return cfg
+    (`keras_ssl_lt.experiments.grids.longtail_config`), and `epochs` when given (TS's period follows it)."""
+    return grids.longtail_config(preset, dataset, epochs=epochs)
 
 
 def grid_specs(arms, seeds, preset, dataset, balanced=False, ratio=0.01):

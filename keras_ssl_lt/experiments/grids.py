@@ -21,6 +21,7 @@ Example:
 
 import copy
 
+from keras_ssl_lt._checks import check_int
 from keras_ssl_lt.rwsam.registry import REGULARIZERS
 
 __all__ = [
@@ -106,10 +107,10 @@ _LONGTAIL_BANK = {
 }
 
 
-def longtail_config(preset, dataset="cifar10"):
+def longtail_config(preset, dataset="cifar10", epochs=None):
     """The protocol config of recipes/longtail_methods.py: the `preset` of `keras_ssl_lt.experiments.presets`
     with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `moco_v2_ts`, `sdclr`, `bcl`)
-    and evaluation.
+    and evaluation; `epochs` replaces the preset's (TS's period follows it).
 
     TS, SDCLR and BCL start from the preset's SimCLR (heads, learning rate, temperature; `moco_v2_ts` from its
     MoCo v2). TS's period is a fifth of the training, as the authors' 400 epochs of 2,000, and its epoch counts
@@ -122,6 +123,8 @@ def longtail_config(preset, dataset="cifar10"):
     >>> cfg = longtail_config("cpu")
     >>> cfg["methods"]["simclr_ts"]["temperature"]["period_epochs"], cfg["methods"]["sdclr"]["prune_ratio"]
     (1.6, 0.9)
+    >>> longtail_config("gpu", epochs=2000)["methods"]["simclr_ts"]["temperature"]["period_epochs"]
+    400.0
     """
     from keras_ssl_lt.experiments.presets import get_preset
 
@@ -130,6 +133,8 @@ def longtail_config(preset, dataset="cifar10"):
     if dataset not in _LONGTAIL_BANK:
         raise ValueError(f"`dataset` must be one of {sorted(_LONGTAIL_BANK)}; got {dataset!r}")
     cfg = get_preset(preset)
+    if epochs is not None:  # before TS's period, which follows the training length
+        cfg["epochs"] = check_int(epochs, "epochs", low=1)
     cfg["bank_per_class"] = _LONGTAIL_BANK[dataset][preset]
     simclr = dict(cfg["methods"]["simclr"])
     # Five periods over the training, as the authors' 400 of 2,000 epochs; `per_step` (the epoch fractional within
