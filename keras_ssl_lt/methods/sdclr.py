@@ -7,12 +7,10 @@ from typing import Any
 
 import keras
 
-from keras_ssl_lt import losses
 from keras_ssl_lt._checks import check_bool, check_choice
 from keras_ssl_lt.methods.base import batchnorm_variables
 from keras_ssl_lt.methods.pruning import PRUNE_SCOPES, PrunedTwin, check_prune_layers, check_prune_ratio
 from keras_ssl_lt.methods.simclr import SimCLR
-from keras_ssl_lt.training.distributed import num_replicas
 
 __all__ = ["SDCLR", "PruneMaskRefresh"]
 
@@ -164,17 +162,7 @@ class SDCLR(SimCLR):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)
         z2 = self.pruned_features(x2, training=training)
-        temperature = self.current_temperature()  # a float, or a TS schedule's value at this step
-        if self.global_negatives:
-            (g1, g2), offset = self._ksl_all_gather([z1, z2])
-            loss = losses.nt_xent(z1, z2, temperature, global_z1=g1, global_z2=g2, offset=offset)
-        else:
-            groups = num_replicas() if keras.backend.backend() == "jax" else 1
-            loss = losses.nt_xent(z1, z2, temperature, num_groups=groups)
-        terms = {"loss": loss, "embedding": z1}
-        if self.temperature_scheduled:
-            terms["temperature"] = temperature
-        return terms
+        return self.contrast(z1, z2)  # SimCLR's NT-Xent (temperature, schedule, negatives) between the branches
 
     def get_config(self):
         config = super().get_config()

@@ -80,6 +80,10 @@ class SimCLR(ScheduledTemperature, Pretrainer):
         x1, x2 = views
         z1 = self.projector(self.encoder(x1, training=training), training=training)
         z2 = self.projector(self.encoder(x2, training=training), training=training)
+        return self.contrast(z1, z2)
+
+    def contrast(self, z1, z2):
+        """The loss terms of NT-Xent between the projections `z1`, `z2` of the two views (SDCLR: dense, pruned)."""
         # A float, or with a schedule its value at this step (a scalar tensor computed inside the step).
         temperature = self.current_temperature()
         if self.global_negatives:
