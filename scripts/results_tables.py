@@ -1,0 +1,298 @@
+"""Regenerate the tables of docs/results.md from the committed records (never typed by hand).
+
+Each generated table sits between two markers in the page:
+
+    <!-- table: NAME (generated from docs/records by scripts/results_tables.py; do not edit) -->
+    | ... |
+    <!-- end table: NAME -->
+
+and NAME is one of `BLOCKS` below (each reads one records folder). Run from the repository root:
+
+    python scripts/results_tables.py            # rewrite the tables in docs/results.md
+    python scripts/results_tables.py --check    # exit 1, naming them, if any table differs from its records
+    python scripts/results_tables.py --print rwsam_sweep_cpu   # print one table
+
+The test suite runs the check (tests/test_results_tables.py), so a record added without regenerating the page,
+or a number edited by hand, fails CI.
+"""
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "results.md"
+RECORDS = ROOT / "docs" / "records"
+
+RHO, SAM_RHO, CONVENTION = "cfg.sharpness.rho", "cfg.sharpness.sam_rho", "cfg.optimizer.weight_decay_convention"
+REGULARISERS = {
+    "none": "plain",
+    "sam": "SAM",
+    "asam": "ASAM, no weights",
+    "rwsam_rank": "rwSAM, rank weights",
+    "rwsam_kde": "rwSAM, KDE weights",
+}
+ARMS = {
+    "simclr": "SimCLR",
+    "ts": "TS",
+    "sdclr": "SDCLR",
+    "bcl": "BCL",
+    "bcl_d": "BCL-D",
+    "simsiam": "SimSiam",
+    "simsiam_rwsam": "SimSiam + rwSAM",
+}
+
+
+def _records(folder):
+    from keras_ssl_lt.experiments.records import read_records
+
+    return [r for r in read_records(RECORDS / folder) if r.get("status") == "done"]
+
+
+def _extra(record):
+    extra = record["spec"].get("extra", {})
+    return dict(extra)  # a dict, or the (key, value) pairs of a frozen spec
+
+
+def _pct(mean, std=None, n_seeds=2):
+    """ "45.23 ± 0.41" (or "45.23" for one seed) from fractions; "" for a missing mean."""
+    if mean is None:
+        return ""
+    text = f"{100 * mean:.2f}"
+    return text if std is None or n_seeds < 2 else f"{text} ± {100 * std:.2f}"
+
+
+def _plain(mean, std=None, n_seeds=2, digits=3):
+    if mean is None:
+        return ""
+    text = f"{mean:.{digits}f}"
+    return text if std is None or n_seeds < 2 else f"{text} ± {std:.{digits}f}"
+
+
+def _table(headers, rows):
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------ claim 3 on the CPU
+
+
+def _rwsam_rows(records):
+    """Seed summaries of rwSAM-recipe records, keyed by (ratio, regulariser, radius, decay convention); the radius
+    is the one the run used (its spec's sweep value, else the registry's default for that regulariser)."""
+    from keras_ssl_lt.experiments.aggregate import seed_summary
+    from keras_ssl_lt.rwsam.registry import DEFAULTS
+
+    metrics = ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few", "gen_gap_few")
+    for r in records:
+        extra = _extra(r)
+        reg = extra.get("sharpness", "none")
+        if reg == "sam":
+            radius = float(extra.get(SAM_RHO, DEFAULTS["sam_rho"]))
+        elif reg == "none":
+            radius = None
+        else:
+            radius = float(extra.get(RHO, DEFAULTS["rho"]))
+        decay = extra.get(CONVENTION) or r.get("config", {}).get("optimizer", {}).get("weight_decay_convention")
+        # grouped as spec extras (seed_summary's fields), on this in-memory copy only
+        r["spec"] = dict(r["spec"], extra=dict(extra, reg=reg, radius=radius, decay=decay or "keras"))
+    rows = seed_summary(records, metrics, by=("ratio", "reg", "radius", "decay"))
+    order = list(REGULARISERS)
+    rows.sort(
+        key=lambda w: (w["decay"], w["ratio"] < 1, order.index(w["reg"]) > 0, w["radius"] or 0, order.index(w["reg"]))
+    )
+    return rows
+
+
+def _rwsam_table(folder):
+    rows = _rwsam_rows(_records(folder))
+    if not rows:
+        return "(no records yet)"
+    decays = sorted({w["decay"] for w in rows})
+    heads = ["regulariser", "rho", "r"] + (["weight decay"] if len(decays) > 1 else [])
+    heads += ["seeds", "kNN (%)", "kNN, many (%)", "kNN, few (%)", "probe (%)", "probe, few (%)", "gen. gap, few"]
+    plain = [w for w in rows if w["ratio"] < 1 and w["reg"] == "none"]
+    floor_src = plain[0] if plain else rows[0]
+    floor = ["untrained encoder (the floor)", "", ""] + ([""] if len(decays) > 1 else []) + [str(floor_src["n_seeds"])]
+    for m in ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few"):
+        floor.append(_pct(floor_src.get(f"floor_{m}_mean"), floor_src.get(f"floor_{m}_std"), floor_src["n_seeds"]))
+    floor.append("")
+    body = [floor]
+    for w in rows:
+        name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
+        cells = [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}"]
+        cells += [w["decay"]] if len(decays) > 1 else []
+        cells.append(str(w["n_seeds"]))
+        for m in ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few"):
+            cells.append(_pct(w[f"{m}_mean"], w[f"{m}_std"], w["n_seeds"]))
+        cells.append(_plain(w["gen_gap_few_mean"], w["gen_gap_few_std"], w["n_seeds"]))
+        body.append(cells)
+    return _table(heads, body)
+
+
+def _verdict(diff, spread, n_a, n_b, better_if_positive=True):
+    """The weights' verdict on one metric: no verdict under 2 seeds of either arm; else help / hurt when the
+    difference exceeds the sum of the two arms' seed standard deviations, "within the seeds' spread" if not."""
+    if min(n_a, n_b) < 2:
+        return "one seed: no verdict"
+    if abs(diff) <= spread:
+        return "within the seeds' spread"
+    return "the weights help" if (diff > 0) == better_if_positive else "the weights hurt"
+
+
+def _control_table(folder):
+    """rwSAM (rank weights) against unweighted ASAM at the same radius and decay: the weights' own effect."""
+    rows = [w for w in _rwsam_rows(_records(folder)) if w["ratio"] < 1]
+    asam = {(w["radius"], w["decay"]): w for w in rows if w["reg"] == "asam"}
+    body = []
+    for w in rows:
+        c = asam.get((w["radius"], w["decay"]))
+        if not w["reg"].startswith("rwsam") or c is None:
+            continue
+        cells = [REGULARISERS[w["reg"]], f"{w['radius']:g}", w["decay"], f"{w['n_seeds']} / {c['n_seeds']}"]
+        for m in ("knn_acc", "knn_acc_few", "probe_acc_few"):
+            d = w[f"{m}_mean"] - c[f"{m}_mean"]
+            spread = w[f"{m}_std"] + c[f"{m}_std"]
+            shown = f"{100 * d:+.2f}" + (f" (spread {100 * spread:.2f})" if min(w["n_seeds"], c["n_seeds"]) > 1 else "")
+            cells += [shown, _verdict(d, spread, w["n_seeds"], c["n_seeds"])]
+        body.append(cells)
+    if not body:
+        return "(no rwSAM run has its unweighted ASAM control yet)"
+    heads = ["weights", "rho", "weight decay", "seeds (rwSAM / ASAM)"]
+    heads += ["kNN diff (points)", "verdict", "kNN few diff", "verdict", "probe few diff", "verdict"]
+    return _table(heads, body)
+
+
+# --------------------------------------------------------------------------------- issue 22: long-tail methods
+
+_ID = ("knn_acc", "probe_acc", "probe_acc_few", "probe_kshot100_acc", "probe_kshot50_acc")
+_LT = ("lt_probe_acc", "lt_probe_acc_few", "lt_fewshot_acc", "lt_fewshot_acc_few")
+
+
+def _longtail_rows(folder, metrics):
+    from keras_ssl_lt.experiments.aggregate import seed_summary
+
+    recs = [r for r in _records(folder) if r["spec"]["ratio"] < 1]
+    for r in recs:
+        hist = r.get("history", {}).get("rankme") or [None]
+        r["metrics"]["rankme_last"] = float("nan") if hist[-1] is None else float(hist[-1])
+    rows = seed_summary(recs, (*metrics, "probe_balancedness", "rankme_last"), by=("arm",))
+    order = list(ARMS)
+    rows.sort(key=lambda w: order.index(w["arm"]) if w["arm"] in order else len(order))
+    return rows
+
+
+def _floor_row(rows, metrics, extra_cells):
+    w = rows[0]
+    cells = ["untrained encoder (the floor)", str(w["n_seeds"])]
+    cells += [_pct(w.get(f"floor_{m}_mean"), w.get(f"floor_{m}_std"), w["n_seeds"]) for m in metrics]
+    return cells + extra_cells
+
+
+def _longtail_id(folder):
+    rows = _longtail_rows(folder, _ID)
+    if not rows:
+        return "(no records yet)"
+    heads = ["arm", "seeds", "kNN (%)", "probe (%)", "probe, few (%)", "100-shot probe (%)", "50-shot probe (%)"]
+    heads += ["balancedness", "RankMe"]
+    w0 = rows[0]
+    floor_bal = _plain(w0.get("floor_probe_balancedness_mean"), w0.get("floor_probe_balancedness_std"), w0["n_seeds"])
+    body = [_floor_row(rows, _ID, [floor_bal, ""])]
+    for w in rows:
+        cells = [ARMS.get(w["arm"], w["arm"]), str(w["n_seeds"])]
+        cells += [_pct(w[f"{m}_mean"], w[f"{m}_std"], w["n_seeds"]) for m in _ID]
+        cells.append(_plain(w["probe_balancedness_mean"], w["probe_balancedness_std"], w["n_seeds"]))
+        cells.append(f"{w['rankme_last_mean']:.1f}")
+        body.append(cells)
+    return _table(heads, body)
+
+
+def _longtail_lt(folder):
+    rows = _longtail_rows(folder, _LT)
+    if not rows:
+        return "(no records yet)"
+    heads = ["arm", "seeds", "LT probe (%)", "LT probe, few (%)", "FS probe (%)", "FS probe, few (%)"]
+    body = [_floor_row(rows, _LT, [])]
+    for w in rows:
+        cells = [ARMS.get(w["arm"], w["arm"]), str(w["n_seeds"])]
+        cells += [_pct(w[f"{m}_mean"], w[f"{m}_std"], w["n_seeds"]) for m in _LT]
+        body.append(cells)
+    return _table(heads, body)
+
+
+def _campaign(folder):
+    from keras_ssl_lt.experiments.campaign import report
+    from keras_ssl_lt.experiments.records import read_records
+
+    return report(read_records(RECORDS / folder)).strip()
+
+
+BLOCKS = {
+    "rwsam_cpu": lambda: _rwsam_table("rwsam_cpu"),
+    "rwsam_sweep_cpu": lambda: _rwsam_table("rwsam_sweep_cpu"),
+    "rwsam_sweep_control": lambda: _control_table("rwsam_sweep_cpu"),
+    "gpu_campaign": lambda: _campaign("gpu_campaign"),
+    "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),
+    "longtail_lt_tensorflow": lambda: _longtail_lt("longtail_cpu_tensorflow"),
+    "longtail_id_jax": lambda: _longtail_id("longtail_cpu"),
+    "longtail_lt_jax": lambda: _longtail_lt("longtail_cpu"),
+    "longtail_id_torch": lambda: _longtail_id("longtail_cpu_torch"),
+    "longtail_lt_torch": lambda: _longtail_lt("longtail_cpu_torch"),
+}
+
+_BLOCK = re.compile(
+    r"(<!-- table: (?P<name>[\w]+) \(generated from docs/records by scripts/results_tables\.py; do not edit\) -->\n)"
+    r"(?P<body>.*?)"
+    r"(<!-- end table: (?P=name) -->)",
+    re.S,
+)
+
+
+def regenerate(text, blocks=None):
+    """`text` with every generated table replaced by its records' table; returns (new text, names of the tables
+    that changed). A marker naming an unknown table raises ValueError."""
+    blocks = BLOCKS if blocks is None else blocks
+    changed = []
+
+    def fill(match):
+        name = match.group("name")
+        if name not in blocks:
+            raise ValueError(f"docs/results.md names table {name!r}; known: {sorted(blocks)}")
+        body = blocks[name]().rstrip("\n") + "\n"
+        if body != match.group("body"):
+            changed.append(name)
+        return match.group(1) + body + match.group(4)
+
+    return _BLOCK.sub(fill, text), changed
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="exit 1 if a table differs from its records")
+    p.add_argument("--print", dest="show", choices=sorted(BLOCKS), help="print one table and stop")
+    p.add_argument("--page", default=str(PAGE), help="the page (default docs/results.md)")
+    a = p.parse_args(argv)
+    if a.show:
+        print(BLOCKS[a.show]())
+        return 0
+    page = Path(a.page)
+    text = page.read_text()
+    new, changed = regenerate(text)
+    if a.check:
+        if changed:
+            print(f"{page}: tables out of date with their records: {', '.join(changed)}")
+            print("run: python scripts/results_tables.py")
+            return 1
+        print(f"{page}: every generated table matches its records")
+        return 0
+    if changed:
+        page.write_text(new)
+    print(f"{page}: regenerated {len(changed)} table(s): {', '.join(changed) or 'none changed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())
