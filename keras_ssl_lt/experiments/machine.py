@@ -65,7 +65,9 @@ def _accelerators(backend):
 
 
 def environment():
-    """Versions and hardware of this process: package, Keras, backend library, Python, CPU, accelerators.
+    """Versions and hardware of this process: package, Keras, backend library, Python, CPU, accelerators, and
+    the thread settings a CPU figure depends on (the `OMP_NUM_THREADS` / `MKL_NUM_THREADS` variables as set, and
+    under PyTorch its intra-op thread count and whether oneDNN is on: docs/performance.md, *Known issues*).
 
     Only the active backend's library is imported (TensorFlow is not imported under JAX or PyTorch).
 
@@ -94,4 +96,15 @@ def environment():
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
         "accelerators": _accelerators(backend),
+        "threads": _threads(backend),
     }
+
+
+def _threads(backend):
+    out = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    if backend == "torch":
+        import torch
+
+        out["torch_threads"] = torch.get_num_threads()
+        out["torch_mkldnn"] = bool(torch.backends.mkldnn.enabled)
+    return out

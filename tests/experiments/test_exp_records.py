@@ -108,6 +108,12 @@ def test_environment_describes_this_process():
     assert env["keras"] == keras.__version__
     assert env["backend_version"]  # jax / tensorflow / torch version string
     assert env["cpu_count"] >= 1 and isinstance(env["accelerators"], list)
+    assert env["threads"]["OMP_NUM_THREADS"] == os.environ.get("OMP_NUM_THREADS")
+    if keras.backend.backend() == "torch":
+        import torch
+
+        assert env["threads"]["torch_threads"] == torch.get_num_threads()
+        assert env["threads"]["torch_mkldnn"] is bool(torch.backends.mkldnn.enabled)
     json.dumps(env)
 
 
