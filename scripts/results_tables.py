@@ -132,14 +132,60 @@ def _rwsam_table(folder):
     return _table(heads, body)
 
 
-def _verdict(diff, spread, n_a, n_b, better_if_positive=True):
-    """The weights' verdict on one metric: no verdict under 2 seeds of either arm; else help / hurt when the
-    difference exceeds the sum of the two arms' seed standard deviations, "within the seeds' spread" if not."""
-    if min(n_a, n_b) < 2:
+def _beyond(w, c, m):
+    """(difference of means w - c, the larger of the two seed standard deviations, fewest seeds) of metric `m`:
+    the campaign's rule (`keras_ssl_lt.experiments.campaign.report`), used for every verdict on this page."""
+    return w[f"{m}_mean"] - c[f"{m}_mean"], max(w[f"{m}_std"], c[f"{m}_std"]), min(w["n_seeds"], c["n_seeds"])
+
+
+def _verdict(diff, spread, seeds):
+    """The weights' verdict on one metric: none under 2 seeds of either arm; else help / hurt when the difference
+    exceeds the larger seed standard deviation of the two arms, "within the seeds' spread" if not."""
+    if seeds < 2:
         return "one seed: no verdict"
     if abs(diff) <= spread:
         return "within the seeds' spread"
-    return "the weights help" if (diff > 0) == better_if_positive else "the weights hurt"
+    return "the weights help" if diff > 0 else "the weights hurt"
+
+
+def _diff_cell(diff, spread, seeds):
+    return f"{100 * diff:+.2f}" + (f" (spread {100 * spread:.2f})" if seeds > 1 else "")
+
+
+def _claim_table(*folders):
+    """Claim 3 per CPU setting: each regulariser against plain SimCLR of the same records folder (same seeds,
+    decay): kNN overall and on the few-shot classes, and the verdict on the few-shot kNN (the campaign's)."""
+    body = []
+    for folder in folders:
+        rows = [w for w in _rwsam_rows(_records(folder)) if w["ratio"] < 1]
+        plain = {w["decay"]: w for w in rows if w["reg"] == "none"}
+        for w in rows:
+            c = plain.get(w["decay"])
+            if w["reg"] == "none" or c is None:
+                continue
+            d_all, s_all, n = _beyond(w, c, "knn_acc")
+            d_few, s_few, _ = _beyond(w, c, "knn_acc_few")
+            if n < 2:
+                verdict = "not yet measured (1 seed)"
+            elif d_few > s_few:
+                verdict = "reproduced" if w["reg"].startswith("rwsam") else "better than plain"
+            else:
+                verdict = "not reproduced" if w["reg"].startswith("rwsam") else "not better than plain"
+            body.append(
+                [
+                    f"[{folder}](records/{folder}/rwsam.md)",
+                    REGULARISERS[w["reg"]],
+                    f"{w['radius']:g}",
+                    w["decay"],
+                    f"{w['n_seeds']} / {c['n_seeds']}",
+                    _diff_cell(d_all, s_all, n),
+                    _diff_cell(d_few, s_few, n),
+                    verdict,
+                ]
+            )
+    heads = ["records", "regulariser", "rho", "weight decay", "seeds (arm / plain)", "kNN vs plain (points)"]
+    heads += ["kNN few vs plain (points)", "verdict (few-shot kNN)"]
+    return _table(heads, body)
 
 
 def _control_table(folder):
@@ -153,10 +199,8 @@ def _control_table(folder):
             continue
         cells = [REGULARISERS[w["reg"]], f"{w['radius']:g}", w["decay"], f"{w['n_seeds']} / {c['n_seeds']}"]
         for m in ("knn_acc", "knn_acc_few", "probe_acc_few"):
-            d = w[f"{m}_mean"] - c[f"{m}_mean"]
-            spread = w[f"{m}_std"] + c[f"{m}_std"]
-            shown = f"{100 * d:+.2f}" + (f" (spread {100 * spread:.2f})" if min(w["n_seeds"], c["n_seeds"]) > 1 else "")
-            cells += [shown, _verdict(d, spread, w["n_seeds"], c["n_seeds"])]
+            d, spread, n = _beyond(w, c, m)
+            cells += [_diff_cell(d, spread, n), _verdict(d, spread, n)]
         body.append(cells)
     if not body:
         return "(no rwSAM run has its unweighted ASAM control yet)"
@@ -233,6 +277,7 @@ BLOCKS = {
     "rwsam_cpu": lambda: _rwsam_table("rwsam_cpu"),
     "rwsam_sweep_cpu": lambda: _rwsam_table("rwsam_sweep_cpu"),
     "rwsam_sweep_control": lambda: _control_table("rwsam_sweep_cpu"),
+    "rwsam_cpu_verdicts": lambda: _claim_table("rwsam_cpu", "rwsam_sweep_cpu"),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),
     "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),
     "longtail_lt_tensorflow": lambda: _longtail_lt("longtail_cpu_tensorflow"),

@@ -44,7 +44,11 @@ def test_unknown_table_name_is_refused(tables):
 
 
 def test_control_verdicts(tables):
-    assert tables._verdict(0.02, 0.01, 1, 3) == "one seed: no verdict"
-    assert tables._verdict(0.005, 0.01, 3, 3) == "within the seeds' spread"
-    assert tables._verdict(0.02, 0.01, 3, 3) == "the weights help"
-    assert tables._verdict(-0.02, 0.01, 3, 3) == "the weights hurt"
+    assert tables._verdict(0.02, 0.01, 1) == "one seed: no verdict"
+    assert tables._verdict(0.005, 0.01, 3) == "within the seeds' spread"
+    assert tables._verdict(0.02, 0.01, 3) == "the weights help"
+    assert tables._verdict(-0.02, 0.01, 3) == "the weights hurt"
+    w = {"m_mean": 0.50, "m_std": 0.01, "n_seeds": 3}
+    c = {"m_mean": 0.47, "m_std": 0.02, "n_seeds": 2}
+    d, spread, n = tables._beyond(w, c, "m")
+    assert abs(d - 0.03) < 1e-12 and spread == 0.02 and n == 2  # the larger std, the fewer seeds
