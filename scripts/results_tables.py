@@ -44,10 +44,18 @@ ARMS = {
 }
 
 
-def _records(folder):
+def _records(*folders):
+    """The finished records of `folders`, pooled; a run recorded in two of them (same run id, e.g. a balanced
+    reference that a control grid re-ran) counts once, from the first folder."""
     from keras_ssl_lt.experiments.records import read_records
 
-    return [r for r in read_records(RECORDS / folder) if r.get("status") == "done"]
+    seen, out = set(), []
+    for folder in folders:
+        for r in read_records(RECORDS / folder):
+            if r.get("status") == "done" and r["run_id"] not in seen:
+                seen.add(r["run_id"])
+                out.append(r)
+    return out
 
 
 def _extra(record):
@@ -106,8 +114,8 @@ def _rwsam_rows(records):
     return rows
 
 
-def _rwsam_table(folder):
-    rows = _rwsam_rows(_records(folder))
+def _rwsam_table(*folders):
+    rows = _rwsam_rows(_records(*folders))
     if not rows:
         return "(no records yet)"
     decays = sorted({w["decay"] for w in rows})
@@ -152,12 +160,12 @@ def _diff_cell(diff, spread, seeds):
     return f"{100 * diff:+.2f}" + (f" (spread {100 * spread:.2f})" if seeds > 1 else "")
 
 
-def _claim_table(*folders):
+def _claim_table(*groups):
     """Claim 3 per CPU setting: each regulariser against plain SimCLR of the same records folder (same seeds,
     decay): kNN overall and on the few-shot classes, and the verdict on the few-shot kNN (the campaign's)."""
     body = []
-    for folder in folders:
-        rows = [w for w in _rwsam_rows(_records(folder)) if w["ratio"] < 1]
+    for folders in groups:
+        rows = [w for w in _rwsam_rows(_records(*folders)) if w["ratio"] < 1]
         plain = {w["decay"]: w for w in rows if w["reg"] == "none"}
         for w in rows:
             c = plain.get(w["decay"])
@@ -173,7 +181,7 @@ def _claim_table(*folders):
                 verdict = "not reproduced" if w["reg"].startswith("rwsam") else "not better than plain"
             body.append(
                 [
-                    f"[{folder}](records/{folder}/rwsam.md)",
+                    ", ".join(f"[{f}](records/{f}/)" for f in folders),
                     REGULARISERS[w["reg"]],
                     f"{w['radius']:g}",
                     w["decay"],
@@ -188,9 +196,9 @@ def _claim_table(*folders):
     return _table(heads, body)
 
 
-def _control_table(folder):
+def _control_table(*folders):
     """rwSAM (rank weights) against unweighted ASAM at the same radius and decay: the weights' own effect."""
-    rows = [w for w in _rwsam_rows(_records(folder)) if w["ratio"] < 1]
+    rows = [w for w in _rwsam_rows(_records(*folders)) if w["ratio"] < 1]
     asam = {(w["radius"], w["decay"]): w for w in rows if w["reg"] == "asam"}
     body = []
     for w in rows:
@@ -274,10 +282,11 @@ def _campaign(folder):
 
 
 BLOCKS = {
-    "rwsam_cpu": lambda: _rwsam_table("rwsam_cpu"),
+    "rwsam_cpu": lambda: _rwsam_table("rwsam_cpu", "rwsam_cpu_control"),
+    "rwsam_cpu_control": lambda: _control_table("rwsam_cpu", "rwsam_cpu_control"),
     "rwsam_sweep_cpu": lambda: _rwsam_table("rwsam_sweep_cpu"),
     "rwsam_sweep_control": lambda: _control_table("rwsam_sweep_cpu"),
-    "rwsam_cpu_verdicts": lambda: _claim_table("rwsam_cpu", "rwsam_sweep_cpu"),
+    "rwsam_cpu_verdicts": lambda: _claim_table(("rwsam_cpu", "rwsam_cpu_control"), ("rwsam_sweep_cpu",)),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),
     "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),
     "longtail_lt_tensorflow": lambda: _longtail_lt("longtail_cpu_tensorflow"),
