@@ -14,11 +14,12 @@ Imbalance", ICLR 2022.
 __version__ = "0.1.0"
 
 from keras_ssl_lt import augment, backbones, callbacks, data, evaluation, losses, optimizers, rwsam
-from keras_ssl_lt.methods import BCL, BYOL, SDCLR, MoCoV2, Pretrainer, SimCLR, SimSiam, Supervised
+from keras_ssl_lt.methods import BCL, BCLD, BYOL, SDCLR, MoCoV2, Pretrainer, SimCLR, SimSiam, Supervised
 from keras_ssl_lt.rwsam import RWSAM, SAM
 
 __all__ = [
     "BCL",
+    "BCLD",
     "BYOL",
     "RWSAM",
     "SAM",

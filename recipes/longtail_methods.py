@@ -18,8 +18,9 @@ The last epoch's RankMe (effective rank of the embeddings) is in every row. Resu
     python recipes/longtail_methods.py --preset cpu --dataset cifar100 --data cifar100.npz --seeds 3
     KERAS_BACKEND=jax python recipes/longtail_methods.py --preset gpu --dataset cifar100   # one GPU
 
-`--arms` picks arms (simclr, ts, sdclr, bcl, simsiam, simsiam_rwsam), `--balanced` adds each arm on the balanced
-counterpart of the split (same n), `--epochs` overrides the preset's. The backend comes from KERAS_BACKEND.
+`--arms` picks arms (simclr, ts, sdclr, bcl, simsiam, simsiam_rwsam by default; bcl_d, BCL on SDCLR, on
+request), `--balanced` adds each arm on the balanced counterpart of the split (same n), `--epochs` overrides the
+preset's. The backend comes from KERAS_BACKEND.
 """
 
 import argparse

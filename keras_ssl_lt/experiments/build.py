@@ -28,11 +28,13 @@ def _encoder(cfg):
 AUGMENT_PRESETS = ("simsiam_cifar", "moco_v2_imagenet")
 
 
-def _boosts_views(method):
+def _boost_variant(method):
+    """BCL's views variant (`bcl_cifar`'s "I" or "D") of a method with boosted views, else None."""
     from keras_ssl_lt.methods import registry
-    from keras_ssl_lt.methods.bcl import BCL
+    from keras_ssl_lt.methods.bcl import _MemoryBoost
 
-    return issubclass(registry.get_method(method), BCL)
+    cls = registry.get_method(method)
+    return cls.boost_variant if issubclass(cls, _MemoryBoost) else None
 
 
 def _augmenter(method, cfg, seed):
@@ -45,10 +47,11 @@ def _augmenter(method, cfg, seed):
         raise ValueError(f"config `augment_preset` must be one of {AUGMENT_PRESETS}; got {preset!r}")
     if method != "supervised" and preset == "moco_v2_imagenet":
         return augment.moco_v2_imagenet(size=size, seed=seed, **overrides)
-    if _boosts_views(method):  # BCL: its views take a per-example strength (BCL-I's, on SimCLR)
+    variant = _boost_variant(method)
+    if variant is not None:  # BCL: views that take a per-example strength (BCL-I's on SimCLR, BCL-D's on SDCLR)
         from keras_ssl_lt.augment.boosted import bcl_cifar
 
-        return bcl_cifar("I", crop_size=size, seed=seed, **overrides)
+        return bcl_cifar(variant, crop_size=size, seed=seed, **overrides)
     if method == "supervised":
         # Standard supervised views at the run's resolution: random resized crop and flip, no colour.
         base = dict(crop="resized", scale=(0.35, 1.0), jitter=None, jitter_p=0.0, grayscale_p=0.0)

@@ -9,7 +9,8 @@ the recipes that are not CIFAR-protocol runs (the semi-synthetic construction, t
 - `RWSAM`, `RWSAM_VARIANTS`: recipes/rwsam.py (the method claim);
 - `SEMI_SYNTHETIC`: recipes/semi_synthetic.py; `TOY_THEORY`: recipes/toy_theory.py;
 - `IMAGENET_LT`, `IMAGENET_LT_SMOKE_DATA`, `RWSAM_IMAGENET`: recipes/imagenet_lt.py;
-- `LONGTAIL`, `LONGTAIL_ARMS`: recipes/longtail_methods.py (SimCLR, TS, SDCLR, BCL, SimSiam, SimSiam + rwSAM).
+- `LONGTAIL`, `LONGTAIL_ARMS`: recipes/longtail_methods.py (SimCLR, TS, SDCLR, BCL, SimSiam, SimSiam + rwSAM;
+  BCL-D on request).
 
 Example:
 
@@ -85,12 +86,16 @@ LONGTAIL_ARMS = {
     "bcl": ("bcl", "none"),
     "simsiam": ("simsiam", "none"),
     "simsiam_rwsam": ("simsiam", "rwsam_rank"),
+    "bcl_d": ("bcl_d", "none"),
 }
+# The presets' default arms: the six measured in docs/results.md. BCL-D (`bcl_d`) is run with `--arms`; in the
+# defaults it would leave every existing record folder a grid with runs to do.
+_LONGTAIL_DEFAULT_ARMS = ["simclr", "ts", "sdclr", "bcl", "simsiam", "simsiam_rwsam"]
 # `split`: `community_split` arguments (the smoke preset's tiny data hold few images per class).
 LONGTAIL = {
     "smoke": dict(arms=["simclr", "ts", "sdclr", "bcl"], balanced=False, split=dict(val_per_class=4, ratio=0.1)),
-    "cpu": dict(arms=list(LONGTAIL_ARMS), balanced=False, split={}),
-    "gpu": dict(arms=list(LONGTAIL_ARMS), balanced=False, split={}),
+    "cpu": dict(arms=list(_LONGTAIL_DEFAULT_ARMS), balanced=False, split={}),
+    "gpu": dict(arms=list(_LONGTAIL_DEFAULT_ARMS), balanced=False, split={}),
 }
 # The long-tail evaluation of each preset (keras_ssl_lt.experiments.evaluate): balancedness, k-shot ID probes
 # (BCL's 100 / 50 shots, 5 draws) and the TS / SDCLR-style probes on the long-tailed split.
@@ -109,14 +114,16 @@ _LONGTAIL_BANK = {
 
 def longtail_config(preset, dataset="cifar10", epochs=None):
     """The protocol config of recipes/longtail_methods.py: the `preset` of `keras_ssl_lt.experiments.presets`
-    with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `moco_v2_ts`, `sdclr`, `bcl`)
-    and evaluation; `epochs` replaces the preset's (TS's period follows it).
+    with the long-tail methods' hyper-parameters (`cfg["methods"]`: `simclr_ts`, `moco_v2_ts`, `sdclr`, `bcl`,
+    `bcl_d`) and evaluation; `epochs` replaces the preset's (TS's period follows it).
 
-    TS, SDCLR and BCL start from the preset's SimCLR (heads, learning rate, temperature; `moco_v2_ts` from its
+    TS, SDCLR, BCL and BCL-D start from the preset's SimCLR (heads, learning rate, temperature; `moco_v2_ts` from its
     MoCo v2). TS's period is a fifth of the training, as the authors' 400 epochs of 2,000, and its epoch counts
     fractionally within an epoch (`per_step`), so a short training sees the cosine; SDCLR prunes 90 % of the
     encoder's weights (the authors' CIFAR-LT runs); BCL uses BCL-I's views (`keras_ssl_lt.augment.bcl_cifar("I")`)
-    and its momentum 0.97.
+    and its momentum 0.97; BCL-D is SDCLR's pruning (0.9) with BCL-D's views (`bcl_cifar("D")`) and momentum 0.97.
+    A record's identity holds only its own method's entry (`study.method_identity`), so an entry added here leaves
+    the other arms' records valid.
 
     Example:
 
@@ -145,6 +152,7 @@ def longtail_config(preset, dataset="cifar10", epochs=None):
     cfg["methods"]["moco_v2_ts"] = dict(cfg["methods"]["moco_v2"], temperature=dict(schedule))
     cfg["methods"]["sdclr"] = dict(simclr, prune_ratio=0.9)
     cfg["methods"]["bcl"] = dict(simclr, beta=0.97)
+    cfg["methods"]["bcl_d"] = dict(simclr, prune_ratio=0.9, beta=0.97)
     cfg["eval"].update(copy.deepcopy(LONGTAIL_EVAL[preset]))
     return cfg
 

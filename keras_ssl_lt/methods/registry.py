@@ -4,14 +4,14 @@ A method's name is the key of its hyper-parameters in a config (`cfg["methods"][
 (`RunSpec.method`) and of its `--methods` value on the command line. `register_method` adds a `Pretrainer`
 subclass under a new name (a method of your own); `get_method` returns the class and refuses an unknown name
 with the list of known ones. Built in: the paper's five, and the field's long-tail methods (docs/longtail.md):
-`simclr_ts` and `moco_v2_ts` (SimCLR / MoCo v2 whose config gives `temperature` a schedule, TS), `sdclr` and
-`bcl`. A name is a class plus the hyper-parameters a config gives it, so two names may share a class.
+`simclr_ts` and `moco_v2_ts` (SimCLR / MoCo v2 whose config gives `temperature` a schedule, TS), `sdclr`,
+`bcl` (BCL-I) and `bcl_d` (BCL-D, BCL on SDCLR). A name is a class plus the hyper-parameters a config gives it, so two names may share a class.
 
 Example:
 
 >>> from keras_ssl_lt.methods import registry
 >>> registry.method_names()
-('simsiam', 'simclr', 'moco_v2', 'byol', 'supervised', 'simclr_ts', 'moco_v2_ts', 'sdclr', 'bcl')
+('simsiam', 'simclr', 'moco_v2', 'byol', 'supervised', 'simclr_ts', 'moco_v2_ts', 'sdclr', 'bcl', 'bcl_d')
 >>> registry.get_method("simclr").__name__
 'SimCLR'
 >>> registry.needs_labels("supervised"), registry.needs_labels("simsiam")
@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 from keras_ssl_lt.methods.base import Pretrainer
-from keras_ssl_lt.methods.bcl import BCL
+from keras_ssl_lt.methods.bcl import BCL, BCLD
 from keras_ssl_lt.methods.byol import BYOL
 from keras_ssl_lt.methods.moco import MoCoV2
 from keras_ssl_lt.methods.sdclr import SDCLR
@@ -98,6 +98,7 @@ for _name, _cls, _sup in (
     ("moco_v2_ts", MoCoV2, False),
     ("sdclr", SDCLR, False),
     ("bcl", BCL, False),
+    ("bcl_d", BCLD, False),
 ):
     register_method(_name, _cls, supervised=_sup)
 _BUILTIN = frozenset(_METHODS)

@@ -146,7 +146,8 @@ class SDCLR(SimCLR):
         self.pruned_encoder.refresh(self.encoder)
 
     def fit_callbacks(self):
-        return [PruneMaskRefresh()]
+        # After the base's (a temperature schedule's, when `temperature` is one).
+        return [*super().fit_callbacks(), PruneMaskRefresh()]
 
     def _batchnorm_variables(self):
         # The twin's own statistics are restored after SAM's second pass too (bn_update="first").
