@@ -79,14 +79,7 @@ class BoostedViewAugmenter(ViewAugmenter):
 
     def get_config(self):
         config = super().get_config()
-        boost = self.boost_layer
-        config.update(
-            num_ops=boost.num_ops,
-            min_magnitude=boost.min_magnitude,
-            max_magnitude=boost.max_magnitude,
-            magnitude_jitter=boost.magnitude_jitter,
-            ops=list(boost.ops),
-        )
+        config.update(self.boost_layer.options())  # the boost stage's arguments (its seed follows the view seed)
         return config
 
 

@@ -194,13 +194,23 @@ class StrengthRandAugment(AugmentLayer):
             x = self._round(x, s, magnitude)
         return self.output_cast(x)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
+    def options(self) -> dict:
+        """The RandAugment arguments (`num_ops`, `min_magnitude`, `max_magnitude`, `magnitude_jitter`, `ops`).
+
+        The layer's config without the seed and the Keras layer fields; `BoostedViewAugmenter` saves these too.
+
+        >>> StrengthRandAugment(ops=["invert"]).options()["ops"]
+        ['invert']
+        """
+        return dict(
             num_ops=self.num_ops,
             min_magnitude=self.min_magnitude,
             max_magnitude=self.max_magnitude,
             magnitude_jitter=self.magnitude_jitter,
             ops=list(self.ops),
         )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(self.options())
         return config

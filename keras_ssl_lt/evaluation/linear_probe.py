@@ -46,6 +46,7 @@ from keras_ssl_lt.evaluation.metrics import (
 __all__ = [
     "PROTOCOLS",
     "LinearClassifier",
+    "check_probe_inputs",
     "check_probe_training_set",
     "fit_linear_sgd",
     "fit_logistic_regression",
@@ -73,6 +74,35 @@ def check_probe_training_set(labels, name="train"):
             f"`{name}` labels hold a single class ({', '.join(str(int(c)) for c in classes)}): a classifier needs "
             "at least two classes to fit"
         )
+
+
+def check_probe_inputs(train_features, train_labels, test_features, test_labels, num_classes=None, protocol="convex"):
+    """The input checks of every probe on train / test feature arrays; returns `(xtr, ytr, xte, yte, num_classes)`.
+
+    `protocol` one of `PROTOCOLS`; features and labels by `keras_ssl_lt.evaluation.data` (`check_features_labels`,
+    named "train" and "test"); the same feature dimension on both sides; `num_classes` resolved from both label
+    sets when None (`resolve_num_classes`: a test label absent from the training labels is refused); at least two
+    training classes (`check_probe_training_set`). Used by `probe_features`, `transfer.few_shot_features` and the
+    long-tail probes (`evaluation.longtail`).
+
+    Example:
+
+    >>> import numpy as np
+    >>> check_probe_inputs(np.zeros((2, 3)), [0, 1], np.zeros((1, 3)), [1])[-1]
+    2
+    >>> check_probe_inputs(np.zeros((2, 3)), [0, 1], np.zeros((1, 4)), [1])
+    Traceback (most recent call last):
+    ...
+    ValueError: train features have dimension 3 but test features 4
+    """
+    check_choice(protocol, "protocol", PROTOCOLS)
+    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
+    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
+    if xtr.shape[1] != xte.shape[1]:
+        raise ValueError(f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}")
+    num_classes = resolve_num_classes(num_classes, ytr, yte)
+    check_probe_training_set(ytr)
+    return xtr, ytr, xte, yte, num_classes
 
 
 class LinearClassifier:
@@ -483,12 +513,9 @@ def probe_features(
     >>> probe_features(x, y, x, y, class_groups={"many": [0, 1], "few": [2]})["acc"] > 0.9
     True
     """
-    check_choice(protocol, "protocol", PROTOCOLS)
-    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
-    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
-    if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}")
-    num_classes = resolve_num_classes(num_classes, ytr, yte)
+    xtr, ytr, xte, yte, num_classes = check_probe_inputs(
+        train_features, train_labels, test_features, test_labels, num_classes, protocol
+    )
     groups = check_class_groups(class_groups, num_classes)
     clf = fit_probe(xtr, ytr, num_classes, protocol, l2, **solver_kwargs)
     out = accuracy_summary(clf.decision_function(xte), yte, groups)

@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from keras_ssl_lt._checks import check_choice, check_non_negative_int, check_positive_int
-from keras_ssl_lt.evaluation.data import check_features_labels, check_labels, resolve_num_classes
-from keras_ssl_lt.evaluation.linear_probe import PROTOCOLS, check_probe_training_set, fit_probe
+from keras_ssl_lt._checks import check_non_negative_int, check_positive_int
+from keras_ssl_lt.evaluation.data import check_labels
+from keras_ssl_lt.evaluation.linear_probe import check_probe_inputs, fit_probe
 from keras_ssl_lt.evaluation.metrics import accuracy_summary, check_class_groups
 
 __all__ = ["group_balancedness", "k_shot_indices", "k_shot_probe", "lt_probe"]
@@ -100,13 +100,9 @@ def _summary(clf, xte, yte, groups):
 
 
 def _prepare(train_features, train_labels, test_features, test_labels, num_classes, class_groups, protocol):
-    check_choice(protocol, "protocol", PROTOCOLS)
-    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
-    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
-    if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}")
-    num_classes = resolve_num_classes(num_classes, ytr, yte)
-    check_probe_training_set(ytr)
+    xtr, ytr, xte, yte, num_classes = check_probe_inputs(
+        train_features, train_labels, test_features, test_labels, num_classes, protocol
+    )
     return xtr, ytr, xte, yte, num_classes, check_class_groups(class_groups, num_classes)
 
 

@@ -16,12 +16,10 @@ from keras import ops
 from keras_ssl_lt._checks import check_choice, check_positive_int, is_int
 from keras_ssl_lt.evaluation.data import (
     as_arrays,
-    check_features_labels,
     check_labels,
-    resolve_num_classes,
 )
 from keras_ssl_lt.evaluation.linear_probe import (
-    PROTOCOLS,
+    check_probe_inputs,
     check_probe_training_set,
     fit_probe,
 )
@@ -67,13 +65,9 @@ def few_shot_features(
     >>> len(r["accs"]), r["acc"] > 0.8
     (3, True)
     """
-    check_choice(protocol, "protocol", PROTOCOLS)
-    xtr, ytr = check_features_labels(train_features, train_labels, num_classes, "train")
-    xte, yte = check_features_labels(test_features, test_labels, num_classes, "test")
-    if xtr.shape[1] != xte.shape[1]:
-        raise ValueError(f"train features have dimension {xtr.shape[1]} but test features {xte.shape[1]}")
-    num_classes = resolve_num_classes(num_classes, ytr, yte)
-    check_probe_training_set(ytr)
+    xtr, ytr, xte, yte, num_classes = check_probe_inputs(
+        train_features, train_labels, test_features, test_labels, num_classes, protocol
+    )
     shots = check_positive_int(shots, "shots")
     num_draws = check_positive_int(num_draws, "num_draws")
     classes, counts = np.unique(ytr, return_counts=True)

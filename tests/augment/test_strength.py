@@ -1,5 +1,7 @@
 """BCL's strength-driven RandAugment: the PIL operations against PIL, the layer's draws replayed, the views."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -265,6 +267,19 @@ def test_serialization(tmp_path):
     assert run_serialization_test(layer, x, tmp_path).ops == ("rotate", "cutout")
     loaded = run_serialization_test(bcl_cifar("D", crop_size=8, seed=2), (x * 255).astype("uint8"), tmp_path)
     assert loaded.get_config()["num_ops"] == 2 and loaded.boost_layer.magnitude_jitter
+
+
+def test_boosted_config_holds_the_boost_options_and_a_saved_one_loads():
+    # The boost stage's arguments are saved as flat keys beside the view ones (the format of saved models):
+    # `BoostedViewAugmenter.get_config` takes them from `StrengthRandAugment.options`, so the two cannot drift.
+    boost = dict(num_ops=3, min_magnitude=2.0, max_magnitude=25.0, magnitude_jitter=True, ops=["cutout", "rotate"])
+    aug = BoostedViewAugmenter(crop_size=8, seed=4, name="boosted", **boost)
+    config = aug.get_config()
+    assert {k: config[k] for k in boost} == boost == aug.boost_layer.options()
+    saved = json.loads(json.dumps(config))  # as a .keras file stores it (tuples become lists)
+    loaded = BoostedViewAugmenter.from_config(saved)
+    assert loaded.boost_layer.options() == boost and loaded.get_config() == config
+    assert loaded.boost_layer.seed == aug.boost_layer.seed
 
 
 @pytest.mark.parametrize(
