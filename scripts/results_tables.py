@@ -105,11 +105,19 @@ def _rwsam_rows(records):
             radius = float(extra.get(RHO, DEFAULTS["rho"]))
         decay = extra.get(CONVENTION) or r.get("config", {}).get("optimizer", {}).get("weight_decay_convention")
         # grouped as spec extras (seed_summary's fields), on this in-memory copy only
-        r["spec"] = dict(r["spec"], extra=dict(extra, reg=reg, radius=radius, decay=decay or "keras"))
-    rows = seed_summary(records, metrics, by=("ratio", "reg", "radius", "decay"))
+        epochs = int(r.get("config", {}).get("epochs", 0))
+        r["spec"] = dict(r["spec"], extra=dict(extra, reg=reg, radius=radius, decay=decay or "keras", epochs=epochs))
+    rows = seed_summary(records, metrics, by=("ratio", "reg", "radius", "decay", "epochs"))
     order = list(REGULARISERS)
     rows.sort(
-        key=lambda w: (w["decay"], w["ratio"] < 1, order.index(w["reg"]) > 0, w["radius"] or 0, order.index(w["reg"]))
+        key=lambda w: (
+            w["epochs"],
+            w["decay"],
+            w["ratio"] < 1,
+            order.index(w["reg"]) > 0,
+            w["radius"] or 0,
+            order.index(w["reg"]),
+        )
     )
     return rows
 
@@ -120,10 +128,20 @@ def _rwsam_table(*folders):
         return "(no records yet)"
     decays = sorted({w["decay"] for w in rows})
     heads = ["regulariser", "rho", "r"] + (["weight decay"] if len(decays) > 1 else [])
-    heads += ["seeds", "kNN (%)", "kNN, many (%)", "kNN, few (%)", "probe (%)", "probe, few (%)", "gen. gap, few"]
+    heads += [
+        "epochs",
+        "seeds",
+        "kNN (%)",
+        "kNN, many (%)",
+        "kNN, few (%)",
+        "probe (%)",
+        "probe, few (%)",
+        "gen. gap, few",
+    ]
     plain = [w for w in rows if w["ratio"] < 1 and w["reg"] == "none"]
     floor_src = plain[0] if plain else rows[0]
-    floor = ["untrained encoder (the floor)", "", ""] + ([""] if len(decays) > 1 else []) + [str(floor_src["n_seeds"])]
+    floor = ["untrained encoder (the floor)", "", ""] + ([""] if len(decays) > 1 else [])
+    floor += ["", str(floor_src["n_seeds"])]
     for m in ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few"):
         floor.append(_pct(floor_src.get(f"floor_{m}_mean"), floor_src.get(f"floor_{m}_std"), floor_src["n_seeds"]))
     floor.append("")
@@ -132,7 +150,7 @@ def _rwsam_table(*folders):
         name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
         cells = [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}"]
         cells += [w["decay"]] if len(decays) > 1 else []
-        cells.append(str(w["n_seeds"]))
+        cells += [str(w["epochs"]), str(w["n_seeds"])]
         for m in ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few"):
             cells.append(_pct(w[f"{m}_mean"], w[f"{m}_std"], w["n_seeds"]))
         cells.append(_plain(w["gen_gap_few_mean"], w["gen_gap_few_std"], w["n_seeds"]))
@@ -166,9 +184,9 @@ def _claim_table(*groups):
     body = []
     for folders in groups:
         rows = [w for w in _rwsam_rows(_records(*folders)) if w["ratio"] < 1]
-        plain = {w["decay"]: w for w in rows if w["reg"] == "none"}
+        plain = {(w["decay"], w["epochs"]): w for w in rows if w["reg"] == "none"}
         for w in rows:
-            c = plain.get(w["decay"])
+            c = plain.get((w["decay"], w["epochs"]))
             if w["reg"] == "none" or c is None:
                 continue
             d_all, s_all, n = _beyond(w, c, "knn_acc")
@@ -185,13 +203,15 @@ def _claim_table(*groups):
                     REGULARISERS[w["reg"]],
                     f"{w['radius']:g}",
                     w["decay"],
+                    str(w["epochs"]),
                     f"{w['n_seeds']} / {c['n_seeds']}",
                     _diff_cell(d_all, s_all, n),
                     _diff_cell(d_few, s_few, n),
                     verdict,
                 ]
             )
-    heads = ["records", "regulariser", "rho", "weight decay", "seeds (arm / plain)", "kNN vs plain (points)"]
+    heads = ["records", "regulariser", "rho", "weight decay", "epochs", "seeds (arm / plain)"]
+    heads += ["kNN vs plain (points)"]
     heads += ["kNN few vs plain (points)", "verdict (few-shot kNN)"]
     return _table(heads, body)
 
@@ -199,20 +219,21 @@ def _claim_table(*groups):
 def _control_table(*folders):
     """rwSAM (rank weights) against unweighted ASAM at the same radius and decay: the weights' own effect."""
     rows = [w for w in _rwsam_rows(_records(*folders)) if w["ratio"] < 1]
-    asam = {(w["radius"], w["decay"]): w for w in rows if w["reg"] == "asam"}
+    asam = {(w["radius"], w["decay"], w["epochs"]): w for w in rows if w["reg"] == "asam"}
     body = []
     for w in rows:
-        c = asam.get((w["radius"], w["decay"]))
+        c = asam.get((w["radius"], w["decay"], w["epochs"]))
         if not w["reg"].startswith("rwsam") or c is None:
             continue
-        cells = [REGULARISERS[w["reg"]], f"{w['radius']:g}", w["decay"], f"{w['n_seeds']} / {c['n_seeds']}"]
+        cells = [REGULARISERS[w["reg"]], f"{w['radius']:g}", w["decay"], str(w["epochs"])]
+        cells.append(f"{w['n_seeds']} / {c['n_seeds']}")
         for m in ("knn_acc", "knn_acc_few", "probe_acc_few"):
             d, spread, n = _beyond(w, c, m)
             cells += [_diff_cell(d, spread, n), _verdict(d, spread, n)]
         body.append(cells)
     if not body:
         return "(no rwSAM run has its unweighted ASAM control yet)"
-    heads = ["weights", "rho", "weight decay", "seeds (rwSAM / ASAM)"]
+    heads = ["weights", "rho", "weight decay", "epochs", "seeds (rwSAM / ASAM)"]
     heads += ["kNN diff (points)", "verdict", "kNN few diff", "verdict", "probe few diff", "verdict"]
     return _table(heads, body)
 
@@ -281,12 +302,16 @@ def _campaign(folder):
     return report(read_records(RECORDS / folder)).strip()
 
 
+_LENGTH = ("rwsam_length_tensorflow/epochs8", "rwsam_length_tensorflow/epochs16")
+
 BLOCKS = {
     "rwsam_cpu": lambda: _rwsam_table("rwsam_cpu", "rwsam_cpu_control"),
     "rwsam_cpu_control": lambda: _control_table("rwsam_cpu", "rwsam_cpu_control"),
     "rwsam_sweep_cpu": lambda: _rwsam_table("rwsam_sweep_cpu"),
     "rwsam_sweep_control": lambda: _control_table("rwsam_sweep_cpu"),
-    "rwsam_cpu_verdicts": lambda: _claim_table(("rwsam_cpu", "rwsam_cpu_control"), ("rwsam_sweep_cpu",)),
+    "rwsam_cpu_verdicts": lambda: _claim_table(("rwsam_cpu", "rwsam_cpu_control"), ("rwsam_sweep_cpu",), _LENGTH),
+    "rwsam_length_tensorflow": lambda: _rwsam_table(*_LENGTH),
+    "rwsam_length_control": lambda: _control_table(*_LENGTH),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),
     "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),
     "longtail_lt_tensorflow": lambda: _longtail_lt("longtail_cpu_tensorflow"),
