@@ -45,15 +45,17 @@ ARMS = {
 
 
 def _records(*folders):
-    """The finished records of `folders`, pooled; a run recorded in two of them (same run id, e.g. a balanced
-    reference that a control grid re-ran) counts once, from the first folder."""
+    """The finished records of `folders`, pooled; a run recorded in two of them (same run id and epochs, e.g. a
+    balanced reference that a control grid re-ran) counts once, from the first folder; the same run id trained
+    for another number of epochs (`--epochs`, which is not in the run id) is another run."""
     from keras_ssl_lt.experiments.records import read_records
 
     seen, out = set(), []
     for folder in folders:
         for r in read_records(RECORDS / folder):
-            if r.get("status") == "done" and r["run_id"] not in seen:
-                seen.add(r["run_id"])
+            key = (r["run_id"], r.get("config", {}).get("epochs"))
+            if r.get("status") == "done" and key not in seen:
+                seen.add(key)
                 out.append(r)
     return out
 
