@@ -3,7 +3,10 @@
 - `run_serialization_test(obj, inputs, tmp_path)`: the `get_config` / `from_config` round trip, then a
   `.keras` save and load whose outputs equal the original's exactly (inference mode);
 - `run_precision_test(build, inputs)`: builds the object under `mixed_bfloat16`, checks that its variables
-  stay float32, that it computes in bfloat16 and that its outputs are finite.
+  stay float32, that it computes in bfloat16 and that its outputs are finite;
+- BCL / BCL-D references: `LastStepRecorder` (a mixin keeping a step's per-example losses and indices),
+  `np_boost_strength` and `replay_momentum` (numpy's momentum losses and strengths from recorded steps);
+- `sdclr_tiny_params(model)`: the float64 parameters of the tiny SDCLR-family model the hand derivations use.
 
 Import with `from helpers import ...` (tests/ is on `sys.path` through tests/conftest.py).
 """
@@ -88,3 +91,68 @@ def run_precision_test(build, inputs, policy="mixed_bfloat16", train=None):
             logs = train(obj)
             assert logs and all(np.isfinite(float(v)) for v in logs.values()), logs
     return obj
+
+
+# ------------------------------------------------------------------------------ BCL / BCL-D references
+class LastStepRecorder:
+    """Mixin for a BCL-family model: keeps the last step's per-example losses and indices (batch of 4) in
+    variables, read between steps also when the step is compiled. Use as `class _Recording(LastStepRecorder, BCL)`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        table = {"shape": (4,), "initializer": "zeros", "trainable": False}
+        self.last_loss = self.add_weight(name="last_loss", dtype="float32", **table)
+        self.last_index = self.add_weight(name="last_index", dtype="int32", **table)
+
+    def after_optimizer_step(self, terms):
+        self.last_loss.assign(ops.cast(terms["loss"], "float32"))
+        self.last_index.assign(ops.cast(terms["index"], "int32"))
+        super().after_optimizer_step(terms)
+
+
+def np_boost_strength(m, seen):
+    """BCL's strengths from the momentum losses `m` of the `seen` examples, in numpy (0 for the unseen)."""
+    out = np.zeros_like(m)
+    v = m[seen]
+    z = (v - v.mean()) / v.std(ddof=1)
+    out[seen] = z / np.abs(z).max() / 2 + 0.5
+    return out
+
+
+def replay_momentum(steps, index, beta, m, seen, strength):
+    """Replays recorded `(losses, indices)` steps of epochs of two batches of 4 over `index` in numpy: checks each
+    step's indices, updates the momentum losses `m` (in place, with `seen`) and the strengths at each epoch's end.
+    Returns `(strength, logged)`: the final strengths and each epoch's mean looked-up strength (its log)."""
+    logged = []
+    for step, (loss, idx) in enumerate(steps):
+        np.testing.assert_array_equal(idx, index[4 * (step % 2) : 4 * (step % 2) + 4])
+        if step % 2 == 0:
+            logged.append(strength[index].mean())
+        m[idx] = np.where(seen[idx], beta * m[idx] + (1 - beta) * loss, loss)
+        seen[idx] = True
+        if step % 2 == 1:
+            strength = np_boost_strength(m, seen)
+    return strength, logged
+
+
+def sdclr_tiny_params(model):
+    """The float64 parameters of the tiny SDCLR-family model of the hand derivations (an encoder with layers "fc"
+    and "bn", a projector "dense_0", "bn_0", "dense_out"): dense and pruned-twin BatchNorm parameters, the mask."""
+    enc, proj = model.encoder, model.projector
+    tw, tp = model.pruned_encoder.bn_variables, model.pruned_projector.bn_variables
+    p = {
+        "fc": enc.get_layer("fc").kernel,
+        "mask": model.pruned_encoder.masks[0],
+        "dense_g": enc.get_layer("bn").gamma,
+        "dense_b": enc.get_layer("bn").beta,
+        "pruned_g": tw[0],
+        "pruned_b": tw[1],
+        "p0": proj.get_layer("dense_0").kernel,
+        "dense_pg": proj.get_layer("bn_0").gamma,
+        "dense_pb": proj.get_layer("bn_0").beta,
+        "pruned_pg": tp[0],
+        "pruned_pb": tp[1],
+        "p1": proj.get_layer("dense_out").kernel,
+        "p1_bias": proj.get_layer("dense_out").bias,
+    }
+    return {k: to_numpy(v).astype("float64") for k, v in p.items()}

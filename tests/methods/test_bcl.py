@@ -8,7 +8,7 @@ would dominate these few steps); the compiled fit on TensorFlow and PyTorch is B
 import keras
 import numpy as np
 import pytest
-from helpers import run_serialization_test, to_numpy
+from helpers import LastStepRecorder, np_boost_strength, replay_momentum, run_serialization_test, to_numpy
 from keras import ops
 
 import keras_ssl_lt as ksl
@@ -33,25 +33,17 @@ def _augmenter(cls=BoostedViewAugmenter):
 
 
 @keras.saving.register_keras_serializable(package="test_bcl")
-class _Recording(BCL):
+class _Recording(LastStepRecorder, BCL):
     """BCL that keeps the last step's per-example losses and indices in variables (read between steps, also when
     the step is compiled), and notes whether a training step handed `make_views` the batch's index."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        table = {"shape": (4,), "initializer": "zeros", "trainable": False}
-        self.last_loss = self.add_weight(name="last_loss", dtype="float32", **table)
-        self.last_index = self.add_weight(name="last_index", dtype="int32", **table)
         self.views_had_index = False
 
     def make_views(self, images, training=True, index=None):
         self.views_had_index = self.views_had_index or index is not None  # at trace time when compiled
         return super().make_views(images, training=training, index=index)
-
-    def after_optimizer_step(self, terms):
-        self.last_loss.assign(ops.cast(terms["loss"], "float32"))
-        self.last_index.assign(ops.cast(terms["index"], "int32"))
-        super().after_optimizer_step(terms)
 
     def recorded(self):
         self._ksl_sync_state()
@@ -82,21 +74,15 @@ def _model(cls=_Recording, num_examples=12, augmenter=None, **kwargs):
     )
 
 
-def _np_strength(m, seen):
-    out = np.zeros_like(m)
-    v = m[seen]
-    z = (v - v.mean()) / v.std(ddof=1)
-    out[seen] = z / np.abs(z).max() / 2 + 0.5
-    return out
-
-
 def test_boost_strength_matches_numpy():
     # Tables of 12, as the models below: on JAX the eager ops compile once per shape.
     m = RNG.random(12) * 5
     seen = np.arange(12) % 3 != 0
-    np.testing.assert_allclose(to_numpy(boost_strength(m.astype("float32"), seen)), _np_strength(m, seen), atol=1e-6)
     np.testing.assert_allclose(
-        to_numpy(boost_strength(m.astype("float32"))), _np_strength(m, np.ones(12, bool)), atol=1e-6
+        to_numpy(boost_strength(m.astype("float32"), seen)), np_boost_strength(m, seen), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        to_numpy(boost_strength(m.astype("float32"))), np_boost_strength(m, np.ones(12, bool)), atol=1e-6
     )
     # Equal losses or a single example seen: 1/2 where seen (the code would divide by zero).
     np.testing.assert_allclose(to_numpy(boost_strength(np.ones(12, "float32"), seen)), np.where(seen, 0.5, 0.0))
@@ -129,7 +115,7 @@ def test_momentum_losses_over_two_steps_and_two_epochs_with_sam_match_numpy_and_
     seen = np.isin(np.arange(12), index)
     np.testing.assert_allclose(model.get_momentum_losses(), m, rtol=1e-5)
     np.testing.assert_array_equal(to_numpy(model.momentum_seen) > 0, seen)
-    strength = _np_strength(m, seen)
+    strength = np_boost_strength(m, seen)
     np.testing.assert_allclose(model.get_boost_strength(), strength, atol=1e-5)
     np.testing.assert_allclose(model.update_boost_strength(), strength, atol=1e-5)  # as a custom loop calls it
 
@@ -140,15 +126,7 @@ def test_momentum_losses_over_two_steps_and_two_epochs_with_sam_match_numpy_and_
     history = model.fit(
         {"images": IMAGES, "index": index}, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[record]
     )
-    logged = []
-    for step, (loss, idx) in enumerate(record.steps):
-        np.testing.assert_array_equal(idx, index[4 * (step % 2) : 4 * (step % 2) + 4])
-        if step % 2 == 0:
-            logged.append(strength[index].mean())
-        m[idx] = np.where(seen[idx], beta * m[idx] + (1 - beta) * loss, loss)
-        seen[idx] = True
-        if step % 2 == 1:
-            strength = _np_strength(m, seen)
+    strength, logged = replay_momentum(record.steps, index, beta, m, seen, strength)
     np.testing.assert_allclose(model.get_momentum_losses(), m, rtol=1e-5)
     np.testing.assert_array_equal(to_numpy(model.momentum_seen) > 0, seen)
     assert not seen[[1, 11]].any()

@@ -9,7 +9,14 @@ on TensorFlow and PyTorch, as in test_bcl.py.
 import keras
 import numpy as np
 import pytest
-from helpers import run_serialization_test, to_numpy
+from helpers import (
+    LastStepRecorder,
+    np_boost_strength,
+    replay_momentum,
+    run_serialization_test,
+    sdclr_tiny_params,
+    to_numpy,
+)
 from keras import ops
 
 import keras_ssl_lt as ksl
@@ -25,14 +32,6 @@ IMAGES = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3), dtype=np.uint8)
 
 def _augmenter():
     return bcl_cifar("D", crop_size=8, seed=0, crop="pad", jitter=None, ops=["rotate", "invert", "equalize"])
-
-
-def _np_strength(m, seen):
-    out = np.zeros_like(m)
-    v = m[seen]
-    z = (v - v.mean()) / v.std(ddof=1)
-    out[seen] = z / np.abs(z).max() / 2 + 0.5
-    return out
 
 
 # ------------------------------------------------------- the momentum losses against a hand derivation
@@ -62,27 +61,6 @@ def _hand_model(beta):
                 v.assign(to_numpy(v) + rng.normal(size=v.shape).astype("float32") * 0.3)
     model.refresh_masks()
     return model
-
-
-def _params(model):
-    enc, proj = model.encoder, model.projector
-    tw, tp = model.pruned_encoder.bn_variables, model.pruned_projector.bn_variables
-    p = {
-        "fc": enc.get_layer("fc").kernel,
-        "mask": model.pruned_encoder.masks[0],
-        "dense_g": enc.get_layer("bn").gamma,
-        "dense_b": enc.get_layer("bn").beta,
-        "pruned_g": tw[0],
-        "pruned_b": tw[1],
-        "p0": proj.get_layer("dense_0").kernel,
-        "dense_pg": proj.get_layer("bn_0").gamma,
-        "dense_pb": proj.get_layer("bn_0").beta,
-        "pruned_pg": tp[0],
-        "pruned_pb": tp[1],
-        "p1": proj.get_layer("dense_out").kernel,
-        "p1_bias": proj.get_layer("dense_out").bias,
-    }
-    return {k: to_numpy(v).astype("float64") for k, v in p.items()}
 
 
 def _bn(x, gamma, beta):
@@ -116,7 +94,7 @@ def test_momentum_losses_are_sdclr_dense_vs_pruned_losses_and_strengths_match_nu
     steps = [np.array([0, 3, 5, 7]), np.array([5, 3, 1, 2])]  # 5 and 3 seen twice: the moving average
     m, seen = np.zeros(8), np.zeros(8, bool)
     for i, index in enumerate(steps):
-        p = _params(model)
+        p = sdclr_tiny_params(model)
         v = views[4 * i : 4 * i + 4].astype("float64")
         want = _per_example_nt_xent(_project(p, v[:, 0], "dense"), _project(p, v[:, 1], "pruned"), 0.5)
         # The check tells the losses apart: SimCLR's dense-vs-dense loss is not it.
@@ -129,25 +107,14 @@ def test_momentum_losses_are_sdclr_dense_vs_pruned_losses_and_strengths_match_nu
         np.testing.assert_allclose(model.get_momentum_losses(), m, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(to_numpy(model.momentum_seen) > 0, seen)
     assert np.all(model.get_boost_strength() == 0)  # until the epoch's end
-    np.testing.assert_allclose(model.update_boost_strength(), _np_strength(m, seen), atol=1e-5)
-    np.testing.assert_allclose(model.get_boost_strength(), _np_strength(m, seen), atol=1e-5)
+    np.testing.assert_allclose(model.update_boost_strength(), np_boost_strength(m, seen), atol=1e-5)
+    np.testing.assert_allclose(model.get_boost_strength(), np_boost_strength(m, seen), atol=1e-5)
 
 
 # ------------------------------------------------------------------ fit, saving
 @keras.saving.register_keras_serializable(package="test_bcl_d")
-class _Recording(BCLD):
+class _Recording(LastStepRecorder, BCLD):
     """BCL-D that keeps the last step's per-example losses and indices in variables (read between steps)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        table = {"shape": (4,), "initializer": "zeros", "trainable": False}
-        self.last_loss = self.add_weight(name="last_loss", dtype="float32", **table)
-        self.last_index = self.add_weight(name="last_index", dtype="int32", **table)
-
-    def after_optimizer_step(self, terms):
-        self.last_loss.assign(ops.cast(terms["loss"], "float32"))
-        self.last_index.assign(ops.cast(terms["index"], "int32"))
-        super().after_optimizer_step(terms)
 
 
 class _Record(keras.callbacks.Callback):
@@ -194,15 +161,8 @@ def test_fit_refreshes_masks_and_strengths_and_saving_keeps_the_state(tmp_path):
     for kernels, masks in zip(record.kernels, record.masks, strict=True):
         for want, got in zip(magnitude_masks(kernels, 0.7), masks, strict=True):
             np.testing.assert_array_equal(got, want)
-    m, seen, strength, logged = np.zeros(12), np.zeros(12, bool), np.zeros(12), []
-    for step, (loss, idx) in enumerate(record.steps):
-        np.testing.assert_array_equal(idx, index[4 * (step % 2) : 4 * (step % 2) + 4])
-        if step % 2 == 0:
-            logged.append(strength[index].mean())
-        m[idx] = np.where(seen[idx], beta * m[idx] + (1 - beta) * loss, loss)
-        seen[idx] = True
-        if step % 2 == 1:
-            strength = _np_strength(m, seen)
+    m, seen = np.zeros(12), np.zeros(12, bool)
+    strength, logged = replay_momentum(record.steps, index, beta, m, seen, np.zeros(12))
     np.testing.assert_allclose(model.get_momentum_losses(), m, rtol=1e-5)
     np.testing.assert_allclose(model.get_boost_strength(), strength, atol=1e-5)
     np.testing.assert_allclose(history.history["strength"], logged, atol=1e-5)

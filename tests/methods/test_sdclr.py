@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import run_serialization_test, to_numpy
+from helpers import run_serialization_test, sdclr_tiny_params, to_numpy
 
 import keras_ssl_lt as ksl
 from keras_ssl_lt.methods.pruning import PrunedTwin, magnitude_masks, prunable_kernels
@@ -138,27 +138,6 @@ def _tiny_model():
     return model
 
 
-def _params(model):
-    enc, proj = model.encoder, model.projector
-    tw, tp = model.pruned_encoder.bn_variables, model.pruned_projector.bn_variables
-    p = {
-        "fc": enc.get_layer("fc").kernel,
-        "mask": model.pruned_encoder.masks[0],
-        "dense_g": enc.get_layer("bn").gamma,
-        "dense_b": enc.get_layer("bn").beta,
-        "pruned_g": tw[0],
-        "pruned_b": tw[1],
-        "p0": proj.get_layer("dense_0").kernel,
-        "dense_pg": proj.get_layer("bn_0").gamma,
-        "dense_pb": proj.get_layer("bn_0").beta,
-        "pruned_pg": tp[0],
-        "pruned_pb": tp[1],
-        "p1": proj.get_layer("dense_out").kernel,
-        "p1_bias": proj.get_layer("dense_out").bias,
-    }
-    return {k: to_numpy(v).astype("float64") for k, v in p.items()}
-
-
 def _stats(model):
     bn, pbn = model.encoder.get_layer("bn"), model.projector.get_layer("bn_0")
     dense = [to_numpy(v).astype("float64") for v in (bn.moving_mean, bn.moving_variance)]
@@ -171,7 +150,7 @@ def test_one_step_matches_a_numpy_derivation_of_loss_gradients_and_statistics():
     model = _tiny_model()
     views = np.random.default_rng(9).normal(size=(6, 2, 2, 2, 1)).astype("float32")
     v1, v2 = views[:, 0].astype("float64"), views[:, 1].astype("float64")
-    p0 = _params(model)
+    p0 = sdclr_tiny_params(model)
     assert p0["mask"].sum() == 12  # half of the 24 weights
     dense0, twin0 = _stats(model)
     _, dense_batch = _forward(p0, v1, "dense")
@@ -182,7 +161,7 @@ def test_one_step_matches_a_numpy_derivation_of_loss_gradients_and_statistics():
     logs = model.train_on_batch({"views": views}, return_dict=True)
     assert logs["loss"] == pytest.approx(want_loss, rel=1e-5)
 
-    p1 = _params(model)
+    p1 = sdclr_tiny_params(model)
     for key in ("fc", "dense_g", "pruned_g", "pruned_b", "p0", "pruned_pg", "p1"):
         np.testing.assert_allclose(p0[key] - p1[key], _numeric_grad(p0, key, v1, v2), atol=2e-5, err_msg=key)
     np.testing.assert_array_equal(p1["mask"], p0["mask"])  # masks change only at epoch starts
@@ -197,7 +176,7 @@ def test_one_step_matches_a_numpy_derivation_of_loss_gradients_and_statistics():
 def test_a_sam_step_moves_each_branch_statistics_once_from_the_first_pass():
     model = _tiny_model()
     views = np.random.default_rng(9).normal(size=(6, 2, 2, 2, 1)).astype("float32")
-    p0 = _params(model)
+    p0 = sdclr_tiny_params(model)
     dense0, twin0 = _stats(model)
     _, dense_batch = _forward(p0, views[:, 0].astype("float64"), "dense")
     _, twin_batch = _forward(p0, views[:, 1].astype("float64"), "pruned")
