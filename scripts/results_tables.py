@@ -166,14 +166,15 @@ def _beyond(w, c, m):
     return w[f"{m}_mean"] - c[f"{m}_mean"], max(w[f"{m}_std"], c[f"{m}_std"]), min(w["n_seeds"], c["n_seeds"])
 
 
-def _verdict(diff, spread, seeds):
-    """The weights' verdict on one metric: none under 2 seeds of either arm; else help / hurt when the difference
-    exceeds the larger seed standard deviation of the two arms, "within the seeds' spread" if not."""
+def _verdict(diff, spread, seeds, better="the weights help", worse="the weights hurt"):
+    """The verdict on one metric (by default the weights'): none under 2 seeds of either arm; else `better` /
+    `worse` when the difference exceeds the larger seed standard deviation of the two arms, "within the seeds'
+    spread" if not."""
     if seeds < 2:
         return "one seed: no verdict"
     if abs(diff) <= spread:
         return "within the seeds' spread"
-    return "the weights help" if diff > 0 else "the weights hurt"
+    return better if diff > 0 else worse
 
 
 def _diff_cell(diff, spread, seeds):
@@ -236,6 +237,34 @@ def _control_table(*folders):
     if not body:
         return "(no rwSAM run has its unweighted ASAM control yet)"
     heads = ["weights", "rho", "weight decay", "epochs", "seeds (rwSAM / ASAM)"]
+    heads += ["kNN diff (points)", "verdict", "kNN few diff", "verdict", "probe few diff", "verdict"]
+    return _table(heads, body)
+
+
+def _convention_table(keras_folders, coupled_folders):
+    """The weight-decay convention's effect: each run of `coupled_folders` (PyTorch's coupled decay, the paper's)
+    against the same regulariser, radius, imbalance and length under Keras' decoupled decay in `keras_folders`."""
+    keras_rows = {
+        (w["ratio"], w["reg"], w["radius"], w["epochs"]): w
+        for w in _rwsam_rows(_records(*keras_folders))
+        if w["decay"] == "keras"
+    }
+    body = []
+    for w in _rwsam_rows(_records(*coupled_folders)):
+        c = keras_rows.get((w["ratio"], w["reg"], w["radius"], w["epochs"]))
+        if w["decay"] != "coupled" or c is None:
+            continue
+        name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
+        cells = [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}", str(w["epochs"])]
+        cells.append(f"{w['n_seeds']} / {c['n_seeds']}")
+        cells += [_pct(w["knn_acc_mean"], w["knn_acc_std"], w["n_seeds"])]
+        for m in ("knn_acc", "knn_acc_few", "probe_acc_few"):
+            d, spread, n = _beyond(w, c, m)
+            cells += [_diff_cell(d, spread, n), _verdict(d, spread, n, "coupled better", "coupled worse")]
+        body.append(cells)
+    if not body:
+        return "(no coupled-decay run has its Keras-decay counterpart yet)"
+    heads = ["regulariser", "rho", "r", "epochs", "seeds (coupled / keras)", "kNN, coupled (%)"]
     heads += ["kNN diff (points)", "verdict", "kNN few diff", "verdict", "probe few diff", "verdict"]
     return _table(heads, body)
 
@@ -311,7 +340,12 @@ BLOCKS = {
     "rwsam_cpu_control": lambda: _control_table("rwsam_cpu", "rwsam_cpu_control"),
     "rwsam_sweep_cpu": lambda: _rwsam_table("rwsam_sweep_cpu"),
     "rwsam_sweep_control": lambda: _control_table("rwsam_sweep_cpu"),
-    "rwsam_cpu_verdicts": lambda: _claim_table(("rwsam_cpu", "rwsam_cpu_control"), ("rwsam_sweep_cpu",), _LENGTH),
+    "rwsam_cpu_verdicts": lambda: _claim_table(
+        ("rwsam_cpu", "rwsam_cpu_control"), ("rwsam_sweep_cpu",), ("rwsam_coupled_cpu",), _LENGTH
+    ),
+    "rwsam_coupled_cpu": lambda: _rwsam_table("rwsam_coupled_cpu"),
+    "rwsam_coupled_control": lambda: _control_table("rwsam_coupled_cpu"),
+    "rwsam_coupled_vs_keras": lambda: _convention_table(("rwsam_sweep_cpu",), ("rwsam_coupled_cpu",)),
     "rwsam_length_tensorflow": lambda: _rwsam_table(*_LENGTH),
     "rwsam_length_control": lambda: _control_table(*_LENGTH),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),

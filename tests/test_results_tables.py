@@ -52,3 +52,45 @@ def test_control_verdicts(tables):
     c = {"m_mean": 0.47, "m_std": 0.02, "n_seeds": 2}
     d, spread, n = tables._beyond(w, c, "m")
     assert abs(d - 0.03) < 1e-12 and spread == 0.02 and n == 2  # the larger std, the fewer seeds
+
+
+def test_convention_table_pairs_coupled_runs_with_their_keras_runs(tables, tmp_path, monkeypatch):
+    """Each coupled-decay row is held against the Keras-decay row of the same regulariser, radius, r and length,
+    with the campaign's spread rule; a coupled run without a Keras counterpart is left out."""
+    import json
+
+    from keras_ssl_lt.experiments import RunSpec
+
+    def save(rec, folder):  # the record's id follows its edited spec; the file is named by it, as the runner does
+        rec["run_id"] = RunSpec.from_dict(rec["spec"]).run_id
+        (folder / f"{rec['run_id']}.json").write_text(json.dumps(rec))
+
+    src = sorted((tables.RECORDS / "rwsam_sweep_cpu").glob("*-exp-r0.01-*-sharpness=none-*.json"))[:2]
+    assert len(src) == 2
+    keras_dir, coupled_dir = tmp_path / "k", tmp_path / "c"
+    keras_dir.mkdir()
+    coupled_dir.mkdir()
+    keras_acc, coupled_acc = [], []
+    for i, path in enumerate(src):
+        rec = json.loads(path.read_text())
+        (keras_dir / path.name).write_text(json.dumps(rec))
+        keras_acc.append(rec["metrics"]["knn_acc"])
+        rec["spec"]["extra"][tables.CONVENTION] = "coupled"
+        rec["config"]["optimizer"]["weight_decay_convention"] = "coupled"
+        rec["metrics"]["knn_acc"] += 0.10 + 0.01 * i  # coupled 10 and 11 points better
+        coupled_acc.append(rec["metrics"]["knn_acc"])
+        save(rec, coupled_dir)
+    # a coupled SAM run with no Keras counterpart in k/
+    sam = json.loads(src[0].read_text())
+    sam["spec"]["extra"].update({"sharpness": "sam", tables.CONVENTION: "coupled"})
+    save(sam, coupled_dir)
+    monkeypatch.setattr(tables, "RECORDS", tmp_path)
+    table = tables._convention_table(("k",), ("c",))
+    rows = [line for line in table.splitlines() if line.startswith("| plain")]
+    assert len(rows) == 1 and "SAM" not in table
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    diff = 100 * (sum(coupled_acc) - sum(keras_acc)) / 2
+    assert cells[4] == "2 / 2"
+    assert cells[6].startswith(f"{diff:+.2f} (spread ")
+    assert cells[7] == "coupled better"
+    assert tables._convention_table(("k",), ("k",)).startswith("(no coupled-decay run")
