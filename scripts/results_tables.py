@@ -124,6 +124,13 @@ def _rwsam_rows(records):
     return rows
 
 
+def _arm_cells(w):
+    """The first cells of a row of `_rwsam_rows`: the regulariser (and "balanced counterpart" at r = 1), its
+    radius (empty for plain) and r."""
+    name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
+    return [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}"]
+
+
 def _rwsam_table(*folders):
     rows = _rwsam_rows(_records(*folders))
     if not rows:
@@ -149,8 +156,7 @@ def _rwsam_table(*folders):
     floor.append("")
     body = [floor]
     for w in rows:
-        name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
-        cells = [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}"]
+        cells = _arm_cells(w)
         cells += [w["decay"]] if len(decays) > 1 else []
         cells += [str(w["epochs"]), str(w["n_seeds"])]
         for m in ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few"):
@@ -254,8 +260,7 @@ def _convention_table(keras_folders, coupled_folders):
         c = keras_rows.get((w["ratio"], w["reg"], w["radius"], w["epochs"]))
         if w["decay"] != "coupled" or c is None:
             continue
-        name = REGULARISERS[w["reg"]] + (", balanced counterpart" if w["ratio"] >= 1 else "")
-        cells = [name, "" if w["radius"] is None else f"{w['radius']:g}", f"{w['ratio']:g}", str(w["epochs"])]
+        cells = _arm_cells(w) + [str(w["epochs"])]
         cells.append(f"{w['n_seeds']} / {c['n_seeds']}")
         cells += [_pct(w["knn_acc_mean"], w["knn_acc_std"], w["n_seeds"])]
         for m in ("knn_acc", "knn_acc_few", "probe_acc_few"):
