@@ -274,6 +274,70 @@ def _convention_table(keras_folders, coupled_folders):
     return _table(heads, body)
 
 
+def _weight_pairs(folders):
+    """Paired differences rwSAM (rank weights) - unweighted ASAM of `folders`' records: one pair per (r, radius,
+    decay, epochs, seed) that ran both, so the two runs share the split, the initialisation and the data order and
+    differ only in the weights. A list of dicts: radius, decay, epochs, seed and the difference of each metric."""
+    records = _records(*folders)
+    _rwsam_rows(records)  # annotates each record's spec extras with reg / radius / decay / epochs
+    runs = {}
+    for r in records:
+        e = r["spec"]["extra"]
+        if r["spec"]["ratio"] < 1 and e["reg"] in ("asam", "rwsam_rank"):
+            runs[(e["reg"], r["spec"]["ratio"], e["radius"], e["decay"], e["epochs"], r["spec"]["seed"])] = r
+    pairs = []
+    for (reg, ratio, radius, decay, epochs, seed), w in sorted(runs.items(), key=lambda kv: str(kv[0])):
+        c = runs.get(("asam", ratio, radius, decay, epochs, seed))
+        if reg != "rwsam_rank" or c is None:
+            continue
+        diffs = {m: w["metrics"][m] - c["metrics"][m] for m in _POOLED}
+        pairs.append(dict(diffs, radius=radius, decay=decay, epochs=epochs, seed=seed))
+    return pairs
+
+
+_POOLED = ("knn_acc", "knn_acc_few", "probe_acc_few", "gen_gap_few")
+
+
+def _mean_ci(values, scale=100.0, digits=2):
+    """ "mean [low, high]" of `values` * `scale` with a two-sided 95 % Student-t interval (the pairs as
+    independent draws); the mean alone for one value."""
+    import numpy as np
+    from scipy.stats import t
+
+    v = scale * np.asarray(values, dtype=float)
+    if v.size < 2:
+        return f"{v.mean():+.{digits}f}"
+    half = t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
+    return f"{v.mean():+.{digits}f} [{v.mean() - half:+.{digits}f}, {v.mean() + half:+.{digits}f}]"
+
+
+def _pooled_table(groups):
+    """The weights' effect pooled over settings: for each (label, folders) of `groups`, and for all of them
+    together, the mean paired difference rwSAM - ASAM with its 95 % interval, per metric, and how many pairs
+    favour the weights on the few-shot kNN. Groups are paired within their own folders (the same run id may
+    mean another backend's run in another folder)."""
+    body, everything = [], []
+    for label, folders in groups:
+        pairs = _weight_pairs(folders)
+        everything += pairs
+        body.append(_pooled_row(label, pairs))
+    body.append(_pooled_row("**all of the above**", everything))
+    heads = ["records", "radii", "pairs (settings x seeds)", "kNN diff (points)", "kNN few diff", "probe few diff"]
+    heads += ["gen. gap few diff (loss)", "pairs with few-shot kNN up"]
+    return _table(heads, body)
+
+
+def _pooled_row(label, pairs):
+    if not pairs:
+        return [label, "", "0", "", "", "", "", ""]
+    radii = ", ".join(f"{x:g}" for x in sorted({p["radius"] for p in pairs}))
+    cells = [label, radii, str(len(pairs))]
+    cells += [_mean_ci([p[m] for p in pairs]) for m in ("knn_acc", "knn_acc_few", "probe_acc_few")]
+    cells.append(_mean_ci([p["gen_gap_few"] for p in pairs], scale=1.0, digits=3))
+    cells.append(f"{sum(p['knn_acc_few'] > 0 for p in pairs)} / {len(pairs)}")
+    return cells
+
+
 # --------------------------------------------------------------------------------- issue 22: long-tail methods
 
 _ID = ("knn_acc", "probe_acc", "probe_acc_few", "probe_kshot100_acc", "probe_kshot50_acc")
@@ -353,6 +417,16 @@ BLOCKS = {
     "rwsam_coupled_vs_keras": lambda: _convention_table(("rwsam_sweep_cpu",), ("rwsam_coupled_cpu",)),
     "rwsam_length_tensorflow": lambda: _rwsam_table(*_LENGTH),
     "rwsam_length_control": lambda: _control_table(*_LENGTH),
+    "rwsam_weights_pooled": lambda: _pooled_table(
+        [
+            ("[rwsam_sweep_cpu](records/rwsam_sweep_cpu/): JAX, Keras' decay, 8 epochs", ("rwsam_sweep_cpu",)),
+            ("[rwsam_coupled_cpu](records/rwsam_coupled_cpu/): JAX, coupled decay, 8 epochs", ("rwsam_coupled_cpu",)),
+            (
+                "[rwsam_length_tensorflow](records/rwsam_length_tensorflow/): TensorFlow, Keras' decay, 8 and 16 epochs",
+                _LENGTH,
+            ),
+        ]
+    ),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),
     "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),
     "longtail_lt_tensorflow": lambda: _longtail_lt("longtail_cpu_tensorflow"),

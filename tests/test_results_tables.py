@@ -94,3 +94,56 @@ def test_convention_table_pairs_coupled_runs_with_their_keras_runs(tables, tmp_p
     assert cells[6].startswith(f"{diff:+.2f} (spread ")
     assert cells[7] == "coupled better"
     assert tables._convention_table(("k",), ("k",)).startswith("(no coupled-decay run")
+
+
+def _paired_by_file_name(folder):
+    """rwSAM (rank) - ASAM few-shot kNN differences of `folder`, paired from the file names alone (the run name
+    up to its hash, with the regulariser swapped): an independent check of the table's pairing."""
+    import json
+
+    diffs = []
+    for path in sorted(folder.glob("*-exp-r0.01-*-sharpness=rwsam_rank-*.json")):
+        stem = path.name.rsplit("-", 1)[0].replace("sharpness=rwsam_rank", "sharpness=asam")
+        match = list(folder.glob(f"{stem}-*.json"))
+        if len(match) == 1:
+            w, c = (json.loads(p.read_text()) for p in (path, match[0]))
+            if w["status"] == c["status"] == "done":
+                diffs.append(w["metrics"]["knn_acc_few"] - c["metrics"]["knn_acc_few"])
+    return diffs
+
+
+def test_pooled_weights_pairs_each_rwsam_run_with_the_asam_run_of_its_seed(tables):
+    import numpy as np
+    from scipy.stats import t
+
+    folder = tables.RECORDS / "rwsam_coupled_cpu"
+    expect = np.asarray(_paired_by_file_name(folder))
+    pairs = tables._weight_pairs(("rwsam_coupled_cpu",))
+    assert len(pairs) == expect.size >= 6
+    got = np.asarray([p["knn_acc_few"] for p in pairs])
+    np.testing.assert_allclose(np.sort(got), np.sort(expect), atol=1e-12)
+    half = t.ppf(0.975, expect.size - 1) * 100 * expect.std(ddof=1) / np.sqrt(expect.size)
+    mean = 100 * expect.mean()
+    assert tables._mean_ci(expect) == f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+    assert tables._mean_ci([0.012]) == "+1.20"
+
+
+def test_pooled_weights_leave_out_an_unpaired_run(tables, tmp_path, monkeypatch):
+    """A rwSAM run whose seed has no ASAM run of the same radius is not paired with another seed's."""
+    import shutil
+
+    src = tables.RECORDS / "rwsam_coupled_cpu"
+    keep = [
+        *src.glob("*-seed0-*-cfg.sharpness.rho=0.5-sharpness=rwsam_rank-*.json"),
+        *src.glob("*-seed0-*-cfg.sharpness.rho=0.5-sharpness=asam-*.json"),
+        *src.glob("*-seed1-*-cfg.sharpness.rho=0.5-sharpness=rwsam_rank-*.json"),  # its ASAM is left behind
+    ]
+    assert len(keep) == 3
+    (tmp_path / "f").mkdir()
+    for p in keep:
+        shutil.copy(p, tmp_path / "f" / p.name)
+    monkeypatch.setattr(tables, "RECORDS", tmp_path)
+    pairs = tables._weight_pairs(("f",))
+    assert [(p["seed"], p["radius"]) for p in pairs] == [(0, 0.5)]
+    rows = tables._pooled_table([("only f", ("f",))]).splitlines()
+    assert rows[2].split("|")[3].strip() == "1" and rows[3].split("|")[3].strip() == "1"  # the group, and all
