@@ -313,8 +313,8 @@ def _mean_ci(values, scale=100.0, digits=2):
 
 def _pooled_table(groups):
     """The weights' effect pooled over settings: for each (label, folders) of `groups`, and for all of them
-    together, the mean paired difference rwSAM - ASAM with its 95 % interval, per metric, and how many pairs
-    favour the weights on the few-shot kNN. Groups are paired within their own folders (the same run id may
+    together (then per radius), the mean paired difference rwSAM - ASAM with its 95 % interval, per metric, and
+    how many pairs favour the weights on the few-shot kNN. Groups are paired within their own folders (the same run id may
     mean another backend's run in another folder)."""
     body, everything = [], []
     for label, folders in groups:
@@ -322,6 +322,10 @@ def _pooled_table(groups):
         everything += pairs
         body.append(_pooled_row(label, pairs))
     body.append(_pooled_row("**all of the above**", everything))
+    for radius in sorted({p["radius"] for p in everything}):
+        body.append(
+            _pooled_row(f"all of the above at radius {radius:g}", [p for p in everything if p["radius"] == radius])
+        )
     heads = ["records", "radii", "pairs (settings x seeds)", "kNN diff (points)", "kNN few diff", "probe few diff"]
     heads += ["gen. gap few diff (loss)", "pairs with few-shot kNN up"]
     return _table(heads, body)

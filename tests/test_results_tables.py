@@ -147,3 +147,11 @@ def test_pooled_weights_leave_out_an_unpaired_run(tables, tmp_path, monkeypatch)
     assert [(p["seed"], p["radius"]) for p in pairs] == [(0, 0.5)]
     rows = tables._pooled_table([("only f", ("f",))]).splitlines()
     assert rows[2].split("|")[3].strip() == "1" and rows[3].split("|")[3].strip() == "1"  # the group, and all
+
+
+def test_pooled_weights_rows_per_radius_add_up_to_all(tables):
+    """The per-radius rows split the pooled pairs: their counts add up to the "all" row's."""
+    rows = [r.split("|") for r in tables.BLOCKS["rwsam_weights_pooled"]().splitlines()[2:]]
+    total = next(int(r[3]) for r in rows if "all of the above**" in r[1])
+    per_radius = [int(r[3]) for r in rows if "at radius" in r[1]]
+    assert len(per_radius) >= 2 and sum(per_radius) == total
