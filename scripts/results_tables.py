@@ -314,8 +314,8 @@ def _mean_ci(values, scale=100.0, digits=2):
 def _pooled_table(groups):
     """The weights' effect pooled over settings: for each (label, folders) of `groups`, and for all of them
     together (then per radius), the mean paired difference rwSAM - ASAM with its 95 % interval, per metric, and
-    how many pairs favour the weights on the few-shot kNN. Groups are paired within their own folders (the same run id may
-    mean another backend's run in another folder)."""
+    how many pairs favour the weights on the few-shot kNN. Groups are paired within their own folders (the same
+    run id may mean another backend's run in another folder)."""
     body, everything = [], []
     for label, folders in groups:
         pairs = _weight_pairs(folders)
