@@ -89,13 +89,11 @@ def _table(headers, rows):
 # ------------------------------------------------------------------------------------------ claim 3 on the CPU
 
 
-def _rwsam_rows(records):
-    """Seed summaries of rwSAM-recipe records, keyed by (ratio, regulariser, radius, decay convention); the radius
+def _annotate(records):
+    """Add reg / radius / decay / epochs to each record's spec extras (on these in-memory copies only); the radius
     is the one the run used (its spec's sweep value, else the registry's default for that regulariser)."""
-    from keras_ssl_lt.experiments.aggregate import seed_summary
     from keras_ssl_lt.rwsam.registry import DEFAULTS
 
-    metrics = ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few", "gen_gap_few")
     for r in records:
         extra = _extra(r)
         reg = extra.get("sharpness", "none")
@@ -109,7 +107,15 @@ def _rwsam_rows(records):
         # grouped as spec extras (seed_summary's fields), on this in-memory copy only
         epochs = int(r.get("config", {}).get("epochs", 0))
         r["spec"] = dict(r["spec"], extra=dict(extra, reg=reg, radius=radius, decay=decay or "keras", epochs=epochs))
-    rows = seed_summary(records, metrics, by=("ratio", "reg", "radius", "decay", "epochs"))
+    return records
+
+
+def _rwsam_rows(records):
+    """Seed summaries of rwSAM-recipe records, keyed by (ratio, regulariser, radius, decay convention, epochs)."""
+    from keras_ssl_lt.experiments.aggregate import seed_summary
+
+    metrics = ("knn_acc", "knn_acc_many", "knn_acc_few", "probe_acc", "probe_acc_few", "gen_gap_few")
+    rows = seed_summary(_annotate(records), metrics, by=("ratio", "reg", "radius", "decay", "epochs"))
     order = list(REGULARISERS)
     rows.sort(
         key=lambda w: (
@@ -278,10 +284,8 @@ def _weight_pairs(folders):
     """Paired differences rwSAM (rank weights) - unweighted ASAM of `folders`' records: one pair per (r, radius,
     decay, epochs, seed) that ran both, so the two runs share the split, the initialisation and the data order and
     differ only in the weights. A list of dicts: radius, decay, epochs, seed and the difference of each metric."""
-    records = _records(*folders)
-    _rwsam_rows(records)  # annotates each record's spec extras with reg / radius / decay / epochs
     runs = {}
-    for r in records:
+    for r in _annotate(_records(*folders)):
         e = r["spec"]["extra"]
         if r["spec"]["ratio"] < 1 and e["reg"] in ("asam", "rwsam_rank"):
             runs[(e["reg"], r["spec"]["ratio"], e["radius"], e["decay"], e["epochs"], r["spec"]["seed"])] = r
