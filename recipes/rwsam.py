@@ -10,9 +10,11 @@ rare-class generalisation gap (held-out minus training pre-training loss), over 
     python recipes/rwsam.py --preset cpu --data ../shared/data/cifar10.npz --no-ood --seeds 3
     python recipes/rwsam.py --preset paper                                    # SimSiam, ResNet-18, GPU
 
-Resumable (finished runs in --out are skipped); `--variants` and `--profiles` override the grid. The radius study
-(issue 21): `--rhos 0.05,0.5,2,7 --sam-rhos 0.02,0.05,0.1 --conventions keras,coupled` sweeps the ASAM / rwSAM
-radius, the SAM radius and the weight-decay convention (each value a key of the run's spec and a table column).
+Resumable (finished runs in --out are skipped); `--variants` and `--profiles` override the grid, and
+`--no-counterpart` leaves out the balanced reference (more seeds of a control need only its two arms). The radius
+study (issue 21): `--rhos 0.05,0.5,2,7 --sam-rhos 0.02,0.05,0.1 --conventions keras,coupled` sweeps the ASAM /
+rwSAM radius, the SAM radius and the weight-decay convention (each value a key of the run's spec and a table
+column).
 """
 
 import argparse
@@ -39,9 +41,10 @@ METRICS = (
 RHO, SAM_RHO, CONVENTION = "cfg.sharpness.rho", "cfg.sharpness.sam_rho", "cfg.optimizer.weight_decay_convention"
 
 
-def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventions=None):
-    """The runs: per profile and seed the balanced reference and each variant; with `rhos` (ASAM / rwSAM radii),
-    `sam_rhos` (SAM radii) or `conventions` (weight-decay conventions) a sweep over them (keys in each spec)."""
+def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventions=None, counterpart=True):
+    """The runs: per profile and seed the balanced reference (unless `counterpart` is False) and each variant; with
+    `rhos` (ASAM / rwSAM radii), `sam_rhos` (SAM radii) or `conventions` (weight-decay conventions) a sweep over
+    them (keys in each spec)."""
     from keras_ssl_lt.experiments import RunSpec
 
     specs = []
@@ -50,13 +53,14 @@ def grid_specs(grid, seeds, preset, dataset, rhos=None, sam_rhos=None, conventio
             common_fields = dict(method=grid["method"], dataset=dataset, profile=profile, seed=seed, preset=preset)
             for conv in conventions or [None]:
                 base = {} if conv is None else {CONVENTION: conv}
-                specs.append(
-                    RunSpec(
-                        ratio=1.0,
-                        extra=dict(base, counterpart_of=grid["ratio"], sharpness="none"),
-                        **common_fields,
+                if counterpart:
+                    specs.append(
+                        RunSpec(
+                            ratio=1.0,
+                            extra=dict(base, counterpart_of=grid["ratio"], sharpness="none"),
+                            **common_fields,
+                        )
                     )
-                )
                 for v in grid["variants"]:
                     if v == "none":
                         radii = [{}]
@@ -206,6 +210,11 @@ def main(argv=None):
     p.add_argument(
         "--conventions", type=choice_list(CONVENTIONS), help="sweep: weight-decay conventions, e.g. keras,coupled"
     )
+    p.add_argument(
+        "--no-counterpart",
+        action="store_true",
+        help="skip the balanced-counterpart runs (e.g. more seeds of a weighted-vs-unweighted control)",
+    )
     args = p.parse_args(argv)
     t0 = time.time()
     grid = dict(GRIDS[args.preset])
@@ -225,6 +234,7 @@ def main(argv=None):
         rhos=args.rhos,
         sam_rhos=args.sam_rhos,
         conventions=args.conventions,
+        counterpart=not args.no_counterpart,
     )
     base_cost = cost_estimate(cfg)
 

@@ -77,3 +77,19 @@ def test_the_control_pairs_rwsam_with_unweighted_asam_at_the_same_radius():
         "- exp, rho 0.5: rwsam_rank vs unweighted ASAM, knn_acc: -10.00 points → the weights do not help? "
         "(one seed: no verdict)"
     ]
+
+
+def test_no_counterpart_drops_only_the_balanced_reference(capsys, tmp_path):
+    mod = _recipe()
+    grid = dict(mod.GRIDS["cpu"], variants=["asam", "rwsam_rank"])
+    sweep = dict(rhos=[2.0], conventions=["keras", "coupled"])
+    full = mod.grid_specs(grid, [3, 4], "cpu", "cifar10", **sweep)
+    lean = mod.grid_specs(grid, [3, 4], "cpu", "cifar10", counterpart=False, **sweep)
+    assert len(full) == 12 and len(lean) == 8
+    # the same runs (same ids, so an existing results folder resumes), less the r = 1 ones
+    assert [s.run_id for s in lean] == [s.run_id for s in full if s.ratio < 1]
+    flags = ["--preset", "smoke", "--variants", "asam,rwsam_rank", "--seeds", "1", "--dry-run", "--out", str(tmp_path)]
+    mod.main([*flags, "--no-counterpart"])
+    assert "2 runs" in capsys.readouterr().out
+    mod.main(flags)
+    assert "3 runs" in capsys.readouterr().out
