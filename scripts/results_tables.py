@@ -302,17 +302,25 @@ def _weight_pairs(folders):
 _POOLED = ("knn_acc", "knn_acc_few", "probe_acc_few", "gen_gap_few")
 
 
-def _mean_ci(values, scale=100.0, digits=2):
-    """ "mean [low, high]" of `values` * `scale` with a two-sided 95 % Student-t interval (the pairs as
-    independent draws); the mean alone for one value."""
+def _ci(values, scale=100.0):
+    """(mean, low, high) of `values` * `scale`: the two-sided 95 % Student-t interval, treating the values as
+    independent draws (low = high = mean for one value)."""
     import numpy as np
     from scipy.stats import t
 
     v = scale * np.asarray(values, dtype=float)
     if v.size < 2:
-        return f"{v.mean():+.{digits}f}"
+        return v.mean(), v.mean(), v.mean()
     half = t.ppf(0.975, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size)
-    return f"{v.mean():+.{digits}f} [{v.mean() - half:+.{digits}f}, {v.mean() + half:+.{digits}f}]"
+    return v.mean(), v.mean() - half, v.mean() + half
+
+
+def _mean_ci(values, scale=100.0, digits=2):
+    """ "mean [low, high]" of `values` * `scale` (`_ci`); the mean alone for one value."""
+    mean, low, high = _ci(values, scale)
+    if len(values) < 2:
+        return f"{mean:+.{digits}f}"
+    return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def _pooled_table(groups):
@@ -339,11 +347,52 @@ def _pooled_row(label, pairs):
     if not pairs:
         return [label, "", "0", "", "", "", "", ""]
     radii = ", ".join(f"{x:g}" for x in sorted({p["radius"] for p in pairs}))
-    cells = [label, radii, str(len(pairs))]
-    cells += [_mean_ci([p[m] for p in pairs]) for m in ("knn_acc", "knn_acc_few", "probe_acc_few")]
+    return [label, radii, str(len(pairs)), *_pair_cells(pairs)]
+
+
+def _pair_cells(pairs):
+    """The metric cells of a row of paired differences: kNN, few-shot kNN and few-shot probe (points) and the
+    few-shot generalisation gap (loss), each "mean [95 % interval]", then how many pairs raise the few-shot kNN."""
+    cells = [_mean_ci([p[m] for p in pairs]) for m in ("knn_acc", "knn_acc_few", "probe_acc_few")]
     cells.append(_mean_ci([p["gen_gap_few"] for p in pairs], scale=1.0, digits=3))
     cells.append(f"{sum(p['knn_acc_few'] > 0 for p in pairs)} / {len(pairs)}")
     return cells
+
+
+def _seeds(pairs):
+    """The pairs' seeds, "3-6" when consecutive (three or more), else listed."""
+    seeds = sorted({p["seed"] for p in pairs})
+    if len(seeds) >= 3 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def _replication_table(lead_folders, fresh_folder, radius, metric="probe_acc_few", metric_name="few-shot probe"):
+    """The test, on fresh seeds, of the pooled table's one lead: paired differences rwSAM - unweighted ASAM at
+    `radius` on the seeds that showed it (`lead_folders`, each paired within itself) and on fresh seeds
+    (`fresh_folder`), per decay convention and together. The lead replicates when the fresh pairs' 95 % interval
+    on `metric` lies above zero: the criterion committed before the fresh runs started."""
+    lead = [p for f in lead_folders for p in _weight_pairs((f,)) if p["radius"] == radius]
+    fresh = [p for p in _weight_pairs((fresh_folder,)) if p["radius"] == radius]
+    fresh_link = f"[{fresh_folder}](records/{fresh_folder}/)"
+    rows = [("the lead: " + ", ".join(f"[{f}](records/{f}/)" for f in lead_folders), lead, "")]
+    for decay in sorted({p["decay"] for p in fresh}):
+        rows.append((f"fresh seeds, {decay} decay: {fresh_link}", [p for p in fresh if p["decay"] == decay], ""))
+    if len(fresh) < 2:
+        verdict = "not yet measured"
+    else:
+        _, low, high = _ci([p[metric] for p in fresh])
+        verdict = "replicates" if low > 0 else "does not replicate" + (" (interval below zero)" if high < 0 else "")
+    rows.append(("**fresh seeds, both decays (the test)**", fresh, verdict))
+    rows.append((f"every pair at radius {radius:g}", lead + fresh, ""))
+    heads = ["pairs", "decay", "seeds", "n", "kNN diff (points)", "kNN few diff", "probe few diff"]
+    heads += ["gen. gap few diff (loss)", "pairs with few-shot kNN up", f"verdict ({metric_name}: 95 % interval above 0?)"]
+    body = []
+    for label, pairs, verdict in rows:
+        cells = _pair_cells(pairs) if pairs else [""] * 5
+        decays = ", ".join(sorted({p["decay"] for p in pairs}))
+        body.append([label, decays, _seeds(pairs), str(len(pairs)), *cells, verdict])
+    return _table(heads, body)
 
 
 # --------------------------------------------------------------------------------- issue 22: long-tail methods
@@ -434,6 +483,10 @@ BLOCKS = {
                 _LENGTH,
             ),
         ]
+    ),
+    "rwsam_radius2_cpu": lambda: _rwsam_table("rwsam_radius2_cpu"),
+    "rwsam_radius2_replication": lambda: _replication_table(
+        ("rwsam_sweep_cpu", "rwsam_coupled_cpu"), "rwsam_radius2_cpu", 2.0
     ),
     "gpu_campaign": lambda: _campaign("gpu_campaign"),
     "longtail_id_tensorflow": lambda: _longtail_id("longtail_cpu_tensorflow"),

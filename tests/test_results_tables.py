@@ -155,3 +155,49 @@ def test_pooled_weights_rows_per_radius_add_up_to_all(tables):
     total = next(int(r[3]) for r in rows if "all of the above**" in r[1])
     per_radius = [int(r[3]) for r in rows if "at radius" in r[1]]
     assert len(per_radius) >= 2 and sum(per_radius) == total
+
+
+def _fresh_copy(tables, tmp_path, shift):
+    """A fake 'fresh' folder: seeds 0-2 of rwsam_sweep_cpu at radius 2, the rwSAM runs' few-shot probe set to
+    their ASAM run's + `shift` (+ a small seed-dependent jitter), so the paired differences are known."""
+    import json
+
+    src = tables.RECORDS / "rwsam_sweep_cpu"
+    out = tmp_path / "fresh"
+    out.mkdir()
+    asam = {}
+    for path in sorted(src.glob("*-cfg.sharpness.rho=2-sharpness=asam-*.json")):
+        rec = json.loads(path.read_text())
+        asam[rec["spec"]["seed"]] = rec["metrics"]["probe_acc_few"]
+        (out / path.name).write_text(json.dumps(rec))
+    for path in sorted(src.glob("*-cfg.sharpness.rho=2-sharpness=rwsam_rank-*.json")):
+        rec = json.loads(path.read_text())
+        seed = rec["spec"]["seed"]
+        rec["metrics"]["probe_acc_few"] = asam[seed] + shift + 0.001 * seed
+        (out / path.name).write_text(json.dumps(rec))
+    for name in ("rwsam_sweep_cpu", "rwsam_coupled_cpu"):
+        (tmp_path / name).symlink_to(tables.RECORDS / name)
+    return sorted(asam)
+
+
+@pytest.mark.parametrize(
+    "shift, verdict",
+    [(0.02, "replicates"), (-0.02, "does not replicate (interval below zero)"), (0.0, "does not replicate")],
+)
+def test_replication_verdict_follows_the_fresh_pairs_interval(tables, tmp_path, monkeypatch, shift, verdict):
+    seeds = _fresh_copy(tables, tmp_path, shift)
+    assert seeds == [0, 1, 2]
+    monkeypatch.setattr(tables, "RECORDS", tmp_path)
+    rows = [r.split(" | ") for r in tables._replication_table(("rwsam_sweep_cpu",), "fresh", 2.0).splitlines()[2:]]
+    test = next(r for r in rows if "(the test)" in r[0])
+    assert test[-1].rstrip(" |") == verdict
+    assert test[3] == "3" and test[2] == "0-2"
+    if shift == 0.02:  # +2.00, +2.10, +2.20 points
+        assert test[6].startswith("+2.10 [")
+
+
+def test_replication_lead_row_is_the_pooled_tables_radius_row(tables):
+    """The replication table's lead row and the pooled table's radius-2 row pool the same pairs."""
+    lead = tables.BLOCKS["rwsam_radius2_replication"]().splitlines()[2].split(" | ")
+    pooled = next(r.split(" | ") for r in tables.BLOCKS["rwsam_weights_pooled"]().splitlines() if "at radius 2 |" in r)
+    assert lead[3] == pooled[2] and lead[4:8] == pooled[3:7] and lead[8] == pooled[7].rstrip(" |")
