@@ -386,7 +386,11 @@ def _replication_table(lead_folders, fresh_folder, radius, metric="probe_acc_few
     rows.append(("**fresh seeds, both decays (the test)**", fresh, verdict))
     rows.append((f"every pair at radius {radius:g}", lead + fresh, ""))
     heads = ["pairs", "decay", "seeds", "n", "kNN diff (points)", "kNN few diff", "probe few diff"]
-    heads += ["gen. gap few diff (loss)", "pairs with few-shot kNN up", f"verdict ({metric_name}: 95 % interval above 0?)"]
+    heads += [
+        "gen. gap few diff (loss)",
+        "pairs with few-shot kNN up",
+        f"verdict ({metric_name}: 95 % interval above 0?)",
+    ]
     body = []
     for label, pairs, verdict in rows:
         cells = _pair_cells(pairs) if pairs else [""] * 5
