@@ -344,15 +344,16 @@ def _pooled_table(groups):
 
 
 def _pooled_row(label, pairs):
-    if not pairs:
-        return [label, "", "0", "", "", "", "", ""]
     radii = ", ".join(f"{x:g}" for x in sorted({p["radius"] for p in pairs}))
     return [label, radii, str(len(pairs)), *_pair_cells(pairs)]
 
 
 def _pair_cells(pairs):
     """The metric cells of a row of paired differences: kNN, few-shot kNN and few-shot probe (points) and the
-    few-shot generalisation gap (loss), each "mean [95 % interval]", then how many pairs raise the few-shot kNN."""
+    few-shot generalisation gap (loss), each "mean [95 % interval]", then how many pairs raise the few-shot kNN;
+    empty cells for no pairs."""
+    if not pairs:
+        return [""] * 5
     cells = [_mean_ci([p[m] for p in pairs]) for m in ("knn_acc", "knn_acc_few", "probe_acc_few")]
     cells.append(_mean_ci([p["gen_gap_few"] for p in pairs], scale=1.0, digits=3))
     cells.append(f"{sum(p['knn_acc_few'] > 0 for p in pairs)} / {len(pairs)}")
@@ -393,9 +394,8 @@ def _replication_table(lead_folders, fresh_folder, radius, metric="probe_acc_few
     ]
     body = []
     for label, pairs, verdict in rows:
-        cells = _pair_cells(pairs) if pairs else [""] * 5
         decays = ", ".join(sorted({p["decay"] for p in pairs}))
-        body.append([label, decays, _seeds(pairs), str(len(pairs)), *cells, verdict])
+        body.append([label, decays, _seeds(pairs), str(len(pairs)), *_pair_cells(pairs), verdict])
     return _table(heads, body)
 
 

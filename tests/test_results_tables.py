@@ -175,8 +175,7 @@ def _fresh_copy(tables, tmp_path, shift):
         seed = rec["spec"]["seed"]
         rec["metrics"]["probe_acc_few"] = asam[seed] + shift + 0.001 * seed
         (out / path.name).write_text(json.dumps(rec))
-    for name in ("rwsam_sweep_cpu", "rwsam_coupled_cpu"):
-        (tmp_path / name).symlink_to(tables.RECORDS / name)
+    (tmp_path / "rwsam_sweep_cpu").symlink_to(src)  # the lead
     return sorted(asam)
 
 
